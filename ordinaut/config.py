@@ -1,0 +1,106 @@
+"""Settings: one object, read from the environment at start-up and passed down.
+
+Nothing here connects to anything. ``load_settings()`` turns every problem into a
+``ConfigError`` whose one-line message names the variable and says what to do.
+
+Variables: ``DATABASE_URL``, ``REDIS_URL`` and ``ORDINAUT_*`` (see ``Settings``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ordinaut.errors import ConfigError
+
+_PG_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class Settings(BaseSettings):
+    """Every knob Ordinaut reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDINAUT_", extra="ignore", frozen=True)
+
+    database_url: str = Field(validation_alias="DATABASE_URL")
+    redis_url: str = Field(validation_alias="REDIS_URL")
+    # namespace for Redis keys and Celery queues, so several deployments (or tests) share a server
+    namespace: str = Field(default="ordinaut", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+    default_timezone: str = "Europe/Chisinau"
+    admin_token: str | None = None
+    # scheduling
+    beat_max_interval: float = Field(default=1.0, gt=0, le=60)
+    beat_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    misfire_grace_seconds: int = Field(default=60, ge=0)
+    misfire_cap: int = Field(default=100, ge=1, le=10_000)
+    # execution
+    lease_seconds: int = Field(default=60, ge=5, le=86_400)
+    dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+    backoff_base_seconds: float = Field(default=2.0, gt=0)
+    backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    # limits
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return normalise_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in _REDIS_SCHEMES:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("has no host (expected redis://HOST:PORT/DB)")
+        _check_port(parts)
+        return value
+
+    @property
+    def celery_queue_prefix(self) -> str:
+        """Prefix of every Celery queue this deployment uses."""
+        return self.namespace
+
+
+def normalise_database_url(value: str) -> str:
+    """Accept ``postgres://`` / ``postgresql://`` and return the psycopg 3 SQLAlchemy form."""
+    parts = urlsplit(value)
+    if parts.scheme not in _PG_SCHEMES:
+        raise ValueError(
+            "must start with postgresql:// (e.g. postgresql://user@127.0.0.1:5432/ordinaut)"
+        )
+    if not parts.path.strip("/"):
+        raise ValueError("names no database (expected postgresql://USER@HOST:PORT/DATABASE)")
+    _check_port(parts)
+    return "postgresql+psycopg://" + value.split("://", 1)[1]
+
+
+def _check_port(parts: Any) -> None:
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port ({exc})") from None
+
+
+_ENV_NAMES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings from the environment (plus overrides), or raise one clear ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        env = _ENV_NAMES.get(name, name if name.isupper() else f"ORDINAUT_{name.upper()}")
+        if err["type"] == "missing":
+            raise ConfigError(
+                f"{env} is not set: export it, or run `ordinaut up`, which starts embedded servers",
+                field=env,
+            ) from None
+        reason = str(err["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{env} {reason}", field=env) from None

@@ -1,0 +1,136 @@
+"""Ordinaut's error tree: one root, each branch saying what went wrong and whether to retry.
+
+OrdinautError                 anything Ordinaut raises on purpose
+├── ConfigError               a setting is malformed or a server cannot be reached
+├── ValidationError           user input is invalid (names the field); HTTP 422
+│   └── PayloadTooLarge       a body or field is over its size cap; HTTP 413
+├── AuthError                 no or unknown token; HTTP 401
+├── Forbidden                 the token lacks a scope; HTTP 403
+├── NotFound                  no such object, or not yours; HTTP 404
+├── Conflict                  the object is in the wrong state for that; HTTP 409
+├── RateLimited               too many requests; HTTP 429
+└── ToolError                 a tool call failed; carries retry intent
+    └── StepError             a pipeline step failed (names the step and field)
+"""
+
+from __future__ import annotations
+
+
+class OrdinautError(Exception):
+    """Root of every error Ordinaut raises on purpose."""
+
+    code = "error"
+    status = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        """The public JSON shape: ``{"code", "message", "field"?}``."""
+        out = {"code": self.code, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class ConfigError(OrdinautError):
+    """A setting is malformed, or a configured server cannot be reached."""
+
+    code = "config_error"
+
+
+class ValidationError(OrdinautError):
+    """User input is invalid; ``field`` names where (dotted path)."""
+
+    code = "validation_error"
+    status = 422
+
+
+class PayloadTooLarge(ValidationError):
+    """A body or a field is over its size cap."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class AuthError(OrdinautError):
+    """The request carries no token, or a token that is unknown or revoked."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(OrdinautError):
+    """The caller is known but lacks the scope for this operation."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(OrdinautError):
+    """No such object, or it belongs to another agent."""
+
+    code = "not_found"
+    status = 404
+
+
+class Conflict(OrdinautError):
+    """The object exists but is in the wrong state for the operation."""
+
+    code = "conflict"
+    status = 409
+
+
+class RateLimited(OrdinautError):
+    """Too many requests in the current window."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class ToolError(OrdinautError):
+    """A tool call failed.
+
+    ``retryable`` says whether the same call may succeed later (timeouts, 5xx);
+    ``retry_after`` is the earliest sensible retry, in seconds, when the tool said so.
+    """
+
+    code = "tool_error"
+    status = 502
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class StepError(ToolError):
+    """A pipeline step failed; ``step_id`` names it."""
+
+    code = "step_error"
+
+    def __init__(
+        self,
+        step_id: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(
+            f"step {step_id!r}: {message}",
+            retryable=retryable,
+            retry_after=retry_after,
+            field=field,
+        )
+        self.step_id = step_id

@@ -1,0 +1,1 @@
+"""The durable store: PostgreSQL tables, engines and the few statements that need care."""

@@ -1,0 +1,221 @@
+"""The schema, as SQLAlchemy Core tables. Alembic revisions must produce exactly this.
+
+All times are UTC ``timestamptz``. ``task.next_run_at`` is what beat scans (partial index on
+active tasks); ``due_work`` holds one row per occurrence waiting for dispatch
+(``UNIQUE (task_id, run_at)``); ``task_run`` is one attempt of one occurrence, moved through
+its states by conditional UPDATEs; ``step_result`` is the receipt of each pipeline step;
+``outbox`` carries events to Redis Streams, written in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = sa.text("now()")
+UUID_DEFAULT = sa.text("gen_random_uuid()")
+
+schedule_kind = pg.ENUM(
+    "cron", "rrule", "once", "event", "condition", name="schedule_kind", metadata=metadata
+)
+run_status = pg.ENUM(
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "canceled",
+    "skipped",
+    "waiting_approval",
+    name="run_status",
+    metadata=metadata,
+)
+
+agent = sa.Table(
+    "agent",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("token_hash", sa.Text, nullable=True, unique=True),
+    sa.Column("webhook_url", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+task = sa.Table(
+    "task",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=False),
+    sa.Column("schedule_kind", schedule_kind, nullable=False),
+    sa.Column("schedule_expr", sa.Text, nullable=True),
+    sa.Column("timezone", sa.Text, nullable=False, server_default="Europe/Chisinau"),
+    sa.Column("payload", pg.JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("dedupe_key", sa.Text, nullable=True),
+    sa.Column("dedupe_window_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_retries", sa.Integer, nullable=False, server_default="3"),
+    sa.Column("backoff_strategy", sa.Text, nullable=False, server_default="exponential_jitter"),
+    sa.Column("concurrency_key", sa.Text, nullable=True),
+    sa.Column("concurrency_limit", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("overlap_policy", sa.Text, nullable=False, server_default="allow"),
+    sa.Column("misfire_policy", sa.Text, nullable=False, server_default="run_once"),
+    sa.Column("jitter_seconds", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("timeout_seconds", sa.Integer, nullable=True),
+    # the nominal next occurrence (schedule math continues from here) and when it fires
+    # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
+    sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint(
+        "status IN ('active', 'paused', 'canceled', 'completed')", name="status_known"
+    ),
+    sa.CheckConstraint("priority BETWEEN 1 AND 9", name="priority_range"),
+    sa.CheckConstraint("max_retries >= 0", name="max_retries_nonnegative"),
+    sa.CheckConstraint("concurrency_limit >= 1", name="concurrency_limit_positive"),
+    sa.CheckConstraint("overlap_policy IN ('allow', 'skip', 'queue')", name="overlap_policy_known"),
+    sa.CheckConstraint(
+        "misfire_policy IN ('run_once', 'skip', 'run_all')", name="misfire_policy_known"
+    ),
+    sa.CheckConstraint(
+        "backoff_strategy IN ('exponential_jitter', 'exponential', 'fixed', 'none')",
+        name="backoff_strategy_known",
+    ),
+)
+sa.Index(
+    "ix_task_next_run_at_active",
+    task.c.next_run_at,
+    postgresql_where=sa.text("status = 'active' AND next_run_at IS NOT NULL"),
+)
+sa.Index("ix_task_created_by_created_at", task.c.created_by, task.c.created_at)
+
+due_work = sa.Table(
+    "due_work",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # the occurrence this work is for; with task_id it identifies the work exactly once
+    sa.Column("run_at", sa.DateTime(timezone=True), nullable=False),
+    # earliest start (jitter, retry backoff); dispatch ignores rows before it
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False, server_default="schedule"),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("event", pg.JSONB, nullable=True),
+    sa.Column("locked_by", sa.Text, nullable=True),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.UniqueConstraint("task_id", "run_at"),
+)
+sa.Index("ix_due_work_priority_not_before", due_work.c.priority, due_work.c.not_before)
+
+task_run = sa.Table(
+    "task_run",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", run_status, nullable=False, server_default="queued"),
+    sa.Column("trigger", sa.Text, nullable=False, server_default="schedule"),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("concurrency_key", sa.Text, nullable=True),
+    sa.Column("event", pg.JSONB, nullable=True),
+    sa.Column("lease_owner", sa.Text, nullable=True),
+    sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("success", sa.Boolean, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("output", pg.JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
+sa.Index(
+    "ix_task_run_open",
+    task_run.c.status,
+    task_run.c.leased_until,
+    postgresql_where=sa.text("status IN ('queued', 'running')"),
+)
+sa.Index(
+    "ix_task_run_concurrency_key_running",
+    task_run.c.concurrency_key,
+    postgresql_where=sa.text("status = 'running' AND concurrency_key IS NOT NULL"),
+)
+
+step_result = sa.Table(
+    "step_result",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "run_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task_run.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("step_path", sa.Text, nullable=False),
+    sa.Column("step_id", sa.Text, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("input", pg.JSONB, nullable=True),
+    sa.Column("output", pg.JSONB, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_step_result_run_id", step_result.c.run_id)
+sa.Index(
+    "ix_step_result_idempotency_key_succeeded",
+    step_result.c.idempotency_key,
+    postgresql_where=sa.text("status = 'succeeded' AND idempotency_key IS NOT NULL"),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("actor_agent_id", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("subject_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("details", pg.JSONB, nullable=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_audit_log_subject_id", audit_log.c.subject_id)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("payload", pg.JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+)
+sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
