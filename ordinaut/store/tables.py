@@ -127,6 +127,7 @@ due_work = sa.Table(
     sa.UniqueConstraint("task_id", "run_at"),
 )
 sa.Index("ix_due_work_priority_not_before", due_work.c.priority, due_work.c.not_before)
+sa.Index("ix_due_work_not_before", due_work.c.not_before)
 
 task_run = sa.Table(
     "task_run",
@@ -144,7 +145,9 @@ task_run = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
     sa.Column("priority", sa.Integer, nullable=False, server_default="5"),
     sa.Column("concurrency_key", sa.Text, nullable=True),
+    sa.Column("dedupe_key", sa.Text, nullable=True),
     sa.Column("event", pg.JSONB, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
     sa.Column("lease_owner", sa.Text, nullable=True),
     sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
@@ -163,9 +166,15 @@ sa.Index(
     postgresql_where=sa.text("status IN ('queued', 'running')"),
 )
 sa.Index(
-    "ix_task_run_concurrency_key_running",
+    "ix_task_run_dedupe_key_scheduled_for",
+    task_run.c.dedupe_key,
+    task_run.c.scheduled_for,
+    postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+)
+sa.Index(
+    "ix_task_run_concurrency_key_open",
     task_run.c.concurrency_key,
-    postgresql_where=sa.text("status = 'running' AND concurrency_key IS NOT NULL"),
+    postgresql_where=sa.text("status IN ('queued', 'running') AND concurrency_key IS NOT NULL"),
 )
 
 step_result = sa.Table(

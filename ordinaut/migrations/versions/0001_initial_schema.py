@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:49:14.074614
+Create Date: 2026-11-26 12:50:14.309905
 """
 
 from collections.abc import Sequence
@@ -175,6 +175,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_due_work")),
         sa.UniqueConstraint("task_id", "run_at", name=op.f("uq_due_work_task_id_run_at")),
     )
+    op.create_index("ix_due_work_not_before", "due_work", ["not_before"], unique=False)
     op.create_index(
         "ix_due_work_priority_not_before", "due_work", ["priority", "not_before"], unique=False
     )
@@ -202,7 +203,9 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer(), server_default="1", nullable=False),
         sa.Column("priority", sa.Integer(), server_default="5", nullable=False),
         sa.Column("concurrency_key", sa.Text(), nullable=True),
+        sa.Column("dedupe_key", sa.Text(), nullable=True),
         sa.Column("event", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("lease_owner", sa.Text(), nullable=True),
         sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
@@ -223,11 +226,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_run")),
     )
     op.create_index(
-        "ix_task_run_concurrency_key_running",
+        "ix_task_run_concurrency_key_open",
         "task_run",
         ["concurrency_key"],
         unique=False,
-        postgresql_where=sa.text("status = 'running' AND concurrency_key IS NOT NULL"),
+        postgresql_where=sa.text("status IN ('queued', 'running') AND concurrency_key IS NOT NULL"),
+    )
+    op.create_index(
+        "ix_task_run_dedupe_key_scheduled_for",
+        "task_run",
+        ["dedupe_key", "scheduled_for"],
+        unique=False,
+        postgresql_where=sa.text("dedupe_key IS NOT NULL"),
     )
     op.create_index(
         "ix_task_run_open",
@@ -287,12 +297,18 @@ def downgrade() -> None:
         postgresql_where=sa.text("status IN ('queued', 'running')"),
     )
     op.drop_index(
-        "ix_task_run_concurrency_key_running",
+        "ix_task_run_dedupe_key_scheduled_for",
         table_name="task_run",
-        postgresql_where=sa.text("status = 'running' AND concurrency_key IS NOT NULL"),
+        postgresql_where=sa.text("dedupe_key IS NOT NULL"),
+    )
+    op.drop_index(
+        "ix_task_run_concurrency_key_open",
+        table_name="task_run",
+        postgresql_where=sa.text("status IN ('queued', 'running') AND concurrency_key IS NOT NULL"),
     )
     op.drop_table("task_run")
     op.drop_index("ix_due_work_priority_not_before", table_name="due_work")
+    op.drop_index("ix_due_work_not_before", table_name="due_work")
     op.drop_table("due_work")
     op.drop_index(
         "ix_task_next_run_at_active",

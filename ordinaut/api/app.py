@@ -1,0 +1,44 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ordinaut import __version__
+from ordinaut.api import errors
+from ordinaut.api.routes import health, runs, tasks
+from ordinaut.config import Settings, load_settings
+from ordinaut.runtime import Runtime
+
+
+def create_api(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: from the environment)."""
+    settings = settings or load_settings()
+    runtime = Runtime(settings, role="api")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title="Ordinaut",
+        version=__version__,
+        description="Time, state and discipline for a personal fleet of AI agents.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (tasks, runs, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for ``uvicorn --factory ordinaut.api.app:app_from_env``."""
+    return create_api()

@@ -1,0 +1,43 @@
+"""/health: is every part of the deployment alive?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ordinaut.api.deps import RT
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(rt: RT) -> JSONResponse:
+    """200 when database, Redis, beat and at least one worker are alive; 503 otherwise."""
+    report: dict[str, Any] = {}
+    try:
+        with rt.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        report["database"] = "ok"
+    except Exception as exc:
+        report["database"] = f"down: {type(exc).__name__}"
+    try:
+        beat = rt.redis.get(rt.key("heartbeat", "beat"))
+        workers = list(rt.redis.scan_iter(match=rt.key("heartbeat", "worker", "*"), count=100))
+        report["redis"] = "ok"
+        report["beat"] = "ok" if beat else "down"
+        report["workers"] = len(workers)
+    except Exception as exc:
+        report["redis"] = f"down: {type(exc).__name__}"
+        report["beat"] = "unknown"
+        report["workers"] = 0
+    healthy = (
+        report["database"] == "ok"
+        and report["redis"] == "ok"
+        and report["beat"] == "ok"
+        and report["workers"] > 0
+    )
+    report["status"] = "ok" if healthy else "degraded"
+    return JSONResponse(report, status_code=200 if healthy else 503)

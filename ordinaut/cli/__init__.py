@@ -1,0 +1,52 @@
+"""The ``ordinaut`` command line.
+
+    ordinaut up [--host H] [--port P] [--data-dir D] [--workers N] [--flower]
+    ordinaut migrate
+    ordinaut agent create NAME --scopes a,b,c
+    ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
+
+Every error is one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ordinaut import __version__
+from ordinaut.errors import OrdinautError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ordinaut.cli import admin, up
+
+    parser = argparse.ArgumentParser(
+        prog="ordinaut", description="Time, state and discipline for your AI agents."
+    )
+    parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_up = sub.add_parser("up", help="run API, beat and workers on this machine")
+    up.add_arguments(p_up)
+    p_up.set_defaults(func=up.run)
+
+    admin.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ordinaut`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except OrdinautError as exc:
+        print(f"ordinaut: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from ordinaut.cli import main
+
+sys.exit(main())

@@ -1,0 +1,206 @@
+"""``ordinaut up``: the whole system on one machine, with one command.
+
+Starts (or uses) PostgreSQL and Redis, applies migrations, makes sure an admin agent
+exists, then runs the API, Celery beat, a control worker, a runs worker (and Flower on
+request) as supervised children with one combined log. Ctrl-C or SIGTERM stops them in
+order: API, workers, beat, then Redis and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import platformdirs
+
+from ordinaut.celery_app import BEAT_SCHEDULER, control_queue, runs_queue
+from ordinaut.cli.supervisor import Child, Supervisor
+from ordinaut.config import Settings, load_settings
+from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
+from ordinaut.errors import ConfigError
+from ordinaut.service.agents import ensure_admin
+from ordinaut.store import migrate
+from ordinaut.store.engine import check_database, make_engine
+
+ENV_FILE = "ordinaut.env"
+
+
+def default_data_dir() -> Path:
+    """Where ``ordinaut up`` keeps its embedded servers' data."""
+    return Path(platformdirs.user_data_dir("ordinaut"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="API bind address (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8080, help="API port (8080)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"data folder for the embedded servers ({default_data_dir()})",
+    )
+    parser.add_argument(
+        "--workers", type=_workers, default=2, help="processes in the runs worker (2)"
+    )
+    parser.add_argument("--flower", action="store_true", help="also start Flower")
+    parser.add_argument("--flower-port", type=_port, default=5555, help="Flower port (5555)")
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not between 1 and 65535")
+    return port
+
+
+def _workers(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and 64")
+    return count
+
+
+def run(args: argparse.Namespace) -> int:
+    """Bring everything up and supervise it until Ctrl-C / SIGTERM."""
+    sup = Supervisor()
+
+    def say(line: str) -> None:
+        sup.log("ordinaut", line)
+
+    data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        say(f"received {signal.Signals(signum).name}: shutting down")
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    servers: list[EmbeddedPostgres | EmbeddedRedis] = []
+    env = dict(os.environ)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not env.get("DATABASE_URL"):
+            say(f"starting embedded PostgreSQL in {data_dir} (the first start takes a few seconds)")
+            pg = EmbeddedPostgres(data_dir, log_file=data_dir / "postgres.log")
+            servers.append(pg)
+            env["DATABASE_URL"] = pg.start()
+        if not env.get("REDIS_URL"):
+            say("starting embedded Redis")
+            rd = EmbeddedRedis(data_dir, log_file=data_dir / "redis.log")
+            servers.append(rd)
+            env["REDIS_URL"] = rd.start()
+        if stop.is_set():
+            return 130
+        settings = _prepare(env, say)
+        _write_env_file(data_dir, env)
+        _start_children(sup, settings, env, args)
+        _announce(sup, args, settings, stop, say)
+        exited = sup.wait_any(stop)
+        if exited is not None and not stop.is_set():
+            assert exited.proc is not None
+            say(f"{exited.name} exited with status {exited.proc.returncode}: stopping everything")
+            return 1
+        return 0
+    except ConfigError as exc:
+        print(f"ordinaut: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        sup.stop_all()
+        for server in reversed(servers):
+            server.stop()
+        (data_dir / ENV_FILE).unlink(missing_ok=True)
+        if servers:
+            say("stopped (data kept in " + str(data_dir) + ")")
+
+
+def _prepare(env: dict[str, str], say: Callable[[str], None]) -> Settings:
+    os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"]})
+    settings = load_settings()
+    engine = make_engine(settings.database_url, pool_size=1, application_name="ordinaut-up")
+    try:
+        check_database(engine)
+        say("applying database migrations")
+        migrate.upgrade(engine)
+        with engine.begin() as conn:
+            created = ensure_admin(conn, settings.admin_token)
+    finally:
+        engine.dispose()
+    if created is not None:
+        say("created the admin agent; its token is shown once, keep it:")
+        say(f"    ORDINAUT_TOKEN={created.token}")
+    return settings
+
+
+def _write_env_file(data_dir: Path, env: dict[str, str]) -> None:
+    path = data_dir / ENV_FILE
+    path.write_text(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}\n")
+    path.chmod(0o600)
+
+
+def _start_children(
+    sup: Supervisor, settings: Settings, env: dict[str, str], args: argparse.Namespace
+) -> None:
+    py = sys.executable
+    events = ["-E"] if args.flower else []
+    celery = [py, "-m", "celery", "-A", "ordinaut"]
+    quiet = ["--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    sup.start(
+        Child(
+            "api",
+            [py, "-m", "uvicorn", "--factory", "ordinaut.api.app:app_from_env",
+             "--host", args.host, "--port", str(args.port), "--log-level", "info"],
+            env,
+        )
+    )
+    sup.start(Child("beat", [*celery, "beat", "-S", BEAT_SCHEDULER, "--loglevel", "INFO",
+                             "--pidfile="], env))
+    sup.start(Child("control", [*celery, "worker", "-Q", control_queue(settings), "-c", "1",
+                                "-n", "control@%h", *quiet, *events], env))
+    sup.start(Child("worker", [*celery, "worker", "-Q", runs_queue(settings),
+                               "-c", str(args.workers), "-n", "runs@%h", *quiet, *events], env))
+    if args.flower:
+        sup.start(Child("flower", [*celery, "flower", "--address=127.0.0.1",
+                                   f"--port={args.flower_port}"], env))
+
+
+def _announce(
+    sup: Supervisor,
+    args: argparse.Namespace,
+    settings: Settings,
+    stop: threading.Event,
+    say: Callable[[str], None],
+) -> None:
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    base = f"http://{host}:{args.port}"
+    deadline = time.monotonic() + 120
+    while not stop.is_set() and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):
+                break
+        except OSError:
+            stop.wait(0.5)
+    if stop.is_set():
+        return
+    say(f"Ordinaut is up. API {base}   docs {base}/docs   MCP {base}/mcp")
+    if args.flower:
+        say(f"Flower http://127.0.0.1:{args.flower_port}")
+    say("Ctrl-C stops everything; data and history are kept for the next start.")
+    del settings

@@ -1,0 +1,62 @@
+"""Per-process resources (engine, Redis client) built from Settings on first use.
+
+Celery's prefork pool forks after the parent may have touched these, so a Runtime notices a
+changed pid and rebuilds its connections instead of sharing sockets across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+from sqlalchemy.engine import Engine
+
+from ordinaut.config import Settings
+from ordinaut.store.engine import make_engine
+
+
+@dataclass
+class Runtime:
+    """Connections for one process, from one Settings object."""
+
+    settings: Settings
+    role: str = "ordinaut"
+    pid: int = field(default_factory=os.getpid)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url, application_name=f"ordinaut-{self.role}")
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, protocol=3, decode_responses=True)
+
+    @property
+    def identity(self) -> str:
+        """Who holds a lease: host and pid."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def key(self, *parts: str) -> str:
+        """A Redis key inside this deployment's namespace."""
+        return ":".join((self.settings.namespace, *parts))
+
+    def close(self) -> None:
+        """Release pooled connections (safe to call twice)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+            del self.__dict__["engine"]
+        if "redis" in self.__dict__:
+            self.redis.close()
+            del self.__dict__["redis"]
+
+    def after_fork(self) -> None:
+        """Drop connections inherited from a parent process."""
+        if self.pid != os.getpid():
+            if "engine" in self.__dict__:
+                self.engine.dispose(close=False)
+                del self.__dict__["engine"]
+            self.__dict__.pop("redis", None)
+            self.pid = os.getpid()

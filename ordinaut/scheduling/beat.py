@@ -1,0 +1,124 @@
+"""Ordinaut's Celery beat scheduler: the database is the schedule.
+
+Use with ``celery -A ordinaut beat -S ordinaut.scheduling.beat:DatabaseScheduler`` (the
+app's default). Each ``tick()``:
+
+1. claims the tasks whose ``next_run_at`` has come (``FOR UPDATE SKIP LOCKED``, batched),
+   writes their due_work rows and advances them (``firing.fire_due_tasks``);
+2. sends ``ordinaut.dispatch`` at once when it wrote work or when jittered/retry work
+   became dispatchable, so a due occurrence does not wait for the periodic dispatch;
+3. runs the internal periodic entries (dispatch safety net, lease reaper, sweeper) through
+   Celery's own machinery;
+4. returns the seconds until the earliest of: the next task due, the next due_work row
+   becoming dispatchable, the next internal entry — never more than ``beat_max_interval``,
+   which bounds how late a task created or changed elsewhere is noticed.
+
+The cost of a tick depends on how many tasks are due, not on how many are stored: both
+queries use the partial index on ``task.next_run_at`` and the index on
+``due_work.not_before``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import beat
+from sqlalchemy.exc import DBAPIError
+
+from ordinaut.celery_app import control_queue, runtime_of
+from ordinaut.scheduling.firing import fire_due_tasks
+from ordinaut.store import queries
+
+log = logging.getLogger("ordinaut.beat")
+
+MAX_BATCHES_PER_TICK = 50
+HEARTBEAT_EVERY = 1.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
+    """A beat Scheduler whose schedule lives in PostgreSQL."""
+
+    def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        self._runtime = runtime_of(app)
+        self._next_work_at: datetime | None = None
+        self._last_heartbeat = 0.0
+        kwargs.setdefault("max_interval", self._runtime.settings.beat_max_interval)
+        super().__init__(app, *args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        """Load the internal periodic entries (dispatch, reap, sweep) from the app config."""
+        self.merge_inplace(self.app.conf.beat_schedule)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One scheduling pass; returns the seconds to sleep."""
+        settings = self._runtime.settings
+        try:
+            wrote, next_task_at, next_work_at = self._fire(utcnow())
+        except DBAPIError as exc:
+            log.error("beat tick failed; retrying: %s", str(exc.orig or exc).splitlines()[0])
+            return float(self.max_interval)
+        now = utcnow()
+        became_dispatchable = self._next_work_at is not None and self._next_work_at <= now
+        if wrote or became_dispatchable:
+            self.send_dispatch()
+        self._next_work_at = next_work_at
+        self._heartbeat()
+        wait = min(float(super().tick(*args, **kwargs)), settings.beat_max_interval)
+        for at in (next_task_at, next_work_at):
+            if at is not None:
+                wait = min(wait, (at - now).total_seconds())
+        return max(wait, 0.0)
+
+    def _fire(self, now: datetime) -> tuple[int, datetime | None, datetime | None]:
+        rt, settings = self._runtime, self._runtime.settings
+        wrote = 0
+        for _ in range(MAX_BATCHES_PER_TICK):
+            result = fire_due_tasks(
+                rt.engine,
+                now,
+                limit=settings.beat_batch_size,
+                grace=timedelta(seconds=settings.misfire_grace_seconds),
+                cap=settings.misfire_cap,
+            )
+            wrote += result.due_work
+            if result.claimed:
+                log.info(
+                    "fired due tasks",
+                    extra={"claimed": result.claimed, "due_work": result.due_work},
+                )
+            if result.claimed < settings.beat_batch_size:
+                break
+        with rt.engine.connect() as conn:
+            next_task_at, next_work_at = queries.next_wake(conn, utcnow())
+        return wrote, next_task_at, next_work_at
+
+    def send_dispatch(self) -> None:
+        """Ask a worker to dispatch now."""
+        self.app.send_task(
+            "ordinaut.dispatch", queue=control_queue(self._runtime.settings), producer=self.producer
+        )
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY:
+            return
+        self._last_heartbeat = time.monotonic()
+        try:
+            rt = self._runtime
+            rt.redis.set(rt.key("heartbeat", "beat"), utcnow().isoformat(), ex=15)
+        except Exception:  # Redis down: the broker errors will say so louder
+            log.debug("beat heartbeat failed", exc_info=True)
+
+    def close(self) -> None:
+        super().close()
+        self._runtime.close()
+
+    @property
+    def info(self) -> str:
+        return f"    . database scheduler -> {self._runtime.settings.namespace}"

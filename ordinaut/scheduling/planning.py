@@ -1,0 +1,91 @@
+"""What beat does with one due task: pure, a function of the task's row and ``now``.
+
+A task carries ``next_occurrence_at`` (the nominal occurrence the schedule continues from)
+and ``next_run_at`` (when it fires: the occurrence plus its stable jitter). When
+``next_run_at`` has come, the misfire policy decides which of the due occurrences become
+due_work and which are recorded as skipped, and the task moves to its next occurrence — or
+becomes ``completed`` when the schedule is exhausted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ordinaut.scheduling.jitter import jitter_delay
+from ordinaut.scheduling.misfire import MisfirePolicy, plan_catch_up
+from ordinaut.scheduling.recurrence import Schedule
+
+from ordinaut.runs.states import Trigger
+
+
+@dataclass(frozen=True)
+class Work:
+    """One occurrence to write to due_work."""
+
+    run_at: datetime
+    not_before: datetime
+    trigger: Trigger
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """Beat's decision for one due task."""
+
+    work: tuple[Work, ...]
+    skipped: tuple[datetime, ...]
+    skipped_more: int
+    next_occurrence_at: datetime | None
+    next_run_at: datetime | None
+
+    @property
+    def completed(self) -> bool:
+        return self.next_occurrence_at is None
+
+
+def fire_time(
+    task_id: uuid.UUID, occurrence: datetime | None, jitter_seconds: int
+) -> datetime | None:
+    """When an occurrence fires: the occurrence plus its stable jitter."""
+    if occurrence is None:
+        return None
+    return occurrence + jitter_delay(str(task_id), occurrence, jitter_seconds)
+
+
+def plan_due_task(
+    task_id: uuid.UUID,
+    schedule: Schedule,
+    next_occurrence_at: datetime,
+    now: datetime,
+    *,
+    policy: MisfirePolicy,
+    jitter_seconds: int,
+    grace: timedelta,
+    cap: int,
+) -> TaskPlan:
+    """Decide the due work, the skipped occurrences and the next occurrence of a due task."""
+    # jitter delays a fire on purpose; it must not make an occurrence count as missed
+    catch = plan_catch_up(
+        schedule,
+        next_occurrence_at,
+        now,
+        policy,
+        grace=grace + timedelta(seconds=jitter_seconds),
+        cap=cap,
+    )
+    on_time_after = now - grace - timedelta(seconds=jitter_seconds)
+    work = []
+    for occurrence in catch.fire:
+        if occurrence >= on_time_after:
+            not_before = fire_time(task_id, occurrence, jitter_seconds) or occurrence
+            work.append(Work(occurrence, not_before, Trigger.SCHEDULE))
+        else:
+            work.append(Work(occurrence, now, Trigger.CATCH_UP))
+    return TaskPlan(
+        work=tuple(work),
+        skipped=catch.skip,
+        skipped_more=catch.skipped_more,
+        next_occurrence_at=catch.next_run_at,
+        next_run_at=fire_time(task_id, catch.next_run_at, jitter_seconds),
+    )

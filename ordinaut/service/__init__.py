@@ -1,0 +1,1 @@
+"""The service layer: every operation once, for the HTTP API, the MCP server and the CLI."""

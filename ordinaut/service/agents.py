@@ -1,0 +1,95 @@
+"""Agents: create, list, rotate tokens, revoke; and the bootstrap admin."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.errors import Conflict, ValidationError
+from ordinaut.service.auth import ADMIN_SCOPES, hash_token, new_token
+from ordinaut.store.tables import agent, audit_log
+
+ADMIN_NAME = "admin"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_SCOPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class NewAgent:
+    """A created agent with its token (shown once)."""
+
+    id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+    token: str
+
+
+def check_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    """Validate scope names (operation scopes and tool scopes like ``notify``)."""
+    for i, scope in enumerate(scopes):
+        if not isinstance(scope, str) or not _SCOPE.match(scope):
+            raise ValidationError(
+                f"invalid scope {scope!r}: lowercase letters, digits and _ . : - only",
+                field=f"scopes[{i}]",
+            )
+    return tuple(dict.fromkeys(scopes))
+
+
+def create_agent(
+    conn: Connection,
+    name: str,
+    scopes: Sequence[str],
+    *,
+    actor: uuid.UUID | None = None,
+    token: str | None = None,
+) -> NewAgent:
+    """Create an agent and return it with its bearer token."""
+    if not _NAME.match(name):
+        raise ValidationError(
+            "agent name must be 1-64 characters: letters, digits, _ . @ -", field="name"
+        )
+    clean = check_scopes(scopes)
+    token = token or new_token()
+    exists = conn.execute(sa.select(agent.c.id).where(agent.c.name == name)).first()
+    if exists is not None:
+        raise Conflict(f"an agent named {name!r} already exists", field="name")
+    agent_id = conn.execute(
+        sa.insert(agent)
+        .values(name=name, scopes=list(clean), token_hash=hash_token(token))
+        .returning(agent.c.id)
+    ).scalar_one()
+    conn.execute(
+        sa.insert(audit_log).values(
+            actor_agent_id=actor or agent_id,
+            action="agent.create",
+            subject_id=agent_id,
+            details={"after": {"name": name, "scopes": list(clean)}},
+        )
+    )
+    return NewAgent(agent_id, name, clean, token)
+
+
+def ensure_admin(conn: Connection, token: str | None) -> NewAgent | None:
+    """Make sure an admin agent exists; returns it (with token) only when just created.
+
+    With ``token`` (ORDINAUT_ADMIN_TOKEN) the admin's token is set to it on every start, so
+    automation can rely on it; without, a random token is made once and shown once.
+    """
+    row: Any = conn.execute(
+        sa.select(agent.c.id, agent.c.token_hash).where(agent.c.name == ADMIN_NAME)
+    ).first()
+    if row is None:
+        return create_agent(conn, ADMIN_NAME, ADMIN_SCOPES, token=token)
+    if token is not None and row.token_hash != hash_token(token):
+        conn.execute(
+            sa.update(agent)
+            .where(agent.c.id == row.id)
+            .values(token_hash=hash_token(token), revoked_at=None)
+        )
+    return None

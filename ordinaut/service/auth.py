@@ -1,0 +1,75 @@
+"""Agent identity: random bearer tokens, stored as SHA-256 hashes, and scopes.
+
+Tokens are 32 random bytes (URL-safe base64) prefixed ``ord_``; with that much entropy a
+plain SHA-256 is the right hash (no salt or slow KDF needed), and lookups stay one indexed
+equality. Scopes gate operations; ``agents:admin`` sees every agent's tasks and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.errors import AuthError, Forbidden
+from ordinaut.store.tables import agent
+
+TOKEN_PREFIX = "ord_"
+
+OPERATION_SCOPES = (
+    "tasks:read",
+    "tasks:write",
+    "runs:read",
+    "runs:approve",
+    "events:publish",
+    "tools:admin",
+    "agents:admin",
+)
+ADMIN_SCOPES = OPERATION_SCOPES
+ADMIN_SCOPE = "agents:admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The agent a request acts as."""
+
+    agent_id: uuid.UUID
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_SCOPE in self.scopes
+
+    def require(self, scope: str) -> None:
+        """Raise Forbidden unless this agent holds ``scope`` (admins hold every scope)."""
+        if scope not in self.scopes and not self.is_admin:
+            raise Forbidden(f"this token lacks the scope {scope!r}", field="scope")
+
+
+def new_token() -> str:
+    """A fresh random bearer token."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def authenticate(conn: Connection, token: str | None) -> Principal:
+    """The agent owning ``token``; AuthError when missing, unknown or revoked."""
+    if not token:
+        raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+    row = conn.execute(
+        sa.select(agent.c.id, agent.c.name, agent.c.scopes).where(
+            agent.c.token_hash == hash_token(token), agent.c.revoked_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        raise AuthError("unknown or revoked token")
+    return Principal(row.id, row.name, frozenset(row.scopes))

@@ -1,0 +1,119 @@
+"""The edge: Pydantic models for what callers send and receive (API, MCP and CLI alike)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ScheduleKindName = Literal["cron", "rrule", "once", "event", "condition"]
+BackoffName = Literal["exponential_jitter", "exponential", "fixed", "none"]
+OverlapName = Literal["allow", "skip", "queue"]
+MisfireName = Literal["run_once", "skip", "run_all"]
+
+
+class TaskCreate(BaseModel):
+    """The body of ``POST /tasks`` (the seed's task, ``created_by`` taken from the token)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    schedule_kind: ScheduleKindName
+    schedule_expr: str | None = Field(default=None, max_length=4000)
+    timezone: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any]
+    priority: int = Field(default=5, ge=1, le=9, description="1 is most urgent, 9 least")
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe_window_seconds: int = Field(default=0, ge=0, le=366 * 86400)
+    max_retries: int = Field(default=3, ge=0, le=100)
+    backoff_strategy: BackoffName = "exponential_jitter"
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_limit: int = Field(default=1, ge=1, le=10_000)
+    overlap_policy: OverlapName = "allow"
+    misfire_policy: MisfireName = "run_once"
+    jitter_seconds: int = Field(default=0, ge=0, le=86400)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    created_by: str | None = Field(
+        default=None, description="Ignored: the owner is the agent whose token made the call."
+    )
+
+
+class TimePoint(BaseModel):
+    """An instant shown both in UTC and in the task's zone."""
+
+    utc: datetime
+    local: datetime
+
+
+class TaskPublic(BaseModel):
+    """A task as callers see it."""
+
+    id: uuid.UUID
+    title: str
+    description: str
+    created_by: uuid.UUID
+    schedule_kind: ScheduleKindName
+    schedule_expr: str | None
+    timezone: str
+    payload: dict[str, Any]
+    status: Literal["active", "paused", "canceled", "completed"]
+    priority: int
+    dedupe_key: str | None
+    dedupe_window_seconds: int
+    max_retries: int
+    backoff_strategy: BackoffName
+    concurrency_key: str | None
+    concurrency_limit: int
+    overlap_policy: OverlapName
+    misfire_policy: MisfireName
+    jitter_seconds: int
+    timeout_seconds: int | None
+    next_run_at: datetime | None
+    next_run: TimePoint | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class StepPublic(BaseModel):
+    """The receipt of one pipeline step."""
+
+    step_path: str
+    step_id: str
+    address: str
+    status: str
+    attempt: int
+    input: Any
+    output: Any
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+
+
+class RunPublic(BaseModel):
+    """One attempt of one occurrence of a task."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    status: Literal[
+        "queued", "running", "succeeded", "failed", "canceled", "skipped", "waiting_approval"
+    ]
+    trigger: str
+    attempt: int
+    scheduled_for: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    reason: str | None
+    output: Any
+    created_at: datetime
+    steps: list[StepPublic] | None = None
+
+
+class Page(BaseModel):
+    """A page of results with the cursor for the next one."""
+
+    items: list[Any]
+    next_cursor: str | None = None

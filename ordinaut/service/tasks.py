@@ -1,0 +1,114 @@
+"""Task operations: create, read, list. Validation happens here, before anything is stored."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ordinaut.errors import NotFound, ValidationError
+from ordinaut.pipeline.validate import validate_payload
+from ordinaut.scheduling.planning import fire_time
+from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
+from ordinaut.service import cursor
+from ordinaut.service.auth import Principal
+from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
+from ordinaut.store import queries
+from ordinaut.store.tables import audit_log, task
+from ordinaut.tools.registry import load_tools
+
+TASK_STATUSES = ("active", "paused", "canceled", "completed")
+
+
+def create_task(
+    conn: Connection, principal: Principal, body: TaskCreate, *, now: datetime, default_tz: str
+) -> TaskPublic:
+    """Validate and store a task; it is picked up by the next beat tick."""
+    principal.require("tasks:write")
+    tz = body.timezone or default_tz
+    schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
+    ensure_not_past(schedule, now)
+    validate_payload(body.payload, load_tools(conn))
+    occurrence = schedule.next_after(now)
+    task_id = uuid.uuid4()
+    values: dict[str, Any] = body.model_dump(exclude={"created_by", "timezone"})
+    values.update(
+        id=task_id,
+        timezone=tz,
+        created_by=principal.agent_id,
+        next_occurrence_at=occurrence,
+        next_run_at=fire_time(task_id, occurrence, body.jitter_seconds),
+        created_at=now,
+        updated_at=now,
+    )
+    conn.execute(sa.insert(task).values(values))
+    conn.execute(
+        sa.insert(audit_log).values(
+            actor_agent_id=principal.agent_id,
+            action="task.create",
+            subject_id=task_id,
+            details={"after": _jsonable(values)},
+        )
+    )
+    queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
+    return get_task(conn, principal, task_id)
+
+
+def get_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> TaskPublic:
+    """One task the caller may see (404 for another agent's, unless admin)."""
+    principal.require("tasks:read")
+    row = conn.execute(sa.select(task).where(task.c.id == task_id)).first()
+    if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
+        raise NotFound(f"no task {task_id}", field="task_id")
+    return task_public(row)
+
+
+def list_tasks(
+    conn: Connection,
+    principal: Principal,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[TaskPublic], str | None]:
+    """The caller's tasks, newest first, with a cursor for the next page."""
+    principal.require("tasks:read")
+    if status is not None and status not in TASK_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
+    query = sa.select(task)
+    if not principal.is_admin:
+        query = query.where(task.c.created_by == principal.agent_id)
+    if status is not None:
+        query = query.where(task.c.status == status)
+    if after is not None:
+        at, last_id = cursor.decode(after)
+        query = query.where(sa.tuple_(task.c.created_at, task.c.id) < sa.tuple_(at, last_id))
+    rows = conn.execute(
+        query.order_by(task.c.created_at.desc(), task.c.id.desc()).limit(limit + 1)
+    ).all()
+    page = [task_public(r) for r in rows[:limit]]
+    more = (
+        cursor.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    )
+    return page, more
+
+
+def task_public(row: Row[Any]) -> TaskPublic:
+    """The public view of a task row, with next_run in UTC and local time."""
+    data = dict(row._mapping)
+    nxt = data["next_run_at"]
+    data["next_run"] = (
+        TimePoint(utc=nxt, local=nxt.astimezone(ZoneInfo(data["timezone"]))) if nxt else None
+    )
+    return TaskPublic.model_validate(data)
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v)
+        for k, v in values.items()
+    }

@@ -1,0 +1,138 @@
+"""Fixtures: real PostgreSQL and Redis (given by environment, or embedded), isolated per test.
+
+Servers: ``TEST_DATABASE_URL``/``DATABASE_URL`` and ``TEST_REDIS_URL``/``REDIS_URL`` when set;
+otherwise embedded servers started once per session in a temporary folder. Isolation: a
+migrated template database is made once per session and cloned for each test that asks for
+``settings``; each test gets its own Redis key namespace (queues included), deleted after.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from sqlalchemy.engine import Engine, make_url
+
+from ordinaut.config import Settings
+from ordinaut.store import migrate
+from ordinaut.store.engine import make_engine
+
+
+def _env(*names: str) -> str | None:
+    for name in names:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(postgres admin URL, redis URL) of the servers tests use."""
+    db_url = _env("TEST_DATABASE_URL", "DATABASE_URL")
+    redis_url = _env("TEST_REDIS_URL", "REDIS_URL")
+    started = []
+    if db_url is None or redis_url is None:
+        from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        data = tmp_path_factory.mktemp("embedded")
+        if db_url is None:
+            pg = EmbeddedPostgres(data, database="postgres")
+            db_url = pg.start()
+            started.append(pg)
+        if redis_url is None:
+            rd = EmbeddedRedis(data)
+            redis_url = rd.start()
+            started.append(rd)
+    try:
+        yield db_url, redis_url
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def _admin_conninfo(db_url: str) -> str:
+    url = make_url(db_url).set(drivername="postgresql", database="postgres")
+    return url.render_as_string(hide_password=False)
+
+
+def _db_url(db_url: str, name: str) -> str:
+    url = make_url(db_url).set(drivername="postgresql+psycopg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_db(servers: tuple[str, str]) -> Iterator[str]:
+    """Name of a migrated database to clone per test."""
+    db_url, _ = servers
+    name = f"ordinaut_tpl_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(_db_url(db_url, name), pool_size=1)
+    migrate.upgrade(engine)
+    engine.dispose()
+    try:
+        yield name
+    finally:
+        with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def fresh_db(servers: tuple[str, str]) -> Iterator[str]:
+    """URL of a new, empty database (dropped after the test)."""
+    db_url, _ = servers
+    name = f"ordinaut_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _db_url(db_url, name)
+    finally:
+        with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(servers: tuple[str, str], template_db: str) -> Iterator[Settings]:
+    """Settings pointing at a fresh clone of the migrated template and a private namespace."""
+    db_url, redis_url = servers
+    name = f"ordinaut_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    namespace = f"t{uuid.uuid4().hex[:12]}"
+    built = Settings(
+        DATABASE_URL=_db_url(db_url, name),
+        REDIS_URL=redis_url,
+        namespace=namespace,
+        lease_seconds=10,
+        backoff_base_seconds=1.0,
+        backoff_cap_seconds=30.0,
+    )
+    try:
+        yield built
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    built = make_engine(settings.database_url, pool_size=2, application_name="ordinaut-test")
+    yield built
+    built.dispose()
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "logs"
+    path.mkdir()
+    return path
