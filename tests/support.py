@@ -175,3 +175,27 @@ def processes() -> Iterator[list[Proc]]:
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def bootstrap_admin(settings: Settings) -> str:
+    """Create the admin agent in the settings' database and return its token."""
+    from ordinaut.service.agents import ensure_admin
+    from ordinaut.store.engine import make_engine
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            created = ensure_admin(conn, None)
+    finally:
+        engine.dispose()
+    assert created is not None
+    return created.token
