@@ -37,6 +37,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class RunTimedOut(OrdinautError):
+    """The run passed its task's timeout_seconds; it fails and follows the retry policy."""
+
+    code = "run_timeout"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one execute_run call."""
@@ -132,7 +138,7 @@ def _run_pipeline(
         if deadline is not None:
             remaining = (deadline - utcnow()).total_seconds()
             if remaining <= 0:
-                raise ToolError("run timed out before this step started", retryable=True)
+                raise RunTimedOut("run timed out (task timeout_seconds) before this step")
             timeout = min(timeout, remaining)
         return runner.call(call, timeout=timeout)
 
@@ -144,7 +150,7 @@ def _run_pipeline(
         if lease.lost.is_set():
             return True
         if deadline is not None and utcnow() >= deadline:
-            raise ToolError("run timed out (task timeout_seconds)", retryable=True)
+            raise RunTimedOut("run timed out (task timeout_seconds)")
         return False
 
     context = {
@@ -174,6 +180,8 @@ def _run_pipeline(
         )
     except Canceled:
         return RunStatus.CANCELED, None, "canceled between steps", False, None
+    except RunTimedOut as exc:
+        return RunStatus.FAILED, None, exc.message, True, None
     except ToolError as exc:
         return RunStatus.FAILED, None, exc.message, exc.retryable, exc.retry_after
     except OrdinautError as exc:

@@ -1,0 +1,352 @@
+"""Run a validated pipeline step by step: deterministic, and no I/O of its own.
+
+The caller hands in ``call_tool(ToolCall) -> output`` (the only way out), a ``clock`` and
+callbacks; the same inputs give the same calls in the same order. For each step:
+
+1. ``should_cancel()`` true → :class:`Canceled` (checked before every step, bodies included).
+2. ``if`` (JMESPath; false, null, ``""``, ``[]``, ``{}`` are falsy, ``0`` is not) → "skipped".
+3. ``with`` is rendered (:mod:`ordinaut.pipeline.template`) and checked against the tool's
+   input schema; then ``call_tool`` runs with the idempotency key: the rendered
+   ``idempotency_key`` template, else ``f"{idempotency_prefix}:{step_path}"`` (just the step
+   path when the prefix is empty), so a retried run with the same prefix reuses its keys.
+4. The output is checked against the output schema and saved under ``save_as``.
+5. ``on_step`` receives a :class:`StepRecord` for every step, failed and skipped ones too.
+
+Failures are :class:`~ordinaut.errors.StepError` whose ``step_id`` is the step path
+(``loop[2].send``): template, condition and schema problems are non-retryable and name the
+field (``with.text``, ``output.ts``); a ``ToolError`` from ``call_tool`` keeps its
+``retryable``/``retry_after``. With ``on_error: continue`` a failed step is recorded and the
+run goes on with nothing saved under its ``save_as`` (later ``${steps.x.y || 'n/a'}`` works).
+Exceptions that are not ``ToolError`` are recorded as a failed step, then propagate unchanged.
+
+``pipeline.foreach`` runs here: items come from ``items_path`` or ``items`` (a list, at most
+``limits.max_foreach_items``); each item runs the body with ``item`` bound and its own copy of
+``steps``, so body ``save_as`` values are per item; the foreach's ``save_as`` gets one dict of
+saved values per item, in item order. With ``max_parallel > 1`` items run in threads (so
+``call_tool`` must be thread-safe); every item runs, records reach ``on_step`` from the
+calling thread in item order, and the first failing item (by index) decides the error.
+
+:class:`PipelineResult` ``output`` is the output of the last top-level step that succeeded.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from ordinaut.errors import OrdinautError, StepError, ToolError
+from ordinaut.pipeline import template
+from ordinaut.pipeline.model import DEFAULT_LIMITS, Limits, Pipeline, Step
+from ordinaut.tools import spec as tool_spec
+from ordinaut.tools.spec import ToolSpec
+
+StepStatus = Literal["succeeded", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call ``call_tool`` must make; ``args`` are already valid for the input schema."""
+
+    address: str
+    args: Mapping[str, Any]
+    step_id: str
+    step_path: str
+    idempotency_key: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one step did; ``input`` is the rendered arguments (``{"items": …}`` for foreach)."""
+
+    step_path: str
+    step_id: str
+    address: str
+    status: StepStatus
+    input: Any
+    output: Any
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+    idempotency_key: str | None = None  # set once the step got as far as computing it
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """``output``: the last succeeded top-level step's output; ``saved``: top-level save_as."""
+
+    output: Any
+    steps: tuple[StepRecord, ...]
+    saved: Mapping[str, Any]
+
+
+class Canceled(OrdinautError):
+    """The run was canceled between steps."""
+
+    code = "canceled"
+    status = 409
+
+
+Emit = Callable[[StepRecord], None]
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    tools: Mapping[str, ToolSpec],
+    call_tool: Callable[[ToolCall], Any],
+    context: Mapping[str, Any],
+    clock: Callable[[], datetime],
+    on_step: Callable[[StepRecord], None] = lambda r: None,
+    should_cancel: Callable[[], bool] = lambda: False,
+    idempotency_prefix: str = "",
+    limits: Limits = DEFAULT_LIMITS,
+) -> PipelineResult:
+    """Run ``pipeline``; ``context`` gives ``event``, ``run`` and optionally ``now``/``params``.
+
+    ``now`` defaults to ``clock()`` at the start (ISO 8601) and ``params`` to the pipeline's.
+    """
+    ctx: dict[str, Any] = {"params": dict(pipeline.params), "event": None, "run": None}
+    ctx.update(context)
+    now = ctx.get("now")
+    if now is None:
+        now = clock()
+    ctx["now"] = now.isoformat() if isinstance(now, datetime) else now
+    ctx["steps"] = {}
+    ctx.pop("item", None)
+    records: list[StepRecord] = []
+
+    def emit(record: StepRecord) -> None:
+        records.append(record)
+        on_step(record)
+
+    runner = _Runner(tools, call_tool, clock, should_cancel, idempotency_prefix, limits)
+    saved: dict[str, Any] = {}
+    output = runner.run_steps(pipeline.steps, ctx, "", emit, saved)
+    return PipelineResult(output=output, steps=tuple(records), saved=saved)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "boolean", str: "string", list: "array", dict: "object", type(None): "null"}
+    return names.get(type(value), "number" if isinstance(value, (int, float)) else "value")
+
+
+class _Outcome:
+    """What a step got as far as it went (filled in as it runs)."""
+
+    input: Any = None
+    output: Any = None
+    key: str | None = None
+
+
+class _Runner:
+    def __init__(
+        self,
+        tools: Mapping[str, ToolSpec],
+        call_tool: Callable[[ToolCall], Any],
+        clock: Callable[[], datetime],
+        should_cancel: Callable[[], bool],
+        prefix: str,
+        limits: Limits,
+    ) -> None:
+        self.tools, self.call_tool, self.clock = tools, call_tool, clock
+        self.should_cancel, self.prefix, self.limits = should_cancel, prefix, limits
+
+    def run_steps(
+        self,
+        steps: tuple[Step, ...],
+        ctx: dict[str, Any],
+        prefix: str,
+        emit: Emit,
+        saved: dict[str, Any],
+    ) -> Any:
+        """Run ``steps`` in order; saves go to ``ctx["steps"]`` and ``saved``."""
+        output = None
+        for step in steps:
+            status, result = self.run_step(step, ctx, f"{prefix}{step.id}", emit)
+            if status == "succeeded":
+                output = result
+                if step.save_as:
+                    ctx["steps"][step.save_as] = saved[step.save_as] = result
+        return output
+
+    def run_step(
+        self, step: Step, ctx: dict[str, Any], path: str, emit: Emit
+    ) -> tuple[StepStatus, Any]:
+        if self.should_cancel():
+            raise Canceled(f"run canceled before step {path!r}")
+        started, outcome = self.clock(), _Outcome()
+
+        def record(status: StepStatus, error: str | None = None) -> None:
+            emit(
+                StepRecord(
+                    path,
+                    step.id,
+                    step.uses,
+                    status,
+                    outcome.input,
+                    outcome.output,
+                    error,
+                    started,
+                    self.clock(),
+                    outcome.key,
+                )
+            )
+
+        try:
+            if step.if_ is not None and not template.truthy(self.search(step.if_, ctx, path, "if")):
+                record("skipped")
+                return "skipped", None
+            if step.foreach is not None:
+                outcome.output = self.foreach(step, ctx, path, emit, outcome)
+            else:
+                outcome.output = self.call(step, ctx, path, outcome)
+        except ToolError as exc:
+            error = _as_step_error(exc, path)
+            record("failed", error.message)
+            if step.on_error == "continue":
+                return "failed", None
+            if error is exc:
+                raise
+            raise error from exc
+        except Canceled:
+            raise
+        except Exception as exc:
+            record("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        record("succeeded")
+        return "succeeded", outcome.output
+
+    def search(self, expr: str, ctx: Mapping[str, Any], path: str, field: str) -> Any:
+        try:
+            return template.search(expr, ctx)
+        except template.TemplateError as exc:
+            raise StepError(path, f"{field}: {exc.message}", field=field) from None
+
+    def render(self, value: Any, ctx: Mapping[str, Any], path: str, field: str) -> Any:
+        try:
+            return template.render(value, ctx)
+        except template.TemplateError as exc:
+            where = next(
+                (w for w, e in template.find_templates(value, field) if e == exc.expression), field
+            )
+            raise StepError(path, f"{where}: {exc.message}", field=where) from None
+
+    def call(self, step: Step, ctx: dict[str, Any], path: str, outcome: _Outcome) -> Any:
+        tool = self.tools.get(step.uses)
+        if tool is None:
+            raise StepError(path, f"unknown tool {step.uses!r}", field="uses")
+        args = outcome.input = self.render(step.with_, ctx, path, "with")
+        violation = tool_spec.first_violation(args, tool.input_schema)
+        if violation is not None:
+            raise _contract_error(path, "input", tool.address, violation)
+        if step.idempotency_key is not None:
+            key = template.as_text(self.render(step.idempotency_key, ctx, path, "idempotency_key"))
+        else:
+            key = f"{self.prefix}:{path}" if self.prefix else path
+        outcome.key = key
+        output = self.call_tool(
+            ToolCall(
+                address=tool.address,
+                args=copy.deepcopy(args),
+                step_id=step.id,
+                step_path=path,
+                idempotency_key=key,
+                timeout_seconds=step.timeout_seconds or tool.timeout_seconds,
+            )
+        )
+        outcome.output = output
+        violation = tool_spec.first_violation(output, tool.output_schema)
+        if violation is not None:
+            raise _contract_error(path, "output", tool.address, violation)
+        return output
+
+    def items(self, step: Step, ctx: dict[str, Any], path: str) -> list[Any]:
+        loop = step.foreach
+        assert loop is not None
+        if loop.items_path is not None:
+            field = "with.items_path"
+            items = self.search(loop.items_path, ctx, path, field)
+            if items is None:
+                raise StepError(
+                    path, f"{field}: {loop.items_path!r} resolved to nothing", field=field
+                )
+        else:
+            field = "with.items"
+            items = self.render(loop.items, ctx, path, field)
+        if not isinstance(items, list):
+            raise StepError(
+                path, f"{field}: items must be an array, got {_json_type(items)}", field=field
+            )
+        if len(items) > self.limits.max_foreach_items:
+            raise StepError(
+                path,
+                f"{field}: {len(items)} items, over the limit of {self.limits.max_foreach_items}",
+                field=field,
+            )
+        return items
+
+    def foreach(
+        self, step: Step, ctx: dict[str, Any], path: str, emit: Emit, outcome: _Outcome
+    ) -> list[Any]:
+        loop = step.foreach
+        assert loop is not None
+        items = self.items(step, ctx, path)
+        outcome.input = {"items": items}
+
+        def run_item(index: int, item: Any, item_emit: Emit) -> dict[str, Any]:
+            item_ctx = {**ctx, "item": item, "steps": dict(ctx["steps"])}
+            saved: dict[str, Any] = {}
+            self.run_steps(loop.body, item_ctx, f"{path}[{index}].", item_emit, saved)
+            return saved
+
+        if loop.max_parallel == 1 or len(items) < 2:
+            return [run_item(index, item, emit) for index, item in enumerate(items)]
+        with ThreadPoolExecutor(max_workers=min(loop.max_parallel, len(items))) as pool:
+            futures = [
+                pool.submit(_buffered, run_item, index, item) for index, item in enumerate(items)
+            ]
+            results: list[Any] = []
+            first_error: Exception | None = None
+            for future in futures:
+                records, saved, error = future.result()
+                for record in records:
+                    emit(record)
+                if first_error is None:
+                    first_error = error
+                results.append(saved)
+        if first_error is not None:
+            raise first_error
+        return results
+
+
+def _as_step_error(exc: ToolError, path: str) -> StepError:
+    if isinstance(exc, StepError):
+        return exc
+    retryable, retry_after = exc.retryable, exc.retry_after
+    return StepError(
+        path, exc.message, retryable=retryable, retry_after=retry_after, field=exc.field
+    )
+
+
+def _contract_error(
+    path: str, kind: Literal["input", "output"], address: str, violation: tool_spec.SchemaViolation
+) -> StepError:
+    where = tool_spec.join_field("with" if kind == "input" else "output", violation.path)
+    message = f"{where} violates the {kind} schema of {address}: {violation.reason}"
+    return StepError(path, message, field=where)
+
+
+def _buffered(
+    run_item: Callable[[int, Any, Emit], dict[str, Any]], index: int, item: Any
+) -> tuple[list[StepRecord], dict[str, Any], Exception | None]:
+    """Run one item in a worker thread, keeping its records for the calling thread."""
+    records: list[StepRecord] = []
+    try:
+        return records, run_item(index, item, records.append), None
+    except Exception as exc:
+        return records, {}, exc

@@ -1,0 +1,182 @@
+"""What a tool is, and the JSON Schema contracts every call is checked against.
+
+A :class:`ToolSpec` is one catalog entry: an address (``server.tool``), a transport and the
+input/output schemas (JSON Schema 2020-12 unless a schema names another draft in ``$schema``,
+as MCP allows). The checks here are pure:
+
+* :func:`check_schema` refuses a schema that is not valid for its draft (``ValidationError``).
+* :func:`first_violation` / :func:`validate_instance` check a value against a schema with
+  ``format`` assertions on (``date-time`` is always really checked: when the optional
+  ``rfc3339-validator`` package is absent a small RFC 3339 check stands in for it), and report
+  the single most relevant violation with the path of the failing field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+from jsonschema import exceptions as js_exceptions
+
+from ordinaut.errors import ValidationError
+
+
+class Transport(StrEnum):
+    """How a tool is reached."""
+
+    HTTP = "http"
+    MCP = "mcp"
+    BUILTIN = "builtin"
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One catalog entry; ``address`` is ``server.tool`` (e.g. ``telegram-mcp.send_message``)."""
+
+    address: str
+    transport: Transport
+    input_schema: Mapping[str, Any]
+    output_schema: Mapping[str, Any]
+    timeout_seconds: float = 30.0
+    scopes: tuple[str, ...] = ()
+    endpoint: str | None = None
+    server: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    """Why a value does not match a schema: ``path`` to the failing field ("" = the value)."""
+
+    path: str
+    reason: str
+    keyword: str
+
+    def __str__(self) -> str:
+        return f"{self.path or '(root)'}: {self.reason}"
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:(?P<sec>\d{2})(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _is_rfc3339_datetime(value: object) -> bool:
+    """True for an RFC 3339 ``date-time`` (offset required); non-strings pass, as the spec says."""
+    if not isinstance(value, str):
+        return True
+    match = _RFC3339.match(value)
+    if match is None:
+        return False
+    text = value.upper()
+    if match.group("sec") == "60":  # a leap second is valid RFC 3339 but not a Python datetime
+        text = text[: match.start("sec")] + "59" + text[match.end("sec") :]
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _format_checker() -> Any:
+    checker = jsonschema.FormatChecker()
+    if "date-time" not in checker.checkers:
+        checker.checks("date-time")(_is_rfc3339_datetime)
+    return checker
+
+
+_FORMATS = _format_checker()
+
+
+def _validator_class(schema: Mapping[str, Any] | bool) -> Any:
+    """The validator for the draft ``$schema`` names; 2020-12 when it names none."""
+    default = jsonschema.Draft202012Validator
+    return jsonschema.validators.validator_for(schema, default=default)
+
+
+def check_schema(schema: Any, *, field: str) -> None:
+    """Raise ``ValidationError`` naming ``field`` unless ``schema`` is valid JSON Schema 2020-12."""
+    if not isinstance(schema, (Mapping, bool)):
+        raise ValidationError("must be a JSON Schema (an object or a boolean)", field=field)
+    try:
+        _validator_class(schema).check_schema(schema)
+    except js_exceptions.SchemaError as exc:
+        where = format_path(exc.absolute_path)
+        raise ValidationError(
+            f"not a valid JSON Schema: {exc.message}",
+            field=f"{field}.{where}" if where else field,
+        ) from None
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    """Render a JSON path as ``a.b[0].c``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def join_field(base: str, path: str) -> str:
+    """Append a path from :func:`format_path` to a dotted field name."""
+    if not path:
+        return base
+    return f"{base}{path}" if path.startswith("[") else f"{base}.{path}"
+
+
+def _offending_key(error: Any) -> str | None:
+    """The property a ``required`` / ``additionalProperties`` error is really about."""
+    instance = error.instance
+    if not isinstance(instance, Mapping) or not isinstance(error.schema, Mapping):
+        return None
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in instance]
+        return missing[0] if missing else None
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        patterns = list(error.schema.get("patternProperties", {}))
+        extra = [
+            key
+            for key in instance
+            if key not in known and not any(re.search(p, key) for p in patterns)
+        ]
+        return str(extra[0]) if extra else None
+    return None
+
+
+def _error_path(error: Any) -> str:
+    path: list[str | int] = list(error.absolute_path)
+    key = _offending_key(error)
+    if key is not None:
+        path.append(key)
+    return format_path(path)
+
+
+def iter_violations(instance: Any, schema: Mapping[str, Any] | bool) -> Iterable[Any]:
+    """Every raw ``jsonschema`` error for ``instance`` (format assertions on)."""
+    validator = _validator_class(schema)(schema, format_checker=_FORMATS)
+    errors: Iterable[Any] = validator.iter_errors(instance)
+    return errors
+
+
+def best_violation(errors: Iterable[Any]) -> SchemaViolation | None:
+    """The most relevant of ``errors`` (``jsonschema.best_match``), or None if there are none."""
+    error = js_exceptions.best_match(errors)
+    if error is None:
+        return None
+    return SchemaViolation(path=_error_path(error), reason=error.message, keyword=error.validator)
+
+
+def first_violation(instance: Any, schema: Mapping[str, Any] | bool) -> SchemaViolation | None:
+    """The most relevant violation of ``schema`` by ``instance``, or None when it is valid."""
+    return best_violation(iter_violations(instance, schema))
+
+
+def validate_instance(instance: Any, schema: Mapping[str, Any]) -> str | None:
+    """None if ``instance`` is valid, else ``"field path: reason"`` for the best error."""
+    violation = first_violation(instance, schema)
+    return None if violation is None else str(violation)
