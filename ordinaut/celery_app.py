@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 
 from ordinaut.config import Settings, load_settings
 from ordinaut.errors import ConfigError
@@ -51,7 +51,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_queues": (Queue(control), Queue(runs)),
+        "task_queues": (Queue(control), Queue(runs)),  # type: ignore[no-untyped-call]
         "task_default_queue": control,
         "task_routes": {"ordinaut.execute_run": {"queue": runs}},
         "timezone": "UTC",
@@ -79,15 +79,17 @@ def create_app(settings: Settings | None = None) -> Celery:
         holder["runtime"] = Runtime(settings, role="celery")
     else:
 
-        @app.on_configure.connect  # type: ignore[untyped-decorator]
-        def _configure(sender: Celery, **_: Any) -> None:
+        def from_environment() -> dict[str, Any]:
             try:
                 loaded = load_settings()
             except ConfigError as exc:
                 print(f"ordinaut: {exc.message}", file=sys.stderr)
                 raise SystemExit(2) from None
-            sender.conf.update(celery_config(loaded))
             holder["runtime"] = Runtime(loaded, role="celery")
+            return celery_config(loaded)
+
+        # evaluated when Celery first reads its configuration, not at import
+        app.add_defaults(from_environment)
 
     def runtime() -> Runtime:
         if "runtime" not in holder:
