@@ -13,15 +13,23 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ordinaut import __version__
 from ordinaut.errors import OrdinautError
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says where help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ordinaut.cli import admin, up
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ordinaut", description="Time, state and discipline for your AI agents."
     )
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
