@@ -6,10 +6,12 @@ changed pid and rebuilds its connections instead of sharing sockets across proce
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 from sqlalchemy.engine import Engine
@@ -34,6 +36,22 @@ class Runtime:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, protocol=3, decode_responses=True)
 
+    @cached_property
+    def celery(self) -> Any:
+        """A Celery app for sending messages (built on first use)."""
+        from ordinaut.celery_app import create_app
+
+        return create_app(self.settings)
+
+    def kick_dispatch(self) -> None:
+        """Ask a worker to dispatch now (best effort: the periodic dispatch is the backstop)."""
+        from ordinaut.celery_app import control_queue
+
+        try:
+            self.celery.send_task("ordinaut.dispatch", queue=control_queue(self.settings))
+        except Exception:
+            logging.getLogger("ordinaut").warning("could not send dispatch", exc_info=True)
+
     @property
     def identity(self) -> str:
         """Who holds a lease: host and pid."""
@@ -51,6 +69,9 @@ class Runtime:
         if "redis" in self.__dict__:
             self.redis.close()
             del self.__dict__["redis"]
+        if "celery" in self.__dict__:
+            self.celery.close()
+            del self.__dict__["celery"]
 
     def after_fork(self) -> None:
         """Drop connections inherited from a parent process."""

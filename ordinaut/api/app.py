@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from ordinaut import __version__
 from ordinaut.api import errors
-from ordinaut.api.routes import health, runs, tasks
+from ordinaut.api.routes import health, misc, runs, tasks
 from ordinaut.config import Settings, load_settings
 from ordinaut.runtime import Runtime
+from ordinaut.service.facade import Service
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
@@ -33,8 +34,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.service = Service(runtime)
     errors.install(app)
-    for module in (tasks, runs, health):
+    for module in (tasks, runs, misc, health):
         app.include_router(module.router)
     return app
 

@@ -1,31 +1,18 @@
-"""Request-scoped dependencies: the runtime, a connection, the calling agent, the clock."""
+"""Request-scoped dependencies: the service and the calling agent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Connection
 
-from ordinaut.runtime import Runtime
-from ordinaut.service.auth import Principal, authenticate
-
-
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
+from ordinaut.service.auth import Principal
+from ordinaut.service.facade import Service
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def connection(rt: Annotated[Runtime, Depends(runtime)]) -> Iterator[Connection]:
-    """One transaction per request: committed on success, rolled back on any error."""
-    with rt.engine.begin() as conn:
-        yield conn
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
 
 
 def bearer(request: Request) -> str | None:
@@ -34,12 +21,10 @@ def bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" else None
 
 
-def principal(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> Principal:
+def principal(request: Request, svc: Annotated[Service, Depends(service)]) -> Principal:
     """The agent the bearer token belongs to (401 otherwise)."""
-    with rt.engine.connect() as conn:
-        return authenticate(conn, bearer(request))
+    return svc.authenticate(bearer(request))
 
 
-Conn = Annotated[Connection, Depends(connection)]
+Svc = Annotated[Service, Depends(service)]
 Caller = Annotated[Principal, Depends(principal)]
-RT = Annotated[Runtime, Depends(runtime)]

@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ordinaut.errors import Conflict, ValidationError
-from ordinaut.service.auth import ADMIN_SCOPES, hash_token, new_token
+from ordinaut.errors import Conflict, NotFound, ValidationError
+from ordinaut.service.audit import record
+from ordinaut.service.auth import ADMIN_SCOPES, Principal, hash_token, new_token
+from ordinaut.service.models import AgentCreate, AgentPublic
 from ordinaut.store.tables import agent, audit_log
 
 ADMIN_NAME = "admin"
@@ -93,3 +95,77 @@ def ensure_admin(conn: Connection, token: str | None) -> NewAgent | None:
             .values(token_hash=hash_token(token), revoked_at=None)
         )
     return None
+
+
+def _public(row: Any, token: str | None = None) -> AgentPublic:
+    return AgentPublic(
+        id=row.id,
+        name=row.name,
+        scopes=list(row.scopes),
+        webhook_url=row.webhook_url,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        token=token,
+    )
+
+
+def _agent_row(conn: Connection, agent_id: uuid.UUID) -> Any:
+    row = conn.execute(sa.select(agent).where(agent.c.id == agent_id)).first()
+    if row is None:
+        raise NotFound(f"no agent {agent_id}", field="agent_id")
+    return row
+
+
+def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> AgentPublic:
+    """Create an agent (agents:admin); the response carries its token, once."""
+    principal.require("agents:admin")
+    made = create_agent(conn, body.name, body.scopes, actor=principal.agent_id)
+    if body.webhook_url:
+        conn.execute(
+            sa.update(agent).where(agent.c.id == made.id).values(webhook_url=body.webhook_url)
+        )
+    return _public(_agent_row(conn, made.id), made.token)
+
+
+def list_agents(conn: Connection, principal: Principal) -> list[AgentPublic]:
+    """Every agent (agents:admin)."""
+    principal.require("agents:admin")
+    rows = conn.execute(sa.select(agent).order_by(agent.c.created_at, agent.c.name)).all()
+    return [_public(r) for r in rows]
+
+
+def me(conn: Connection, principal: Principal) -> AgentPublic:
+    """The calling agent."""
+    return _public(_agent_row(conn, principal.agent_id))
+
+
+def rotate_token(conn: Connection, principal: Principal, agent_id: uuid.UUID) -> AgentPublic:
+    """A new token for an agent (itself, or any with agents:admin); the old one stops working."""
+    if agent_id != principal.agent_id:
+        principal.require("agents:admin")
+    row = _agent_row(conn, agent_id)
+    if row.revoked_at is not None:
+        raise Conflict("agent is revoked", field="agent_id")
+    token = new_token()
+    conn.execute(
+        sa.update(agent).where(agent.c.id == agent_id).values(token_hash=hash_token(token))
+    )
+    record(conn, principal, "agent.rotate_token", agent_id)
+    return _public(row, token)
+
+
+def revoke_agent(conn: Connection, principal: Principal, agent_id: uuid.UUID) -> AgentPublic:
+    """Revoke an agent's token for good (its tasks and history stay)."""
+    principal.require("agents:admin")
+    row = _agent_row(conn, agent_id)
+    if row.revoked_at is not None:
+        raise Conflict("agent is already revoked", field="agent_id")
+    if agent_id == principal.agent_id:
+        raise Conflict("an agent cannot revoke itself", field="agent_id")
+    conn.execute(
+        sa.update(agent)
+        .where(agent.c.id == agent_id)
+        .values(revoked_at=sa.func.now(), token_hash=None)
+    )
+    record(conn, principal, "agent.revoke", agent_id)
+    return _public(_agent_row(conn, agent_id))

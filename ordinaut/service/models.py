@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 ScheduleKindName = Literal["cron", "rrule", "once", "event", "condition"]
 BackoffName = Literal["exponential_jitter", "exponential", "fixed", "none"]
@@ -39,6 +39,38 @@ class TaskCreate(BaseModel):
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
+
+
+class TaskUpdate(BaseModel):
+    """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+    schedule_kind: ScheduleKindName | None = None
+    schedule_expr: str | None = Field(default=None, max_length=4000)
+    timezone: str | None = Field(default=None, max_length=64)
+    payload: dict[str, Any] | None = None
+    priority: int | None = Field(default=None, ge=1, le=9)
+    dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dedupe_window_seconds: int | None = Field(default=None, ge=0, le=366 * 86400)
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    backoff_strategy: BackoffName | None = None
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_limit: int | None = Field(default=None, ge=1, le=10_000)
+    overlap_policy: OverlapName | None = None
+    misfire_policy: MisfireName | None = None
+    jitter_seconds: int | None = Field(default=None, ge=0, le=86400)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> TaskUpdate:
+        nullable = {"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"}
+        for name in self.model_fields_set - nullable:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class TimePoint(BaseModel):
@@ -117,3 +149,59 @@ class Page(BaseModel):
 
     items: list[Any]
     next_cursor: str | None = None
+
+
+class AgentCreate(BaseModel):
+    """The body of ``POST /agents``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    scopes: list[str] = Field(default_factory=list, max_length=100)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+
+
+class AgentPublic(BaseModel):
+    """An agent; ``token`` is present only in the response that creates or rotates it."""
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    webhook_url: str | None = None
+    created_at: datetime
+    revoked_at: datetime | None = None
+    token: str | None = None
+
+
+class EventIn(BaseModel):
+    """The body of ``POST /events``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class SnoozeIn(BaseModel):
+    """The body of ``POST /tasks/{id}/snooze``: exactly one of ``seconds`` or ``until``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: int | None = Field(default=None, ge=1, le=366 * 86400)
+    until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SnoozeIn:
+        if (self.seconds is None) == (self.until is None):
+            raise ValueError("give exactly one of seconds or until")
+        if self.until is not None and self.until.tzinfo is None:
+            raise ValueError("until needs a UTC offset, e.g. 2026-12-01T09:00:00+02:00")
+        return self
+
+
+class SkipIn(BaseModel):
+    """The body of ``POST /tasks/{id}/skip_next``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=1, ge=1, le=1000)

@@ -15,10 +15,11 @@ from ordinaut.pipeline.validate import validate_payload
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service import cursor
+from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
-from ordinaut.store.tables import audit_log, task
+from ordinaut.store.tables import task
 from ordinaut.tools.registry import load_tools
 
 TASK_STATUSES = ("active", "paused", "canceled", "completed")
@@ -46,14 +47,7 @@ def create_task(
         updated_at=now,
     )
     conn.execute(sa.insert(task).values(values))
-    conn.execute(
-        sa.insert(audit_log).values(
-            actor_agent_id=principal.agent_id,
-            action="task.create",
-            subject_id=task_id,
-            details={"after": _jsonable(values)},
-        )
-    )
+    record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
     return get_task(conn, principal, task_id)
 
@@ -105,10 +99,3 @@ def task_public(row: Row[Any]) -> TaskPublic:
         TimePoint(utc=nxt, local=nxt.astimezone(ZoneInfo(data["timezone"]))) if nxt else None
     )
     return TaskPublic.model_validate(data)
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, uuid.UUID) else v)
-        for k, v in values.items()
-    }

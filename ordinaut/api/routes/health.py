@@ -8,14 +8,15 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ordinaut.api.deps import RT
+from ordinaut.api.deps import Svc
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health(rt: RT) -> JSONResponse:
+def health(svc: Svc) -> JSONResponse:
     """200 when database, Redis, beat and at least one worker are alive; 503 otherwise."""
+    rt = svc.runtime
     report: dict[str, Any] = {}
     try:
         with rt.engine.connect() as conn:

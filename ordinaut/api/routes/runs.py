@@ -7,16 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ordinaut.api.deps import Caller, Conn
-from ordinaut.service import runs
+from ordinaut.api.deps import Caller, Svc
 from ordinaut.service.models import Page, RunPublic
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page, operation_id="list_runs")
 def list_runs(
-    conn: Conn,
+    svc: Svc,
     caller: Caller,
     task_id: uuid.UUID | None = None,
     status: str | None = None,
@@ -24,13 +23,29 @@ def list_runs(
     cursor: str | None = None,
 ) -> Page:
     """Runs the caller may see, newest first."""
-    items, nxt = runs.list_runs(
-        conn, caller, task_id=task_id, status=status, limit=limit, after=cursor
-    )
+    items, nxt = svc.list_runs(caller, task_id=task_id, status=status, limit=limit, cursor=cursor)
     return Page(items=items, next_cursor=nxt)
 
 
-@router.get("/{run_id}", response_model=RunPublic)
-def get_run(run_id: uuid.UUID, conn: Conn, caller: Caller) -> RunPublic:
+@router.get("/{run_id}", response_model=RunPublic, operation_id="get_run")
+def get_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
     """One run with the receipt of every step."""
-    return runs.get_run(conn, caller, run_id)
+    return svc.get_run(caller, run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=RunPublic, operation_id="cancel_run")
+def cancel_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
+    """Cancel a queued or running run (a running one stops between steps)."""
+    return svc.cancel_run(caller, run_id)
+
+
+@router.post("/{run_id}/approve", response_model=RunPublic, operation_id="approve_run")
+def approve_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
+    """Let a run that waits for approval go ahead (409 if it is not waiting)."""
+    return svc.approve_run(caller, run_id)
+
+
+@router.post("/{run_id}/reject", response_model=RunPublic, operation_id="reject_run")
+def reject_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
+    """Refuse a run that waits for approval (409 if it is not waiting)."""
+    return svc.reject_run(caller, run_id)

@@ -1,41 +1,82 @@
-"""/tasks routes."""
+"""/tasks routes: thin adapters over ``Service``."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 
-from ordinaut.api.deps import RT, Caller, Conn, utcnow
-from ordinaut.service import tasks
-from ordinaut.service.models import Page, TaskCreate, TaskPublic
+from ordinaut.api.deps import Caller, Svc
+from ordinaut.service.models import Page, SkipIn, SnoozeIn, TaskCreate, TaskPublic, TaskUpdate
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
-@router.post("", status_code=201, response_model=TaskPublic)
-def create_task(body: TaskCreate, conn: Conn, caller: Caller, rt: RT) -> TaskPublic:
-    """Create a scheduled task (its pipeline and schedule are validated first)."""
-    return tasks.create_task(
-        conn, caller, body, now=utcnow(), default_tz=rt.settings.default_timezone
-    )
+@router.post("", status_code=201, response_model=TaskPublic, operation_id="create_task")
+def create_task(body: TaskCreate, svc: Svc, caller: Caller) -> TaskPublic:
+    """Create a scheduled task; schedule and pipeline are validated before anything is stored."""
+    return svc.create_task(caller, body)
 
 
-@router.get("", response_model=Page)
+@router.get("", response_model=Page, operation_id="list_tasks")
 def list_tasks(
-    conn: Conn,
+    svc: Svc,
     caller: Caller,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> Page:
-    """The caller's tasks, newest first."""
-    items, nxt = tasks.list_tasks(conn, caller, status=status, limit=limit, after=cursor)
+    """The caller's tasks (every task for admins), newest first."""
+    items, nxt = svc.list_tasks(caller, status=status, limit=limit, cursor=cursor)
     return Page(items=items, next_cursor=nxt)
 
 
-@router.get("/{task_id}", response_model=TaskPublic)
-def get_task(task_id: uuid.UUID, conn: Conn, caller: Caller) -> TaskPublic:
-    """One task, with its next run in UTC and local time."""
-    return tasks.get_task(conn, caller, task_id)
+@router.get("/{task_id}", response_model=TaskPublic, operation_id="get_task")
+def get_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
+    """One task, with its next run in UTC and in its own zone."""
+    return svc.get_task(caller, task_id)
+
+
+@router.patch("/{task_id}", response_model=TaskPublic, operation_id="update_task")
+def update_task(task_id: uuid.UUID, body: TaskUpdate, svc: Svc, caller: Caller) -> TaskPublic:
+    """Change any mutable field; a schedule change recomputes the next run."""
+    return svc.update_task(caller, task_id, body)
+
+
+@router.post("/{task_id}/run_now", status_code=202, operation_id="run_now")
+def run_now(task_id: uuid.UUID, svc: Svc, caller: Caller) -> dict[str, Any]:
+    """Run the task once, now, besides its schedule."""
+    return svc.run_now(caller, task_id)
+
+
+@router.post("/{task_id}/snooze", response_model=TaskPublic, operation_id="snooze_task")
+def snooze_task(task_id: uuid.UUID, body: SnoozeIn, svc: Svc, caller: Caller) -> TaskPublic:
+    """Push the next occurrence by ``seconds``, or move it to ``until``."""
+    return svc.snooze_task(caller, task_id, body)
+
+
+@router.post("/{task_id}/skip_next", response_model=TaskPublic, operation_id="skip_next")
+def skip_next(
+    task_id: uuid.UUID, svc: Svc, caller: Caller, body: Annotated[SkipIn | None, Body()] = None
+) -> TaskPublic:
+    """Drop the next ``count`` occurrences (recorded as skipped runs)."""
+    return svc.skip_next(caller, task_id, body or SkipIn())
+
+
+@router.post("/{task_id}/pause", response_model=TaskPublic, operation_id="pause_task")
+def pause_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
+    """Stop starting new runs (running ones finish)."""
+    return svc.pause_task(caller, task_id)
+
+
+@router.post("/{task_id}/resume", response_model=TaskPublic, operation_id="resume_task")
+def resume_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
+    """Continue from the schedule; occurrences missed while paused follow the misfire policy."""
+    return svc.resume_task(caller, task_id)
+
+
+@router.post("/{task_id}/cancel", response_model=TaskPublic, operation_id="cancel_task")
+def cancel_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
+    """Stop the schedule for good and cancel queued runs; a running run stops between steps."""
+    return svc.cancel_task(caller, task_id)

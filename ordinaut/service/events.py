@@ -1,0 +1,60 @@
+"""External events and the audit trail as callers see them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.errors import PayloadTooLarge
+from ordinaut.service.auth import Principal
+from ordinaut.service.models import EventIn
+from ordinaut.store import queries
+from ordinaut.store.tables import audit_log
+
+MAX_EVENT_BYTES = 64 * 1024
+
+
+def publish_event(
+    conn: Connection, principal: Principal, body: EventIn, *, now: datetime
+) -> dict[str, Any]:
+    """Record an external event in the outbox (``event.external.<topic>``)."""
+    principal.require("events:publish")
+    size = len(json.dumps(body.payload))
+    if size > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(
+            f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}", field="payload"
+        )
+    topic = f"event.external.{body.topic}"
+    event_id = str(uuid.uuid4())
+    queries.emit(
+        conn,
+        [
+            (
+                topic,
+                {
+                    "id": event_id,
+                    "topic": body.topic,
+                    "payload": body.payload,
+                    "agent_id": str(principal.agent_id),
+                    "at": now.isoformat(),
+                },
+            )
+        ],
+    )
+    return {"id": event_id, "topic": topic, "accepted_at": now.isoformat()}
+
+
+def list_audit(
+    conn: Connection, principal: Principal, *, subject_id: uuid.UUID | None, limit: int
+) -> list[dict[str, Any]]:
+    """Audit entries, newest first (agents:admin)."""
+    principal.require("agents:admin")
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if subject_id is not None:
+        query = query.where(audit_log.c.subject_id == subject_id)
+    return [dict(r._mapping) for r in conn.execute(query)]

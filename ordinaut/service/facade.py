@@ -1,0 +1,220 @@
+"""``Service``: every Ordinaut operation once, each in its own transaction.
+
+The HTTP API, the MCP server and the CLI are thin adapters over this class; a test compares
+``OPERATIONS`` with what each adapter exposes so they cannot drift. Side effects that must
+follow a commit (asking a worker to dispatch now) happen here, after the transaction ends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ordinaut.runtime import Runtime
+from ordinaut.service import agents, events, run_ops, runs, schedule_ops, task_ops, tasks
+from ordinaut.service.auth import Principal, authenticate
+from ordinaut.service.models import (
+    AgentCreate,
+    AgentPublic,
+    EventIn,
+    RunPublic,
+    SkipIn,
+    SnoozeIn,
+    TaskCreate,
+    TaskPublic,
+    TaskUpdate,
+)
+from ordinaut.tools.registry import load_tools
+from ordinaut.tools.spec import ToolSpec
+
+# the operations agents use; the API and the MCP server must each expose all of them
+OPERATIONS = (
+    "create_task",
+    "list_tasks",
+    "get_task",
+    "update_task",
+    "run_now",
+    "snooze_task",
+    "skip_next",
+    "pause_task",
+    "resume_task",
+    "cancel_task",
+    "list_runs",
+    "get_run",
+    "cancel_run",
+    "approve_run",
+    "reject_run",
+    "publish_event",
+    "preview_schedule",
+    "list_tools",
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Service:
+    """Ordinaut's operations over one Runtime."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        kick_dispatch: Callable[[], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.clock = clock
+        self._kick = kick_dispatch or runtime.kick_dispatch
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.runtime.engine.begin() as conn:
+            yield conn
+
+    def authenticate(self, token: str | None) -> Principal:
+        with self.runtime.engine.connect() as conn:
+            return authenticate(conn, token)
+
+    # --- tasks ---------------------------------------------------------------------------
+
+    def create_task(self, p: Principal, body: TaskCreate) -> TaskPublic:
+        with self._tx() as conn:
+            return tasks.create_task(
+                conn, p, body, now=self.clock(), default_tz=self.runtime.settings.default_timezone
+            )
+
+    def list_tasks(
+        self, p: Principal, *, status: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[TaskPublic], str | None]:
+        with self._tx() as conn:
+            return tasks.list_tasks(conn, p, status=status, limit=limit, after=cursor)
+
+    def get_task(self, p: Principal, task_id: uuid.UUID) -> TaskPublic:
+        with self._tx() as conn:
+            return tasks.get_task(conn, p, task_id)
+
+    def update_task(self, p: Principal, task_id: uuid.UUID, body: TaskUpdate) -> TaskPublic:
+        with self._tx() as conn:
+            return task_ops.update_task(conn, p, task_id, body, now=self.clock())
+
+    def run_now(self, p: Principal, task_id: uuid.UUID) -> dict[str, Any]:
+        with self._tx() as conn:
+            result = task_ops.run_now(conn, p, task_id, now=self.clock())
+        self._kick()
+        return result
+
+    def snooze_task(self, p: Principal, task_id: uuid.UUID, body: SnoozeIn) -> TaskPublic:
+        with self._tx() as conn:
+            return schedule_ops.snooze(conn, p, task_id, body, now=self.clock())
+
+    def skip_next(self, p: Principal, task_id: uuid.UUID, body: SkipIn) -> TaskPublic:
+        with self._tx() as conn:
+            return schedule_ops.skip_next(conn, p, task_id, body, now=self.clock())
+
+    def pause_task(self, p: Principal, task_id: uuid.UUID) -> TaskPublic:
+        with self._tx() as conn:
+            return task_ops.set_status(conn, p, task_id, "pause", now=self.clock())
+
+    def resume_task(self, p: Principal, task_id: uuid.UUID) -> TaskPublic:
+        with self._tx() as conn:
+            return task_ops.set_status(conn, p, task_id, "resume", now=self.clock())
+
+    def cancel_task(self, p: Principal, task_id: uuid.UUID) -> TaskPublic:
+        with self._tx() as conn:
+            return task_ops.set_status(conn, p, task_id, "cancel", now=self.clock())
+
+    # --- runs ----------------------------------------------------------------------------
+
+    def list_runs(
+        self,
+        p: Principal,
+        *,
+        task_id: uuid.UUID | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[RunPublic], str | None]:
+        with self._tx() as conn:
+            return runs.list_runs(
+                conn, p, task_id=task_id, status=status, limit=limit, after=cursor
+            )
+
+    def get_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+        with self._tx() as conn:
+            return runs.get_run(conn, p, run_id)
+
+    def cancel_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+        with self._tx() as conn:
+            return run_ops.cancel_run(conn, p, run_id, now=self.clock())
+
+    def approve_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+        with self._tx() as conn:
+            result = run_ops.decide_run(conn, p, run_id, approve=True, now=self.clock())
+        self._kick()
+        return result
+
+    def reject_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+        with self._tx() as conn:
+            return run_ops.decide_run(conn, p, run_id, approve=False, now=self.clock())
+
+    # --- events, schedules, tools ----------------------------------------------------------
+
+    def publish_event(self, p: Principal, body: EventIn) -> dict[str, Any]:
+        with self._tx() as conn:
+            return events.publish_event(conn, p, body, now=self.clock())
+
+    def preview_schedule(
+        self,
+        p: Principal | None,
+        kind: str,
+        expr: str,
+        tz: str | None = None,
+        *,
+        count: int = 10,
+        after: datetime | None = None,
+    ) -> dict[str, Any]:
+        del p  # any authenticated agent may preview
+        zone = tz or self.runtime.settings.default_timezone
+        return schedule_ops.preview_schedule(
+            kind, expr, zone, count=count, after=after, now=self.clock()
+        )
+
+    def list_tools(self, p: Principal) -> list[ToolSpec]:
+        p.require("tasks:read")
+        with self._tx() as conn:
+            return sorted(load_tools(conn).values(), key=lambda t: t.address)
+
+    # --- agents and audit ----------------------------------------------------------------
+
+    def create_agent(self, p: Principal, body: AgentCreate) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.add_agent(conn, p, body)
+
+    def list_agents(self, p: Principal) -> list[AgentPublic]:
+        with self._tx() as conn:
+            return agents.list_agents(conn, p)
+
+    def me(self, p: Principal) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.me(conn, p)
+
+    def rotate_token(self, p: Principal, agent_id: uuid.UUID) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.rotate_token(conn, p, agent_id)
+
+    def revoke_agent(self, p: Principal, agent_id: uuid.UUID) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.revoke_agent(conn, p, agent_id)
+
+    def list_audit(
+        self, p: Principal, *, subject_id: uuid.UUID | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            return events.list_audit(conn, p, subject_id=subject_id, limit=limit)

@@ -1,0 +1,69 @@
+"""Run operations: cancel, approve, reject."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.errors import Conflict, NotFound
+from ordinaut.service.audit import record
+from ordinaut.service.auth import Principal
+from ordinaut.service.models import RunPublic
+from ordinaut.service.runs import get_run
+from ordinaut.store import queries
+from ordinaut.store.tables import task, task_run
+
+
+def _owned_run(conn: Connection, principal: Principal, run_id: uuid.UUID) -> Any:
+    row = conn.execute(
+        sa.select(task_run.c.id, task_run.c.status, task_run.c.task_id, task.c.created_by)
+        .join(task, task.c.id == task_run.c.task_id)
+        .where(task_run.c.id == run_id)
+        .with_for_update(of=task_run)
+    ).first()
+    if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
+        raise NotFound(f"no run {run_id}", field="run_id")
+    return row
+
+
+def cancel_run(
+    conn: Connection, principal: Principal, run_id: uuid.UUID, *, now: datetime
+) -> RunPublic:
+    """Cancel a queued, waiting or running run (a running one stops between steps)."""
+    principal.require("tasks:write")
+    row = _owned_run(conn, principal, run_id)
+    if row.status not in ("queued", "waiting_approval", "running"):
+        raise Conflict(f"run is already {row.status}", field="status")
+    conn.execute(
+        sa.update(task_run)
+        .where(task_run.c.id == run_id)
+        .values(status="canceled", finished_at=now, reason="canceled by request", leased_until=None)
+    )
+    record(conn, principal, "run.cancel", run_id, details={"from": row.status})
+    queries.emit(
+        conn, [("task.run.canceled", {"run_id": str(run_id), "task_id": str(row.task_id)})]
+    )
+    return get_run(conn, principal, run_id)
+
+
+def decide_run(
+    conn: Connection, principal: Principal, run_id: uuid.UUID, *, approve: bool, now: datetime
+) -> RunPublic:
+    """Approve (→ queued) or reject (→ canceled) a run waiting for approval; 409 otherwise."""
+    principal.require("runs:approve")
+    row = _owned_run(conn, principal, run_id)
+    if row.status != "waiting_approval":
+        raise Conflict(f"run is {row.status}, not waiting for approval", field="status")
+    values: dict[str, Any] = (
+        {"status": "queued", "published_at": None}
+        if approve
+        else {"status": "canceled", "finished_at": now, "reason": "rejected"}
+    )
+    conn.execute(sa.update(task_run).where(task_run.c.id == run_id).values(values))
+    action = "approve" if approve else "reject"
+    record(conn, principal, f"run.{action}", run_id)
+    return get_run(conn, principal, run_id)

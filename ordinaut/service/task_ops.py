@@ -1,0 +1,132 @@
+"""Task lifecycle operations: update, run now, pause, resume, cancel.
+
+Each is one transaction that checks ownership and state, changes the row with a
+conditional UPDATE, writes the audit entry (before/after) and an outbox event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ordinaut.errors import Conflict, NotFound
+from ordinaut.pipeline.validate import validate_payload
+from ordinaut.runs.states import Trigger
+from ordinaut.scheduling.planning import fire_time
+from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
+from ordinaut.service.audit import record
+from ordinaut.service.auth import Principal
+from ordinaut.service.models import TaskPublic, TaskUpdate
+from ordinaut.service.tasks import get_task, task_public
+from ordinaut.store import queries
+from ordinaut.store.tables import due_work, task, task_run
+from ordinaut.tools.registry import load_tools
+
+_SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
+
+
+def owned_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> Row[Any]:
+    """The task row, locked for update, if the caller may change it (404 otherwise)."""
+    principal.require("tasks:write")
+    row = conn.execute(sa.select(task).where(task.c.id == task_id).with_for_update()).first()
+    if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
+        raise NotFound(f"no task {task_id}", field="task_id")
+    return row
+
+
+def update_task(
+    conn: Connection, principal: Principal, task_id: uuid.UUID, body: TaskUpdate, *, now: datetime
+) -> TaskPublic:
+    """Change any mutable field; a schedule change recomputes the next run from now."""
+    row = owned_task(conn, principal, task_id)
+    if row.status in ("canceled", "completed") and body.model_fields_set & _SCHEDULE_FIELDS:
+        raise Conflict(f"task is {row.status}; create a new task instead", field="status")
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    if not changes:
+        return task_public(row)
+    if "payload" in changes:
+        validate_payload(changes["payload"], load_tools(conn))
+    if changes.keys() & _SCHEDULE_FIELDS or "jitter_seconds" in changes:
+        kind = changes.get("schedule_kind", row.schedule_kind)
+        expr = changes.get("schedule_expr", row.schedule_expr)
+        tz = changes.get("timezone", row.timezone)
+        schedule = parse_schedule(kind, expr, tz, created_at=row.created_at)
+        if changes.keys() & _SCHEDULE_FIELDS:
+            ensure_not_past(schedule, now)
+        occurrence = schedule.next_after(now)
+        jitter = changes.get("jitter_seconds", row.jitter_seconds)
+        changes["next_occurrence_at"] = occurrence
+        changes["next_run_at"] = fire_time(row.id, occurrence, jitter)
+        if occurrence is None and kind in ("cron", "rrule", "once") and row.status == "active":
+            changes["status"] = "completed"
+    changes["updated_at"] = now
+    conn.execute(sa.update(task).where(task.c.id == task_id).values(changes))
+    after = get_task(conn, principal, task_id)
+    record(conn, principal, "task.update", task_id, before=row, changes=changes)
+    queries.emit(conn, [("task.updated", {"task_id": str(task_id), "fields": sorted(changes)})])
+    return after
+
+
+def run_now(
+    conn: Connection, principal: Principal, task_id: uuid.UUID, *, now: datetime
+) -> dict[str, Any]:
+    """Queue an extra occurrence for right now (any state but canceled)."""
+    row = owned_task(conn, principal, task_id)
+    if row.status == "canceled":
+        raise Conflict("task is canceled", field="status")
+    queries.insert_due_work(
+        conn,
+        [
+            {
+                "task_id": task_id,
+                "run_at": now,
+                "not_before": now,
+                "trigger": Trigger.MANUAL.value,
+                "priority": row.priority,
+            }
+        ],
+    )
+    record(conn, principal, "task.run_now", task_id, details={"run_at": now.isoformat()})
+    return {"task_id": str(task_id), "scheduled_for": now.isoformat()}
+
+
+def set_status(
+    conn: Connection,
+    principal: Principal,
+    task_id: uuid.UUID,
+    action: str,
+    *,
+    now: datetime,
+) -> TaskPublic:
+    """pause (active → paused), resume (paused → active) or cancel (any live → canceled)."""
+    row = owned_task(conn, principal, task_id)
+    allowed = {
+        "pause": ({"active"}, "paused"),
+        "resume": ({"paused"}, "active"),
+        "cancel": ({"active", "paused", "completed"}, "canceled"),
+    }[action]
+    sources, target = allowed
+    if row.status not in sources:
+        raise Conflict(f"cannot {action} a task that is {row.status}", field="status")
+    values: dict[str, Any] = {"status": target, "updated_at": now}
+    if action == "cancel":
+        values.update(next_run_at=None, next_occurrence_at=None)
+        conn.execute(sa.delete(due_work).where(due_work.c.task_id == task_id))
+        conn.execute(
+            sa.update(task_run)
+            .where(
+                task_run.c.task_id == task_id,
+                task_run.c.status.in_(["queued", "waiting_approval", "running"]),
+            )
+            .values(status="canceled", finished_at=now, reason="task canceled", leased_until=None)
+        )
+    if action == "resume" and row.status == "paused" and row.next_run_at is None:
+        values["status"] = "completed" if row.schedule_kind in ("once",) else "active"
+    conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
+    record(conn, principal, f"task.{action}", task_id, before=row, changes=values)
+    queries.emit(conn, [(f"task.{target}", {"task_id": str(task_id)})])
+    return get_task(conn, principal, task_id)
