@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from ordinaut import __version__
 from ordinaut.api import errors
+from ordinaut.api.limits import BodyLimit
 from ordinaut.api.routes import health, misc, runs, tasks
 from ordinaut.config import Settings, load_settings
 from ordinaut.runtime import Runtime
@@ -36,6 +37,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.service = Service(runtime)
     errors.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (tasks, runs, misc, health):
         app.include_router(module.router)
     return app
