@@ -14,17 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Conflict, NotFound
-from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskPublic, TaskUpdate
-from ordinaut.service.tasks import get_task, task_public
+from ordinaut.service.tasks import check_pipeline, get_task, task_public
 from ordinaut.store import queries
 from ordinaut.store.tables import due_work, task, task_run
-from ordinaut.tools.registry import load_tools
 
 _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
@@ -49,7 +47,7 @@ def update_task(
     if not changes:
         return task_public(row)
     if "payload" in changes:
-        validate_payload(changes["payload"], load_tools(conn))
+        check_pipeline(conn, principal, changes["payload"])
     if changes.keys() & _SCHEDULE_FIELDS or "jitter_seconds" in changes:
         kind = changes.get("schedule_kind", row.schedule_kind)
         expr = changes.get("schedule_expr", row.schedule_expr)

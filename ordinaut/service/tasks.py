@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ordinaut.errors import NotFound, ValidationError
+from ordinaut.errors import Forbidden, NotFound, ValidationError
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
@@ -33,7 +33,7 @@ def create_task(
     tz = body.timezone or default_tz
     schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
     ensure_not_past(schedule, now)
-    validate_payload(body.payload, load_tools(conn))
+    check_pipeline(conn, principal, body.payload)
     occurrence = schedule.next_after(now)
     task_id = uuid.uuid4()
     values: dict[str, Any] = body.model_dump(exclude={"created_by", "timezone"})
@@ -50,6 +50,26 @@ def create_task(
     record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
     return get_task(conn, principal, task_id)
+
+
+def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None:
+    """Validate a pipeline and make sure the caller holds every scope its tools need."""
+    tools = load_tools(conn)
+    pipeline = validate_payload(payload, tools)
+    if principal.is_admin:
+        return
+    for step in pipeline.walk():
+        missing = set(tools[step.uses].scopes) - principal.scopes
+        if missing:
+            raise Forbidden(
+                f"step {step.id!r} uses {step.uses}, which needs the scope "
+                f"{', '.join(sorted(missing))} that this agent lacks",
+                field=(
+                    f"payload.pipeline[{pipeline.steps.index(step)}].uses"
+                    if step in pipeline.steps
+                    else "payload"
+                ),
+            )
 
 
 def get_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> TaskPublic:
