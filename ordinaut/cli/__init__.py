@@ -27,11 +27,9 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, up
+    from ordinaut.cli import admin, client, preview, up
 
-    parser = Parser(
-        prog="ordinaut", description="Time, state and discipline for your AI agents."
-    )
+    parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -40,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.set_defaults(func=up.run)
 
     admin.add_commands(sub)
+    client.add_commands(sub)
+    preview.add_commands(sub)
     return parser
 
 

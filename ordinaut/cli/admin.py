@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ordinaut.cli import client
 from ordinaut.config import normalise_database_url
 from ordinaut.errors import ConfigError
 from ordinaut.service.agents import create_agent
@@ -32,8 +33,16 @@ def add_commands(sub: Any) -> None:
         default="tasks:read,tasks:write,runs:read",
         help="comma-separated scopes (default: tasks:read,tasks:write,runs:read)",
     )
+    p_create.add_argument("--json", action="store_true", help="machine-readable output")
     _data_dir_option(p_create)
     p_create.set_defaults(func=run_agent_create)
+    p_list = agent_sub.add_parser("list", help="list agents (through the API)")
+    p_list.add_argument("--json", action="store_true", help="machine-readable output")
+    p_list.set_defaults(func=run_agent_list)
+    p_rotate = agent_sub.add_parser("rotate", help="issue a new token (through the API)")
+    p_rotate.add_argument("id")
+    p_rotate.add_argument("--json", action="store_true", help="machine-readable output")
+    p_rotate.set_defaults(func=run_agent_rotate)
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +83,16 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+AGENT_COLUMNS = ("id", "name", "scopes", "created_at", "revoked_at")
+
+
 def run_agent_create(args: argparse.Namespace) -> int:
+    """Through the API when ORDINAUT_TOKEN is set; else straight into the database."""
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    if os.environ.get("ORDINAUT_TOKEN"):
+        made = client.call("POST", "/agents", json={"name": args.name, "scopes": scopes})
+        client.emit(args, made, (*AGENT_COLUMNS[:3], "token"))
+        return 0
     engine = make_engine(database_url(args.data_dir), pool_size=1)
     try:
         check_database(engine)
@@ -88,3 +105,12 @@ def run_agent_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_agent_list(args: argparse.Namespace) -> int:
+    client.emit(args, client.call("GET", "/agents"), AGENT_COLUMNS)
+    return 0
+
+
+def run_agent_rotate(args: argparse.Namespace) -> int:
+    made = client.call("POST", f"/agents/{args.id}/rotate_token")
+    client.emit(args, made, ("id", "name", "token"))
+    return 0

@@ -8,6 +8,7 @@ a supervisor killed with SIGKILL leaves nothing running.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -115,7 +116,5 @@ class Supervisor:
     @staticmethod
     def _signal(child: Child, sig: signal.Signals) -> None:
         assert child.proc is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(child.proc.pid, sig)
-        except ProcessLookupError:
-            pass

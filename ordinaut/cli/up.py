@@ -165,20 +165,71 @@ def _start_children(
     sup.start(
         Child(
             "api",
-            [py, "-m", "uvicorn", "--factory", "ordinaut.api.app:app_from_env",
-             "--host", args.host, "--port", str(args.port), "--log-level", "info"],
+            [
+                py,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "ordinaut.api.app:app_from_env",
+                "--host",
+                args.host,
+                "--port",
+                str(args.port),
+                "--log-level",
+                "info",
+            ],
             env,
         )
     )
-    sup.start(Child("beat", [*celery, "beat", "-S", BEAT_SCHEDULER, "--loglevel", "INFO",
-                             "--pidfile="], env))
-    sup.start(Child("control", [*celery, "worker", "-Q", control_queue(settings), "-c", "1",
-                                "-n", "control@%h", *quiet, *events], env))
-    sup.start(Child("worker", [*celery, "worker", "-Q", runs_queue(settings),
-                               "-c", str(args.workers), "-n", "runs@%h", *quiet, *events], env))
+    sup.start(
+        Child(
+            "beat", [*celery, "beat", "-S", BEAT_SCHEDULER, "--loglevel", "INFO", "--pidfile="], env
+        )
+    )
+    sup.start(
+        Child(
+            "control",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                control_queue(settings),
+                "-c",
+                "1",
+                "-n",
+                "control@%h",
+                *quiet,
+                *events,
+            ],
+            env,
+        )
+    )
+    sup.start(
+        Child(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                runs_queue(settings),
+                "-c",
+                str(args.workers),
+                "-n",
+                "runs@%h",
+                *quiet,
+                *events,
+            ],
+            env,
+        )
+    )
     if args.flower:
-        sup.start(Child("flower", [*celery, "flower", "--address=127.0.0.1",
-                                   f"--port={args.flower_port}"], env))
+        sup.start(
+            Child(
+                "flower",
+                [*celery, "flower", "--address=127.0.0.1", f"--port={args.flower_port}"],
+                env,
+            )
+        )
 
 
 def _announce(
