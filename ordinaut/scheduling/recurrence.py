@@ -1,0 +1,236 @@
+"""Schedules: parse once, then ask for the next occurrences; pure functions of their inputs.
+
+A task's schedule is ``(kind, expr, timezone)``:
+
+* ``cron`` — a crontab(5) expression (:mod:`ordinaut.scheduling.cron`);
+* ``rrule`` — an RFC 5545 rule or iCalendar lines (:mod:`ordinaut.scheduling.rrule`);
+* ``once`` — an ISO 8601 timestamp: with an offset (``+02:00``, ``Z``) it is absolute, without
+  one it is wall time in the task's zone. A time already past at creation is rejected
+  (:func:`ensure_not_past`); there is no implicit "fire at once";
+* ``event`` — a topic (``[A-Za-z0-9_.*:-]``, up to 200 characters), fired by events;
+* ``condition`` — a non-empty expression, fired by a checker.
+
+Event and condition schedules have no times (``next_after`` is ``None``). Cron and RRULE
+recurrences are computed in local wall time and turned into UTC with the DST rule of
+:mod:`ordinaut.scheduling.wall` (gap: shifted forward by the gap; fold: first occurrence;
+colliding instants fire once). Every returned datetime is aware; ``utc`` fields are in UTC.
+Nothing here reads the clock: ``after``/``now``/``created_at`` are arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import islice
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from ordinaut.errors import ValidationError
+from ordinaut.scheduling import cron, rrule, wall
+from ordinaut.scheduling.wall import parse_timezone
+
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "MAX_PREVIEW",
+    "Occurrence",
+    "Preview",
+    "Schedule",
+    "ScheduleKind",
+    "ensure_not_past",
+    "parse_schedule",
+    "parse_timezone",
+    "preview",
+]
+
+DEFAULT_TIMEZONE = "Europe/Chisinau"
+MAX_PREVIEW = 1000
+_TOPIC = re.compile(r"[A-Za-z0-9_.*:-]{1,200}")
+_MAX_EXPR = 4000
+
+
+class ScheduleKind(StrEnum):
+    """How a task is triggered."""
+
+    CRON = "cron"
+    RRULE = "rrule"
+    ONCE = "once"
+    EVENT = "event"
+    CONDITION = "condition"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One fire time: the instant, how it reads in the schedule's zone, and any DST note."""
+
+    utc: datetime
+    local: datetime
+    note: str | None = None
+
+
+class _Plan(Protocol):
+    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]: ...
+
+
+@dataclass(frozen=True)
+class _WallPlan:
+    """Cron or RRULE: wall times in a zone, resolved to instants."""
+
+    source: cron.CronExpr | rrule.RRuleSource
+    tz: ZoneInfo
+
+    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+        return wall.iter_utc(self.source.walls_from, self.tz, after)
+
+
+@dataclass(frozen=True)
+class _OncePlan:
+    instant: datetime
+    note: str | None
+
+    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+        if self.instant > after:
+            yield self.instant, self.note
+
+
+@dataclass(frozen=True)
+class _NoPlan:
+    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+        return iter(())
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A validated schedule. Build it with :func:`parse_schedule`.
+
+    Equality looks at ``kind``, ``expr`` and ``tz`` only; the compiled form (which for an
+    RRULE without DTSTART also holds the creation-time anchor) is kept alongside.
+    """
+
+    kind: ScheduleKind
+    expr: str | None
+    tz: ZoneInfo
+    _plan: _Plan | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", ScheduleKind(self.kind))
+        if self._plan is None:
+            object.__setattr__(self, "_plan", _compile(self.kind, self.expr, self.tz, None))
+
+    def iter_after(self, after: datetime) -> Iterator[Occurrence]:
+        """Lazily yield the occurrences strictly after ``after`` (aware), ascending."""
+        plan = self._plan
+        assert plan is not None  # set by __post_init__
+        for utc, note in plan.iter_utc(_aware(after, "after")):
+            yield Occurrence(utc=utc, local=utc.astimezone(self.tz), note=note)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first occurrence strictly after ``after``, in UTC; ``None`` when there is none."""
+        first = next(self.iter_after(after), None)
+        return None if first is None else first.utc
+
+    def occurrences(self, after: datetime, count: int) -> list[Occurrence]:
+        """The next ``count`` occurrences strictly after ``after`` (fewer if exhausted)."""
+        return list(islice(self.iter_after(after), max(count, 0)))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The next occurrences of an expression, with the DST notes that apply to them."""
+
+    occurrences: list[Occurrence]
+    notes: list[str]
+
+
+def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime) -> Schedule:
+    """Validate a schedule; :class:`ValidationError` names the field and the reason.
+
+    ``created_at`` (aware) anchors an RRULE that has no DTSTART line (whole minute, local).
+    """
+    try:
+        schedule_kind = ScheduleKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in ScheduleKind)
+        raise ValidationError(
+            f"unknown schedule kind {kind!r} (allowed: {allowed})", field="schedule_kind"
+        ) from None
+    zone = parse_timezone(tz)
+    plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"))
+    return Schedule(schedule_kind, expr, zone, plan)
+
+
+def ensure_not_past(schedule: Schedule, now: datetime) -> None:
+    """Reject a ``once`` schedule whose instant is not after ``now``; other kinds pass."""
+    plan = schedule._plan
+    if isinstance(plan, _OncePlan) and plan.instant <= _aware(now, "now"):
+        raise ValidationError(
+            f"once: {_iso(plan.instant)} is not in the future (now is {_iso(now)})",
+            field="schedule_expr",
+        )
+
+
+def preview(kind: str, expr: str, tz: str, *, count: int, after: datetime) -> Preview:
+    """The next ``count`` (1..1000) occurrences strictly after ``after``, with DST notes."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREVIEW:
+        raise ValidationError(f"count must be 1..{MAX_PREVIEW}, got {count!r}", field="count")
+    if after.tzinfo is None:
+        raise ValidationError("after needs a UTC offset (e.g. 2026-03-29T00:00:00Z)", field="after")
+    found = parse_schedule(kind, expr, tz, created_at=after).occurrences(after, count)
+    notes = dict.fromkeys(occ.note for occ in found if occ.note)
+    return Preview(occurrences=found, notes=[note for note in notes if note])
+
+
+def _compile(
+    kind: ScheduleKind, expr: str | None, tz: ZoneInfo, created_at: datetime | None
+) -> _Plan:
+    text = (expr or "").strip()
+    if not text:
+        raise ValidationError(
+            f"schedule_expr is required for kind {kind.value}", field="schedule_expr"
+        )
+    if len(text) > _MAX_EXPR:
+        raise ValidationError(
+            f"schedule_expr is longer than {_MAX_EXPR} characters", field="schedule_expr"
+        )
+    if kind is ScheduleKind.CRON:
+        return _WallPlan(cron.parse_cron(text), tz)
+    if kind is ScheduleKind.RRULE:
+        source = rrule.parse_rrule(text, tz, created_at=created_at)
+        return _WallPlan(source, source.tz)
+    if kind is ScheduleKind.ONCE:
+        return _parse_once(text, tz)
+    if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):
+        raise ValidationError(
+            f"event topic {text[:60]!r} must be 1..200 characters of A-Z a-z 0-9 _ . * : -",
+            field="schedule_expr",
+        )
+    return _NoPlan()
+
+
+def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or not re.search(r"\d[T ]\d", text):
+        raise ValidationError(
+            f"once: {text[:60]!r} is not an ISO 8601 date and time "
+            "(e.g. 2026-12-01T09:00:00+02:00, …Z, or without offset for the task's zone)",
+            field="schedule_expr",
+        )
+    if moment.tzinfo is not None:
+        return _OncePlan(moment.astimezone(UTC), None)
+    instant, note = wall.resolve_wall_time(moment, tz)
+    return _OncePlan(instant, note)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime, got {moment!r}")
+    return moment
