@@ -38,8 +38,9 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(runtime)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, runs, misc, health):
-        app.include_router(module.router)
+    for module in (tasks, runs, misc):
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
+    app.include_router(health.router)
     return app
 
 

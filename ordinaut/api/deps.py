@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
@@ -15,15 +16,15 @@ def service(request: Request) -> Service:
     return svc
 
 
-def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+_bearer = HTTPBearer(auto_error=False, description="An agent token: `Authorization: Bearer ord_…`")
 
 
-def principal(request: Request, svc: Annotated[Service, Depends(service)]) -> Principal:
+def principal(
+    svc: Annotated[Service, Depends(service)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
     """The agent the bearer token belongs to (401 otherwise)."""
-    return svc.authenticate(bearer(request))
+    return svc.authenticate(credentials.credentials if credentials else None)
 
 
 Svc = Annotated[Service, Depends(service)]

@@ -7,9 +7,36 @@ import json
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from ordinaut.errors import OrdinautError
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "Malformed request",
+        401: "Missing or unknown token",
+        403: "The token lacks a scope",
+        404: "No such object, or not yours",
+        409: "Wrong state for this operation",
+        413: "Body too large",
+        422: "Invalid input; `field` names it",
+    }.items()
+}
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:

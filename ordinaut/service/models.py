@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ScheduleKindName = Literal["cron", "rrule", "once", "event", "condition"]
 BackoffName = Literal["exponential_jitter", "exponential", "fixed", "none"]
@@ -41,10 +41,30 @@ class TaskCreate(BaseModel):
     )
 
 
-class TaskUpdate(BaseModel):
-    """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields."""
+PATCH_NULLABLE = frozenset({"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"})
 
-    model_config = ConfigDict(extra="forbid")
+
+def _only_listed_nullable(schema: dict[str, Any]) -> None:
+    """In the PATCH schema, advertise null only for fields that accept it."""
+    for name, prop in schema.get("properties", {}).items():
+        options = prop.get("anyOf")
+        if name in PATCH_NULLABLE or not options:
+            continue
+        rest = [o for o in options if o.get("type") != "null"]
+        if len(rest) == 1:
+            del prop["anyOf"]
+            prop.update(rest[0])
+        prop.pop("default", None)
+
+
+class TaskUpdate(BaseModel):
+    """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
+
+    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key`` and ``timeout_seconds`` may be
+    set to null; for the rest an omitted field is unchanged and null is rejected.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
@@ -64,13 +84,26 @@ class TaskUpdate(BaseModel):
     jitter_seconds: int | None = Field(default=None, ge=0, le=86400)
     timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
 
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> TaskUpdate:
-        nullable = {"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"}
-        for name in self.model_fields_set - nullable:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator(
+        "title",
+        "description",
+        "schedule_kind",
+        "timezone",
+        "payload",
+        "priority",
+        "dedupe_window_seconds",
+        "max_retries",
+        "backoff_strategy",
+        "concurrency_limit",
+        "overlap_policy",
+        "misfire_policy",
+        "jitter_seconds",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null (omit the field to leave it unchanged)")
+        return value
 
 
 class TimePoint(BaseModel):

@@ -13,7 +13,10 @@ from ordinaut.api.deps import Svc
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    responses={200: {"description": "All parts alive"}, 503: {"description": "Something is down"}},
+)
 def health(svc: Svc) -> JSONResponse:
     """200 when database, Redis, beat and at least one worker are alive; 503 otherwise."""
     rt = svc.runtime

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
@@ -24,8 +24,8 @@ def publish_event(body: EventIn, svc: Svc, caller: Caller) -> dict[str, Any]:
 def preview_schedule(
     svc: Svc,
     caller: Caller,
-    kind: str,
-    expr: Annotated[str, Query(max_length=4000)],
+    kind: Literal["cron", "rrule", "once"],
+    expr: Annotated[str, Query(min_length=1, max_length=4000)],
     tz: Annotated[str | None, Query(max_length=64)] = None,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
     after: datetime | None = None,
