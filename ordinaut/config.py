@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     backoff_cap_seconds: float = Field(default=600.0, gt=0)
     # limits
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    rate_limit_per_minute: int = Field(default=1200, ge=0)  # per agent, API and MCP; 0 = off
 
     @field_validator("database_url")
     @classmethod

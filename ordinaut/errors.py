@@ -84,10 +84,14 @@ class Conflict(OrdinautError):
 
 
 class RateLimited(OrdinautError):
-    """Too many requests in the current window."""
+    """Too many requests in the current window; ``retry_after`` in seconds."""
 
     code = "rate_limited"
     status = 429
+
+    def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ToolError(OrdinautError):

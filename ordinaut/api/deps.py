@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ordinaut.service.auth import Principal
@@ -23,9 +23,21 @@ def principal(
     svc: Annotated[Service, Depends(service)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The agent the bearer token belongs to (401 otherwise)."""
-    return svc.authenticate(credentials.credentials if credentials else None)
+    """The agent the bearer token belongs to (401 otherwise; 429 past the rate limit)."""
+    caller = svc.authenticate(credentials.credentials if credentials else None)
+    svc.check_rate(caller)
+    return caller
 
 
 Svc = Annotated[Service, Depends(service)]
 Caller = Annotated[Principal, Depends(principal)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retrying a create with the same key returns the first result.",
+    ),
+]

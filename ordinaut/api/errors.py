@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ordinaut.errors import OrdinautError
+from ordinaut.errors import OrdinautError, RateLimited
 
 
 class ErrorDetail(BaseModel):
@@ -35,6 +35,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         409: "Wrong state for this operation",
         413: "Body too large",
         422: "Invalid input; `field` names it",
+        429: "Rate limit reached; see Retry-After",
     }.items()
 }
 
@@ -60,7 +61,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OrdinautError)
     async def ordinaut_error(_: Request, exc: OrdinautError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.field)
+        response = _error(exc.status, exc.code, exc.message, exc.field)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

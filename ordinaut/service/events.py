@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import PayloadTooLarge
 from ordinaut.service.auth import Principal
-from ordinaut.service.models import EventIn
+from ordinaut.service.models import EventAccepted, EventIn
 from ordinaut.store import queries
 from ordinaut.store.tables import audit_log
 
@@ -21,7 +21,7 @@ MAX_EVENT_BYTES = 64 * 1024
 
 def publish_event(
     conn: Connection, principal: Principal, body: EventIn, *, now: datetime
-) -> dict[str, Any]:
+) -> EventAccepted:
     """Record an external event in the outbox (``event.external.<topic>``)."""
     principal.require("events:publish")
     size = len(json.dumps(body.payload))
@@ -30,14 +30,14 @@ def publish_event(
             f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}", field="payload"
         )
     topic = f"event.external.{body.topic}"
-    event_id = str(uuid.uuid4())
+    event_id = uuid.uuid4()
     queries.emit(
         conn,
         [
             (
                 topic,
                 {
-                    "id": event_id,
+                    "id": str(event_id),
                     "topic": body.topic,
                     "payload": body.payload,
                     "agent_id": str(principal.agent_id),
@@ -46,7 +46,7 @@ def publish_event(
             )
         ],
     )
-    return {"id": event_id, "topic": topic, "accepted_at": now.isoformat()}
+    return EventAccepted(id=event_id, topic=topic, accepted_at=now)
 
 
 def list_audit(

@@ -7,21 +7,27 @@ follow a commit (asking a worker to dispatch now) happen here, after the transac
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from sqlalchemy.engine import Connection
 
+from ordinaut.errors import RateLimited
 from ordinaut.runtime import Runtime
 from ordinaut.service import agents, events, run_ops, runs, schedule_ops, task_ops, tasks
 from ordinaut.service.auth import Principal, authenticate
+from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
     AgentCreate,
     AgentPublic,
+    EventAccepted,
     EventIn,
+    RunNowAccepted,
     RunPublic,
     SkipIn,
     SnoozeIn,
@@ -55,6 +61,9 @@ OPERATIONS = (
 )
 
 
+log = logging.getLogger("ordinaut.service")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -82,12 +91,51 @@ class Service:
         with self.runtime.engine.connect() as conn:
             return authenticate(conn, token)
 
+    def check_rate(self, p: Principal) -> None:
+        """Count one request for ``p``; RateLimited past the per-minute limit.
+
+        A fixed one-minute window per agent in Redis; when Redis is unreachable the request
+        goes through (the limit protects the service, it is not a security boundary).
+        """
+        limit = self.runtime.settings.rate_limit_per_minute
+        if not limit:
+            return
+        now = self.clock()
+        key = self.runtime.key("ratelimit", str(p.agent_id), now.strftime("%Y%m%d%H%M"))
+        try:
+            pipe = self.runtime.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count = int(pipe.execute()[0])
+        except redis.RedisError:
+            log.warning("rate limit check skipped: Redis unavailable")
+            return
+        if count > limit:
+            raise RateLimited(
+                f"more than {limit} requests this minute; retry in {60 - now.second} s",
+                retry_after=60 - now.second,
+            )
+
     # --- tasks ---------------------------------------------------------------------------
 
-    def create_task(self, p: Principal, body: TaskCreate) -> TaskPublic:
+    def create_task(
+        self, p: Principal, body: TaskCreate, *, idempotency_key: str | None = None
+    ) -> TaskPublic:
         with self._tx() as conn:
-            return tasks.create_task(
-                conn, p, body, now=self.clock(), default_tz=self.runtime.settings.default_timezone
+            return replay_or_run(
+                conn,
+                p,
+                idempotency_key,
+                "create_task",
+                body.model_dump(mode="json"),
+                TaskPublic,
+                lambda: tasks.create_task(
+                    conn,
+                    p,
+                    body,
+                    now=self.clock(),
+                    default_tz=self.runtime.settings.default_timezone,
+                ),
             )
 
     def list_tasks(
@@ -104,9 +152,19 @@ class Service:
         with self._tx() as conn:
             return task_ops.update_task(conn, p, task_id, body, now=self.clock())
 
-    def run_now(self, p: Principal, task_id: uuid.UUID) -> dict[str, Any]:
+    def run_now(
+        self, p: Principal, task_id: uuid.UUID, *, idempotency_key: str | None = None
+    ) -> RunNowAccepted:
         with self._tx() as conn:
-            result = task_ops.run_now(conn, p, task_id, now=self.clock())
+            result = replay_or_run(
+                conn,
+                p,
+                idempotency_key,
+                "run_now",
+                str(task_id),
+                RunNowAccepted,
+                lambda: task_ops.run_now(conn, p, task_id, now=self.clock()),
+            )
         self._kick()
         return result
 
@@ -166,9 +224,19 @@ class Service:
 
     # --- events, schedules, tools ----------------------------------------------------------
 
-    def publish_event(self, p: Principal, body: EventIn) -> dict[str, Any]:
+    def publish_event(
+        self, p: Principal, body: EventIn, *, idempotency_key: str | None = None
+    ) -> EventAccepted:
         with self._tx() as conn:
-            return events.publish_event(conn, p, body, now=self.clock())
+            return replay_or_run(
+                conn,
+                p,
+                idempotency_key,
+                "publish_event",
+                body.model_dump(mode="json"),
+                EventAccepted,
+                lambda: events.publish_event(conn, p, body, now=self.clock()),
+            )
 
     def preview_schedule(
         self,
@@ -193,9 +261,19 @@ class Service:
 
     # --- agents and audit ----------------------------------------------------------------
 
-    def create_agent(self, p: Principal, body: AgentCreate) -> AgentPublic:
+    def create_agent(
+        self, p: Principal, body: AgentCreate, *, idempotency_key: str | None = None
+    ) -> AgentPublic:
         with self._tx() as conn:
-            return agents.add_agent(conn, p, body)
+            return replay_or_run(
+                conn,
+                p,
+                idempotency_key,
+                "create_agent",
+                body.model_dump(mode="json"),
+                AgentPublic,
+                lambda: agents.add_agent(conn, p, body),
+            )
 
     def list_agents(self, p: Principal) -> list[AgentPublic]:
         with self._tx() as conn:

@@ -238,3 +238,18 @@ class SkipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: int = Field(default=1, ge=1, le=1000)
+
+
+class EventAccepted(BaseModel):
+    """The answer to ``POST /events``."""
+
+    id: uuid.UUID
+    topic: str
+    accepted_at: datetime
+
+
+class RunNowAccepted(BaseModel):
+    """The answer to ``POST /tasks/{id}/run_now``: the occurrence queued for now."""
+
+    task_id: uuid.UUID
+    scheduled_for: datetime

@@ -19,7 +19,7 @@ from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
-from ordinaut.service.models import TaskPublic, TaskUpdate
+from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
 from ordinaut.service.tasks import check_pipeline, get_task, task_public
 from ordinaut.store import queries
 from ordinaut.store.tables import due_work, task, task_run
@@ -71,7 +71,7 @@ def update_task(
 
 def run_now(
     conn: Connection, principal: Principal, task_id: uuid.UUID, *, now: datetime
-) -> dict[str, Any]:
+) -> RunNowAccepted:
     """Queue an extra occurrence for right now (any state but canceled)."""
     row = owned_task(conn, principal, task_id)
     if row.status == "canceled":
@@ -89,7 +89,7 @@ def run_now(
         ],
     )
     record(conn, principal, "task.run_now", task_id, details={"run_at": now.isoformat()})
-    return {"task_id": str(task_id), "scheduled_for": now.isoformat()}
+    return RunNowAccepted(task_id=task_id, scheduled_for=now)
 
 
 def set_status(

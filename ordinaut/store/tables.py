@@ -52,6 +52,23 @@ agent = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# the first response to a create request carrying an Idempotency-Key, replayed for retries
+api_idempotency = sa.Table(
+    "api_idempotency",
+    metadata,
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("operation", sa.Text, nullable=False),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("response", pg.JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
 task = sa.Table(
     "task",
     metadata,
@@ -150,6 +167,10 @@ task_run = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("lease_owner", sa.Text, nullable=True),
     sa.Column("leased_until", sa.DateTime(timezone=True), nullable=True),
+    # earliest start that was asked for (jitter, retry backoff); lag is measured from here
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+    # when the due_work row behind this run was written: beat → due_work → publish → start
+    sa.Column("work_created_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -193,6 +214,8 @@ step_result = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
     sa.Column("idempotency_key", sa.Text, nullable=True),
+    # served from the outcome of an earlier attempt with the same idempotency key: no call made
+    sa.Column("cached", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("input", pg.JSONB, nullable=True),
     sa.Column("output", pg.JSONB, nullable=True),
     sa.Column("error", sa.Text, nullable=True),

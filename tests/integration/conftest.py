@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,17 +30,26 @@ class Api:
         return self.make_client(made.json()["token"])
 
 
-@pytest.fixture
-def api(settings: Settings) -> Iterator[Api]:
-    token = bootstrap_admin(settings)
+@contextlib.contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Run the API for ``settings`` on a free loopback port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_for(lambda: server.started, 10, interval=0.02, what="the API to start")
-    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: server.started, 10, interval=0.02, what="the API to start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[Api]:
+    token = bootstrap_admin(settings)
     clients: list[httpx.Client] = []
 
     def make_client(tok: str | None) -> httpx.Client:
@@ -48,10 +58,9 @@ def api(settings: Settings) -> Iterator[Api]:
         clients.append(client)
         return client
 
-    try:
-        yield Api(base, make_client(token), settings, make_client)
-    finally:
-        for client in clients:
-            client.close()
-        server.should_exit = True
-        thread.join(10)
+    with serve(settings) as base:
+        try:
+            yield Api(base, make_client(token), settings, make_client)
+        finally:
+            for client in clients:
+                client.close()

@@ -140,4 +140,3 @@ def test_preview_schedule(api: Api) -> None:
 def test_admin_only_endpoints(api: Api, path: str) -> None:
     user = api.agent("user", ["tasks:read", "tasks:write", "runs:read"])
     assert user.get(path).status_code == 403
-

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ordinaut.store.tables import audit_log, due_work, task, task_run
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, serve
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {"x": 1}, "save_as": "e"}]}
 
@@ -207,3 +208,37 @@ def test_errors_have_one_shape(api: Api) -> None:
     huge = api.admin.post("/tasks", json=task_body(description="x" * 300_000))
     assert huge.status_code == 413
     assert huge.json()["error"]["code"] == "payload_too_large"
+
+
+def test_idempotency_key_returns_the_first_task(api: Api, engine: Engine) -> None:
+    headers = {"Idempotency-Key": "create-briefing-1"}
+    first = api.admin.post("/tasks", json=task_body(), headers=headers)
+    again = api.admin.post("/tasks", json=task_body(), headers=headers)
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json() == first.json()
+    assert count(engine, task) == 1
+    other = api.admin.post("/tasks", json=task_body(title="different"), headers=headers)
+    assert other.status_code == 409
+    assert other.json()["error"]["field"] == "Idempotency-Key"
+    # a rejected request does not burn the key
+    bad = api.admin.post("/tasks", json=task_body(priority=0), headers={"Idempotency-Key": "k2"})
+    assert bad.status_code == 422
+    good = api.admin.post("/tasks", json=task_body(), headers={"Idempotency-Key": "k2"})
+    assert good.status_code == 201
+    assert count(engine, task) == 2
+    # keys are per agent
+    other_agent = api.agent("other", ["tasks:read", "tasks:write"])
+    theirs = other_agent.post("/tasks", json=task_body(), headers=headers)
+    assert theirs.status_code == 201 and theirs.json()["id"] != first.json()["id"]
+
+
+def test_rate_limit_answers_429_with_retry_after(api: Api) -> None:
+    limited = api.settings.model_copy(update={"rate_limit_per_minute": 5})
+    with serve(limited) as base:
+        client = api.make_client(api.admin.headers["Authorization"].split()[1])
+        client.base_url = httpx.URL(base)
+        codes = [client.get("/me").status_code for _ in range(8)]
+        assert codes.count(200) <= 5 and codes[-1] == 429
+        blocked = client.get("/me")
+        assert blocked.json()["error"]["code"] == "rate_limited"
+        assert 0 < int(blocked.headers["Retry-After"]) <= 60

@@ -8,16 +8,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from ordinaut.api.deps import Caller, Svc
-from ordinaut.service.models import AgentCreate, AgentPublic, EventIn
+from ordinaut.api.deps import Caller, IdempotencyKey, Svc
+from ordinaut.service.models import AgentCreate, AgentPublic, EventAccepted, EventIn
 
 router = APIRouter()
 
 
-@router.post("/events", status_code=202, tags=["events"], operation_id="publish_event")
-def publish_event(body: EventIn, svc: Svc, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/events",
+    status_code=202,
+    response_model=EventAccepted,
+    tags=["events"],
+    operation_id="publish_event",
+)
+def publish_event(
+    body: EventIn, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
+) -> EventAccepted:
     """Record an external event (``{"topic", "payload"}``) in the outbox."""
-    return svc.publish_event(caller, body)
+    return svc.publish_event(caller, body, idempotency_key=idempotency_key)
 
 
 @router.get("/schedules/preview", tags=["schedules"], operation_id="preview_schedule")
@@ -35,9 +43,11 @@ def preview_schedule(
 
 
 @router.post("/agents", status_code=201, response_model=AgentPublic, tags=["agents"])
-def create_agent(body: AgentCreate, svc: Svc, caller: Caller) -> AgentPublic:
+def create_agent(
+    body: AgentCreate, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
+) -> AgentPublic:
     """Create an agent (agents:admin); the token is in this response only."""
-    return svc.create_agent(caller, body)
+    return svc.create_agent(caller, body, idempotency_key=idempotency_key)
 
 
 @router.get("/agents", response_model=list[AgentPublic], tags=["agents"])

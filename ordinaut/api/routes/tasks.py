@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from ordinaut.api.deps import Caller, Svc
-from ordinaut.service.models import Page, SkipIn, SnoozeIn, TaskCreate, TaskPublic, TaskUpdate
+from ordinaut.api.deps import Caller, IdempotencyKey, Svc
+from ordinaut.service.models import (
+    Page,
+    RunNowAccepted,
+    SkipIn,
+    SnoozeIn,
+    TaskCreate,
+    TaskPublic,
+    TaskUpdate,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 @router.post("", status_code=201, response_model=TaskPublic, operation_id="create_task")
-def create_task(body: TaskCreate, svc: Svc, caller: Caller) -> TaskPublic:
-    """Create a scheduled task; schedule and pipeline are validated before anything is stored."""
-    return svc.create_task(caller, body)
+def create_task(
+    body: TaskCreate, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
+) -> TaskPublic:
+    """Create a scheduled task; schedule and pipeline are validated before anything is stored.
+
+    With an ``Idempotency-Key`` header, a retry of the same request returns the first task.
+    """
+    return svc.create_task(caller, body, idempotency_key=idempotency_key)
 
 
 @router.get("", response_model=Page, operation_id="list_tasks")
@@ -44,10 +57,14 @@ def update_task(task_id: uuid.UUID, body: TaskUpdate, svc: Svc, caller: Caller) 
     return svc.update_task(caller, task_id, body)
 
 
-@router.post("/{task_id}/run_now", status_code=202, operation_id="run_now")
-def run_now(task_id: uuid.UUID, svc: Svc, caller: Caller) -> dict[str, Any]:
+@router.post(
+    "/{task_id}/run_now", status_code=202, response_model=RunNowAccepted, operation_id="run_now"
+)
+def run_now(
+    task_id: uuid.UUID, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
+) -> RunNowAccepted:
     """Run the task once, now, besides its schedule."""
-    return svc.run_now(caller, task_id)
+    return svc.run_now(caller, task_id, idempotency_key=idempotency_key)
 
 
 @router.post("/{task_id}/snooze", response_model=TaskPublic, operation_id="snooze_task")
