@@ -55,8 +55,17 @@ def main() -> None:
         env = dict(os.environ, DATABASE_URL=db, ORDINAUT_NAMESPACE=f"b{uuid.uuid4().hex[:8]}")
         env.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
         api = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "ordinaut.api.app:app_from_env",
-             "--port", str(port), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "ordinaut.api.app:app_from_env",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
             env=env,
         )
         base = f"http://127.0.0.1:{port}"
