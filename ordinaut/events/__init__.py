@@ -1,0 +1,1 @@
+"""Events: the Postgres outbox and its relay to Redis Streams."""
