@@ -12,10 +12,10 @@ and nothing is ever lost. The stream is capped (approximately) at ``MAX_STREAM_L
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import redis
 import sqlalchemy as sa
+from redis.typing import EncodableT, FieldT
 from sqlalchemy.engine import Engine
 
 MAX_STREAM_LENGTH = 100_000
@@ -45,7 +45,7 @@ def relay_batch(engine: Engine, client: redis.Redis, namespace: str, *, limit: i
             return 0
         pipe = client.pipeline(transaction=False)
         for row in rows:
-            fields: dict[str, Any] = {
+            fields: dict[FieldT, EncodableT] = {
                 "outbox_id": row.id,
                 "topic": row.topic,
                 "payload": json.dumps(row.payload, separators=(",", ":")),
