@@ -1,4 +1,4 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the REST routes, and the MCP server at ``/mcp``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from ordinaut import __version__
 from ordinaut.api import errors
 from ordinaut.api.limits import BodyLimit
-from ordinaut.api.routes import health, misc, runs, tasks
+from ordinaut.api.routes import health, misc, runs, tasks, tools
 from ordinaut.config import Settings, load_settings
+from ordinaut.mcp import http as mcp_http
 from ordinaut.runtime import Runtime
 from ordinaut.service.facade import Service
 
@@ -24,7 +25,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
-            yield
+            async with mcp.running():  # the /mcp session manager lives as long as the app
+                yield
         finally:
             runtime.close()
 
@@ -38,9 +40,10 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(runtime)
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, runs, misc):
+    for module in (tasks, runs, tools, misc):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
+    mcp = mcp_http.attach(app, app.state.service)  # MCP streamable HTTP at /mcp
     return app
 
 

@@ -4,6 +4,7 @@
     ordinaut migrate
     ordinaut agent create NAME --scopes a,b,c
     ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
+    ordinaut mcp [--token T] [--data-dir D]
 
 Every error is one line on stderr and a non-zero exit status.
 """
@@ -27,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, client, preview, up
+    from ordinaut.cli import admin, client, mcp, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -38,8 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_up.set_defaults(func=up.run)
 
     admin.add_commands(sub)
+    tools.add_commands(sub)
     client.add_commands(sub)
     preview.add_commands(sub)
+    mcp.add_commands(sub)
     return parser
 
 

@@ -19,7 +19,16 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import RateLimited
 from ordinaut.runtime import Runtime
-from ordinaut.service import agents, events, run_ops, runs, schedule_ops, task_ops, tasks
+from ordinaut.service import (
+    agents,
+    events,
+    run_ops,
+    runs,
+    schedule_ops,
+    task_ops,
+    tasks,
+    tools,
+)
 from ordinaut.service.auth import Principal, authenticate
 from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
@@ -35,8 +44,7 @@ from ordinaut.service.models import (
     TaskPublic,
     TaskUpdate,
 )
-from ordinaut.tools.registry import load_tools
-from ordinaut.tools.spec import ToolSpec
+from ordinaut.service.tools import ToolCreate, ToolPublic
 
 # the operations agents use; the API and the MCP server must each expose all of them
 OPERATIONS = (
@@ -254,10 +262,17 @@ class Service:
             kind, expr, zone, count=count, after=after, now=self.clock()
         )
 
-    def list_tools(self, p: Principal) -> list[ToolSpec]:
-        p.require("tasks:read")
+    def list_tools(self, p: Principal) -> list[ToolPublic]:
         with self._tx() as conn:
-            return sorted(load_tools(conn).values(), key=lambda t: t.address)
+            return tools.list_tools(conn, p)
+
+    def register_tool(self, p: Principal, body: ToolCreate, *, replace: bool = False) -> ToolPublic:
+        with self._tx() as conn:
+            return tools.register_tool(conn, p, body, replace=replace)
+
+    def delete_tool(self, p: Principal, address: str) -> None:
+        with self._tx() as conn:
+            tools.delete_tool(conn, p, address)
 
     # --- agents and audit ----------------------------------------------------------------
 

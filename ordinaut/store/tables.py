@@ -251,3 +251,50 @@ outbox = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
+
+# --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
+# MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of
+# transport "http" or "mcp" are registered by address. Built-in tools live in code, not here.
+# Secrets are referenced by name only (auth.secret, env values {"secret": NAME}).
+
+mcp_server = sa.Table(
+    "mcp_server",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("command", sa.Text, nullable=True),
+    sa.Column("args", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("env", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("auth", pg.JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("(url IS NULL) <> (command IS NULL)", name="url_or_command"),
+)
+
+tool = sa.Table(
+    "tool",
+    metadata,
+    sa.Column("address", sa.Text, primary_key=True),
+    sa.Column("transport", sa.Text, nullable=False),
+    sa.Column("endpoint", sa.Text, nullable=True),
+    sa.Column("server", sa.Text, sa.ForeignKey("mcp_server.name"), nullable=True),
+    sa.Column("remote_name", sa.Text, nullable=True),
+    sa.Column("input_schema", pg.JSONB, nullable=False),
+    sa.Column("output_schema", pg.JSONB, nullable=False),
+    sa.Column("timeout_seconds", sa.Double, nullable=False, server_default="30"),
+    sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("cost_hints", pg.JSONB, nullable=True),
+    sa.Column("auth", pg.JSONB, nullable=True),
+    sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.CheckConstraint("transport IN ('http', 'mcp')", name="transport_known"),
+    sa.CheckConstraint("transport <> 'http' OR endpoint IS NOT NULL", name="http_has_endpoint"),
+    sa.CheckConstraint(
+        "transport <> 'mcp' OR (server IS NOT NULL AND remote_name IS NOT NULL)",
+        name="mcp_has_server",
+    ),
+    sa.CheckConstraint("timeout_seconds > 0", name="timeout_positive"),
+)
+sa.Index("ix_tool_server", tool.c.server)

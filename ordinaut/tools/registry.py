@@ -1,7 +1,17 @@
-"""Which tools exist and how to call them: the built-ins plus the catalog in Postgres."""
+"""Which tools exist and how to call them: the built-ins plus the catalog in Postgres.
+
+:func:`load_tools` merges the built-ins (``builtin.*``, ``pipeline.foreach``, ``llm.*``) with
+the registered ``http`` and ``mcp`` tools. :class:`ToolRunner` is the only place tool I/O
+happens: it routes a :class:`~ordinaut.pipeline.executor.ToolCall` to its transport
+(:mod:`~ordinaut.tools.http`, :mod:`~ordinaut.tools.mcp_pool`, :mod:`~ordinaut.tools.llm`,
+:mod:`~ordinaut.tools.builtin`) and lets only ``ToolError`` (with its retry intent) out.
+Secrets and the LLM settings are read from ``environ`` (default: the process environment)
+at call time.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -10,14 +20,21 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import ToolError
 from ordinaut.pipeline.executor import ToolCall
+from ordinaut.tools import catalog, http, llm, mcp_pool
 from ordinaut.tools.builtin import BUILTIN_TOOLS, call_builtin
 from ordinaut.tools.spec import ToolSpec, Transport
 
+RESERVED_SERVERS = frozenset({"builtin", "pipeline", "llm"})
+
+
+def builtin_tools() -> dict[str, ToolSpec]:
+    """The tools that ship with Ordinaut, by address."""
+    return {**BUILTIN_TOOLS, **llm.LLM_TOOLS}
+
 
 def load_tools(conn: Connection) -> Mapping[str, ToolSpec]:
-    """Every tool a pipeline may use, by address."""
-    del conn  # the catalog table arrives with the tools issue; built-ins need no query
-    return dict(BUILTIN_TOOLS)
+    """Every tool a pipeline may use, by address (built-ins win over the catalog)."""
+    return {**catalog.load_catalog(conn), **builtin_tools()}
 
 
 class ToolRunner:
@@ -29,19 +46,42 @@ class ToolRunner:
         *,
         sleep: Callable[[float], None],
         clock: Callable[[], datetime],
+        environ: Mapping[str, str] | None = None,
+        pool: mcp_pool.SessionPool | None = None,
     ) -> None:
         self.tools, self.sleep, self.clock = tools, sleep, clock
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.pool = pool
 
     def call(self, call: ToolCall, *, timeout: float) -> Any:
         """Run ``call`` within ``timeout`` seconds; errors are ToolErrors with retry intent."""
         spec = self.tools.get(call.address)
         if spec is None:
             raise ToolError(f"unknown tool {call.address!r}", retryable=False)
-        if spec.transport is Transport.BUILTIN:
-            return call_builtin(call.address, call.args, sleep=self._bounded_sleep(timeout))
-        raise ToolError(
-            f"transport {spec.transport.value!r} is not available in this build", retryable=False
-        )
+        if spec.transport is Transport.HTTP:
+            return http.call_http(
+                spec,
+                call.args,
+                idempotency_key=call.idempotency_key,
+                timeout=timeout,
+                environ=self.environ,
+                clock=self.clock,
+            )
+        if spec.transport is Transport.MCP:
+            if spec.mcp is None or spec.remote_name is None:
+                raise ToolError(f"MCP server {spec.server!r} of {spec.address!r} is not configured")
+            return (self.pool or mcp_pool.shared()).call(
+                spec.mcp,
+                spec.remote_name,
+                dict(call.args),
+                key=call.idempotency_key,
+                timeout=timeout,
+                environ=self.environ,
+            )
+        if call.address in llm.LLM_TOOLS:
+            config = llm.LlmConfig.from_env(self.environ)
+            return llm.call_llm(config, call.args, timeout=timeout, clock=self.clock)
+        return call_builtin(call.address, call.args, sleep=self._bounded_sleep(timeout))
 
     def _bounded_sleep(self, timeout: float) -> Callable[[float], None]:
         def sleep(seconds: float) -> None:

@@ -1,8 +1,9 @@
 """What a tool is, and the JSON Schema contracts every call is checked against.
 
-A :class:`ToolSpec` is one catalog entry: an address (``server.tool``), a transport and the
+A :class:`ToolSpec` is one catalog entry: an address (``server.tool``), a transport, the
 input/output schemas (JSON Schema 2020-12 unless a schema names another draft in ``$schema``,
-as MCP allows). The checks here are pure:
+as MCP allows) and what the transport needs (endpoint, :class:`McpServer`, :class:`Auth`).
+The checks here are pure:
 
 * :func:`check_schema` refuses a schema that is not valid for its draft (``ValidationError``).
 * :func:`first_violation` / :func:`validate_instance` check a value against a schema with
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -35,8 +36,41 @@ class Transport(StrEnum):
 
 
 @dataclass(frozen=True)
+class Auth:
+    """An auth header whose value comes from a secret: ``{header}: {prefix}{secret value}``.
+
+    ``secret`` is a name (``TELEGRAM_TOKEN``); the value is read at call time, in the worker,
+    from ``ORDINAUT_SECRET_<NAME>`` (see :mod:`ordinaut.tools.secrets`).
+    """
+
+    header: str
+    secret: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class McpServer:
+    """How to reach an MCP server: a streamable HTTP ``url`` or a stdio ``command``.
+
+    ``env`` values are text, or ``{"secret": NAME}`` resolved at call time; ``auth`` adds a
+    header to HTTP requests.
+    """
+
+    name: str
+    url: str | None = None
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, Any] = field(default_factory=dict)
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
 class ToolSpec:
-    """One catalog entry; ``address`` is ``server.tool`` (e.g. ``telegram-mcp.send_message``)."""
+    """One catalog entry; ``address`` is ``server.tool`` (e.g. ``telegram-mcp.send_message``).
+
+    ``endpoint`` is the URL of an ``http`` tool; ``server``/``mcp`` name and describe the MCP
+    server of an ``mcp`` tool and ``remote_name`` is the tool's name there.
+    """
 
     address: str
     transport: Transport
@@ -47,6 +81,10 @@ class ToolSpec:
     endpoint: str | None = None
     server: str | None = None
     description: str = ""
+    remote_name: str | None = None
+    mcp: McpServer | None = None
+    auth: Auth | None = None
+    cost_hints: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The MCP server at /mcp of a real API on loopback, driven by the mcp SDK's ClientSession.
 
-Covers the protocol surface (initialize, tools/list with schemas, resources, the prompt),
-identity (bearer token → agent, 401 without one) and the error contract: bad arguments,
-invalid schedules, unknown ids and missing scopes are tool errors (isError) with the API's
-message, and the session keeps working after each.
+Covers the protocol surface (initialize, tools/list with schemas, resources, the prompt,
+both protocol eras), identity (bearer token → agent, 401 without one or with a revoked one),
+the API's idempotency keys and rate limit, and the error contract: bad arguments, invalid
+schedules, unknown ids and missing scopes are tool errors (isError) with the API's message,
+and the session keeps working after each.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
 import httpx2
-from mcp import ClientSession
+import pytest
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import CallToolResult
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, RequestParamsMeta
 
 from ordinaut.service.facade import OPERATIONS
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, serve
 
 WEEKDAYS_0830 = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=8;BYMINUTE=30"
 ECHO = {"pipeline": [{"id": "hi", "uses": "builtin.echo", "with": {"message": "hi"}}]}
@@ -78,7 +81,7 @@ def test_initialize_and_list_every_tool_with_schemas(api: Api) -> None:
                 assert tool.input_schema.get("additionalProperties") is False, tool.name
                 assert tool.output_schema and tool.output_schema["type"] == "object", tool.name
             create = tools["create_task"]
-            assert WEEKDAYS_0830 in create.description
+            assert WEEKDAYS_0830 in str(create.description)
             assert set(create.input_schema["required"]) == {"title", "schedule_kind", "payload"}
             assert "created_by" not in create.input_schema["properties"]
             assert create.input_schema["examples"][0]["schedule_expr"] == WEEKDAYS_0830
@@ -89,8 +92,11 @@ def test_initialize_and_list_every_tool_with_schemas(api: Api) -> None:
             assert props["publish_event"] == {"topic", "payload"}
             assert props["get_run"] == {"run_id"}
             assert tools["get_task"].annotations and tools["get_task"].annotations.read_only_hint
-            assert tools["cancel_task"].annotations and tools["cancel_task"].annotations.destructive_hint
-            preview_out = tools["preview_schedule"].output_schema
+            assert (
+                tools["cancel_task"].annotations
+                and tools["cancel_task"].annotations.destructive_hint
+            )
+            preview_out = tools["preview_schedule"].output_schema or {}
             assert set(preview_out["properties"]) == {"occurrences", "notes"}
 
             templates = (await s.list_resource_templates()).resource_templates
@@ -116,7 +122,11 @@ def test_bad_arguments_are_tool_errors_with_clear_messages(api: Api) -> None:
             )
             assert error_text(wrong_type).startswith("invalid arguments for create_task: priority:")
             assert wrong_type.meta == {
-                "ordinaut/error": {"code": "validation_error", "message": error_text(wrong_type)}
+                "ordinaut/error": {
+                    "code": "validation_error",
+                    "message": error_text(wrong_type),
+                    "field": "priority",
+                }
             }
             bad_rrule = await s.call_tool(
                 "create_task", {**base, "schedule_expr": "FREQ=SOMETIMES;BYHOUR=8"}
@@ -141,9 +151,7 @@ def test_bad_arguments_are_tool_errors_with_clear_messages(api: Api) -> None:
             assert ok(await s.call_tool("list_tasks", {}))["items"] == []
 
         async with mcp_session(api.base_url, reader["token"]) as s:
-            denied = await s.call_tool(
-                "create_task", {**base, "schedule_expr": WEEKDAYS_0830}
-            )
+            denied = await s.call_tool("create_task", {**base, "schedule_expr": WEEKDAYS_0830})
             assert error_text(denied) == "scope: this token lacks the scope 'tasks:write'"
             assert denied.meta and denied.meta["ordinaut/error"]["code"] == "forbidden"
             assert ok(await s.call_tool("list_tasks", {}))["items"] == []
@@ -208,5 +216,63 @@ def test_a_session_acts_as_its_agent(api: Api) -> None:
             stranger = await s.call_tool("get_task", {"task_id": task["id"]})
             assert error_text(stranger) == f"task_id: no task {task['id']}"
             assert ok(await s.call_tool("list_tasks", {}))["items"] == []
+
+    anyio.run(main)
+
+
+def test_idempotency_key_in_meta_and_the_rate_limit_apply_to_mcp(api: Api) -> None:
+    body: dict[str, Any] = {
+        "title": "once",
+        "schedule_kind": "cron",
+        "schedule_expr": "0 9 * * *",
+        "payload": ECHO,
+    }
+    key = cast(RequestParamsMeta, {"ordinaut/idempotency_key": "create-1"})
+
+    async def replayed() -> None:
+        async with mcp_session(api.base_url, admin_token(api)) as s:
+            first = ok(await s.call_tool("create_task", body, meta=key))
+            again = ok(await s.call_tool("create_task", body, meta=key))
+            assert again == first
+            other = ok(await s.call_tool("create_task", body))
+            assert other["id"] != first["id"]
+            assert len(ok(await s.call_tool("list_tasks", {}))["items"]) == 2
+
+    anyio.run(replayed)
+
+    busy = new_agent(api, "busy", ["tasks:read"])
+    limited = api.settings.model_copy(update={"rate_limit_per_minute": 2})
+    with serve(limited) as base_url:
+
+        async def throttled() -> None:
+            async with mcp_session(base_url, busy["token"]) as s:
+                results = [await s.call_tool("list_tasks", {"limit": 1}) for _ in range(5)]
+            assert not results[0].is_error
+            refused = [r for r in results if r.is_error]
+            assert refused, "5 calls within a minute passed a limit of 2"
+            assert "requests this minute" in error_text(refused[0])
+            assert refused[0].meta
+            detail = refused[0].meta["ordinaut/error"]
+            assert detail["code"] == "rate_limited" and 0 < detail["retry_after"] <= 60
+
+        anyio.run(throttled)
+
+
+def test_the_2026_07_28_protocol_era_is_served_too(api: Api) -> None:
+    async def main() -> None:
+        headers = {"Authorization": f"Bearer {admin_token(api)}"}
+        http = httpx2.AsyncClient(headers=headers, timeout=30)
+        transport = streamable_http_client(f"{api.base_url}/mcp", http_client=http)
+        async with http, Client(transport) as client:
+            assert client.protocol_version == "2026-07-28"
+            assert len((await client.list_tools()).tools) == len(OPERATIONS)
+            unknown = await client.call_tool("get_task", {"task_id": NO_TASK})
+            assert error_text(unknown) == f"task_id: no task {NO_TASK}"
+            with pytest.raises(MCPError) as raised:
+                await client.read_resource(f"ordinaut://runs/{NO_TASK}")
+            assert (raised.value.error.code, raised.value.error.message) == (
+                -32602,
+                f"no run {NO_TASK}",
+            )
 
     anyio.run(main)

@@ -1,0 +1,79 @@
+"""The run tools: list, show, cancel, approve and reject runs (the ``/runs`` API's operations)."""
+
+from __future__ import annotations
+
+from ordinaut.mcp.schemas import ListRunsArgs, RunPage, RunRef
+from ordinaut.mcp.tool import McpTool
+from ordinaut.service.auth import Principal
+from ordinaut.service.facade import Service
+from ordinaut.service.models import RunPublic
+
+_RUN_ID = "00000000-0000-4000-8000-000000000001"
+
+
+def _list(svc: Service, p: Principal, a: ListRunsArgs) -> RunPage:
+    items, nxt = svc.list_runs(
+        p, task_id=a.task_id, status=a.status, limit=a.limit, cursor=a.cursor
+    )
+    return RunPage(items=items, next_cursor=nxt)
+
+
+RUN_TOOLS = (
+    McpTool(
+        name="list_runs",
+        title="List runs",
+        description="""List runs (one per attempt of an occurrence), newest first: status
+(queued, running, succeeded, failed, canceled, skipped, waiting_approval), trigger, times,
+error and output. Use it after run_now, or to answer "did my briefing run this morning?".
+Filter by task_id and status; pass next_cursor back as cursor for the next page.""",
+        args=ListRunsArgs,
+        result=RunPage,
+        call=_list,
+        example={"task_id": "00000000-0000-4000-8000-000000000000", "limit": 5},
+        read_only=True,
+    ),
+    McpTool(
+        name="get_run",
+        title="Show a run with its step receipts",
+        description="""Show one run with the receipt of every pipeline step (input, output,
+status, error, attempt, times). Use it to explain what a run did or why it failed.""",
+        args=RunRef,
+        result=RunPublic,
+        call=lambda svc, p, a: svc.get_run(p, a.run_id),
+        example={"run_id": _RUN_ID},
+        read_only=True,
+    ),
+    McpTool(
+        name="cancel_run",
+        title="Cancel a run",
+        description="""Cancel one queued, waiting_approval or running run (a running one stops
+between steps). The task and its schedule are unchanged; use cancel_task to stop the task.""",
+        args=RunRef,
+        result=RunPublic,
+        call=lambda svc, p, a: svc.cancel_run(p, a.run_id),
+        example={"run_id": _RUN_ID},
+        destructive=True,
+    ),
+    McpTool(
+        name="approve_run",
+        title="Approve a run waiting for approval",
+        description="""Let a run in status waiting_approval go ahead (needs the runs:approve
+scope). Find such runs with list_runs(status="waiting_approval"); show the user what the run
+will do (get_run) before approving.""",
+        args=RunRef,
+        result=RunPublic,
+        call=lambda svc, p, a: svc.approve_run(p, a.run_id),
+        example={"run_id": _RUN_ID},
+    ),
+    McpTool(
+        name="reject_run",
+        title="Reject a run waiting for approval",
+        description="""Refuse a run in status waiting_approval (needs the runs:approve scope); it
+ends as canceled and nothing it would have done happens.""",
+        args=RunRef,
+        result=RunPublic,
+        call=lambda svc, p, a: svc.reject_run(p, a.run_id),
+        example={"run_id": _RUN_ID},
+        destructive=True,
+    ),
+)

@@ -1,0 +1,161 @@
+"""The ``http`` transport: POST the arguments as JSON, read JSON back, classify failures.
+
+:func:`call_http` sends ``POST endpoint`` with the step's arguments as the body, the step's
+idempotency key as ``Idempotency-Key`` and, when the tool has :class:`~ordinaut.tools.spec.Auth`,
+``{header}: {prefix}{secret}``. The step's timeout bounds each phase (connect, write, each
+read) of the request. Outcomes:
+
+* 2xx → the JSON body (an empty body is ``null``); a body that is not JSON → non-retryable.
+* 408, 429, 5xx, timeouts, connection errors → ``ToolError(retryable=True)``.
+* any other status (4xx, 3xx: redirects are not followed) → ``ToolError(retryable=False)``.
+* ``Retry-After`` (seconds or an HTTP date) → ``ToolError.retry_after`` in seconds.
+
+Responses over :data:`MAX_RESPONSE_BYTES` are refused. One ``httpx.Client`` per process
+(rebuilt after a fork) keeps connections alive between calls; it is safe across threads.
+Messages carry the status and the start of the body, never request headers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from ordinaut import __version__
+from ordinaut.errors import ToolError
+from ordinaut.tools import secrets
+from ordinaut.tools.spec import Auth, ToolSpec
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+RETRYABLE_4XX = frozenset({408, 429})
+USER_AGENT = f"ordinaut/{__version__}"
+
+_client: httpx.Client | None = None
+_client_pid = 0
+
+
+def client() -> httpx.Client:
+    """This process's HTTP client (a new one after a fork; closed at exit)."""
+    global _client, _client_pid
+    if _client is None or _client_pid != os.getpid():
+        if _client is None:
+            atexit.register(_close)
+        _client = httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=False)
+        _client_pid = os.getpid()
+    return _client
+
+
+def _close() -> None:
+    # only the process that made the client closes it: a forked child must not touch
+    # connections it shares with its parent
+    if _client is not None and _client_pid == os.getpid():
+        _client.close()
+
+
+def auth_headers(auth: Auth | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """The auth header for ``auth`` with its secret resolved (empty when there is none)."""
+    if auth is None:
+        return {}
+    value = secrets.resolve(auth.secret, environ)
+    if not value.isprintable():  # a header cannot carry it; say so without showing it
+        raise ToolError(f"secret {auth.secret!r} contains a control character", field="auth")
+    return {auth.header: auth.prefix + value}
+
+
+def call_http(
+    spec: ToolSpec,
+    args: Mapping[str, Any],
+    *,
+    idempotency_key: str,
+    timeout: float,
+    environ: Mapping[str, str],
+    clock: Callable[[], datetime],
+) -> Any:
+    """Call an ``http`` tool; returns its JSON output or raises a classified ToolError."""
+    if spec.endpoint is None:
+        raise ToolError(f"tool {spec.address!r} has no endpoint")
+    headers = {"Idempotency-Key": idempotency_key, **auth_headers(spec.auth, environ)}
+    return post_json(spec.endpoint, args, headers=headers, timeout=timeout, clock=clock)
+
+
+def post_json(
+    url: str,
+    body: Any,
+    *,
+    headers: Mapping[str, str],
+    timeout: float,
+    clock: Callable[[], datetime],
+) -> Any:
+    """POST ``body`` as JSON and return the decoded answer (errors as classified ToolErrors)."""
+    try:
+        with client().stream(
+            "POST", url, json=body, headers=dict(headers), timeout=httpx.Timeout(timeout)
+        ) as response:
+            raw = _read_capped(response)
+    except httpx.TimeoutException:
+        raise ToolError(f"timed out after {timeout:g}s", retryable=True) from None
+    except httpx.TransportError as exc:
+        raise ToolError(f"connection failed: {type(exc).__name__}: {exc}", retryable=True) from None
+    if not 200 <= response.status_code < 300:
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), clock())
+        raise status_error(response.status_code, raw, retry_after)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ToolError(
+            f"HTTP {response.status_code} answer is not JSON: {_snippet(raw)}", field="output"
+        ) from None
+
+
+def _read_capped(response: httpx.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ToolError(
+                f"answer is larger than {MAX_RESPONSE_BYTES} bytes", field="output"
+            ) from None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_error(status: int, body: bytes, retry_after: float | None) -> ToolError:
+    """The ToolError for a non-2xx answer: retryable for 408, 429 and 5xx."""
+    retryable = status >= 500 or status in RETRYABLE_4XX
+    message = f"HTTP {status}"
+    if body.strip():
+        message += f": {_snippet(body)}"
+    if retry_after is not None:
+        message += f" (retry after {retry_after:g}s)"
+    return ToolError(message, retryable=retryable, retry_after=retry_after)
+
+
+def retry_after_seconds(value: str | None, now: datetime) -> float | None:
+    """Seconds from a ``Retry-After`` value (delta-seconds or HTTP date); None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        return max(0.0, (when - now).total_seconds())
+    return seconds if seconds >= 0 else None
+
+
+def _snippet(body: bytes, limit: int = 300) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    return text if len(text) <= limit else text[:limit] + "…"
