@@ -35,6 +35,11 @@ def create_task(
     ensure_not_past(schedule, now)
     check_pipeline(conn, principal, body.payload)
     occurrence = schedule.next_after(now)
+    if occurrence is None and body.schedule_kind in ("cron", "rrule", "once"):
+        raise ValidationError(
+            "the schedule has no occurrence after now (COUNT/UNTIL already used up?)",
+            field="schedule_expr",
+        )
     task_id = uuid.uuid4()
     values: dict[str, Any] = body.model_dump(exclude={"created_by", "timezone"})
     values.update(

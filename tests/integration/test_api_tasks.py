@@ -58,6 +58,11 @@ def test_create_get_list_task(api: Api) -> None:
             "not in the future",
         ),
         ({"schedule_kind": "once", "schedule_expr": "tomorrow"}, "schedule_expr", ""),
+        (
+            {"schedule_expr": "DTSTART:20200101T000000Z\nRRULE:FREQ=DAILY;COUNT=2"},
+            "schedule_expr",
+            "no occurrence after now",
+        ),
         ({"priority": 0}, "priority", ""),
         ({"priority": 10}, "priority", ""),
         ({"max_retries": -1}, "max_retries", ""),
