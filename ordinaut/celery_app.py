@@ -7,6 +7,27 @@ nothing. Tests and ``ordinaut up`` build their own with ``create_app(settings)``
 Queues (prefixed with ORDINAUT_NAMESPACE): ``<ns>.control`` carries dispatch and the
 maintenance jobs, ``<ns>.runs`` carries ``execute_run``; give each its own worker so a flood
 of runs never starves dispatch.
+
+Reliability settings, and why:
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only when
+  its task has returned, and one whose pool process died is put back. Redelivery is always
+  safe: ``execute_run`` claims its run with a conditional UPDATE, and dispatch, reap and
+  sweep are idempotent.
+- ``worker_prefetch_multiplier = 1`` and ``worker_disable_prefetch``: a worker takes a
+  message only when a process is free to run it, so no run waits in a busy (or dying)
+  worker's buffer while another worker idles.
+- ``visibility_timeout`` (Redis re-queues an unacknowledged message after it, *even while its
+  task still runs*) is deliberately long: max(1 h, 10 x lease). Dead workers are detected by
+  run leases (``lease_seconds``, heartbeat every third, reaper every half lease), not by the
+  broker, so a short timeout would only re-deliver messages of long runs, each one a no-op
+  claim. The few messages a killed worker held are restored after it — by then their runs
+  were reaped (running) or re-sent by the sweeper (queued, after 5 leases).
+- No countdowns or ETAs anywhere: retries wait in due_work (``not_before``), so no message
+  has to outlive the visibility timeout.
+- Priority reaches the broker: ``execute_run`` is sent with the run's priority, and kombu's
+  Redis transport keeps one list per priority step (0, 3, 6, 9) and serves the lowest
+  first, so under a backlog Ordinaut priorities 1-2 overtake 3-5, which overtake 6-8 and 9.
 """
 
 from __future__ import annotations
@@ -15,7 +36,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from ordinaut.config import Settings, load_settings
 from ordinaut.errors import ConfigError
@@ -34,16 +55,30 @@ def runs_queue(settings: Settings) -> str:
     return f"{settings.namespace}.runs"
 
 
+def visibility_timeout(settings: Settings) -> int:
+    """Seconds Redis waits before re-queueing an unacknowledged message (see above)."""
+    return max(3600, settings.lease_seconds * 10)
+
+
+def reap_every(settings: Settings) -> float:
+    """Reaper period: half a lease (1 to 5 s), so a dead worker's run waits at most 1.5 leases."""
+    return min(5.0, max(1.0, settings.lease_seconds / 2))
+
+
+def sweep_every(settings: Settings) -> float:
+    """Sweeper period: one lease (2 to 15 s)."""
+    return min(15.0, max(2.0, float(settings.lease_seconds)))
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Ordinaut's settings."""
     control, runs = control_queue(settings), runs_queue(settings)
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
-        # a message outliving this is redelivered by Redis even while it runs; the run-claim
-        # guard makes the duplicate harmless, and leases (not this) detect lost workers
+        # see the module docstring: leases, not this, detect lost workers
         "broker_transport_options": {
-            "visibility_timeout": max(3600, settings.lease_seconds * 10),
+            "visibility_timeout": visibility_timeout(settings),
             "global_keyprefix": f"{settings.namespace}:celery:",
         },
         "task_ignore_result": True,
@@ -51,7 +86,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
-        "task_queues": (Queue(control), Queue(runs)),  # type: ignore[no-untyped-call]
+        "worker_disable_prefetch": False,
+        # each queue on its own direct exchange with its own routing key: a bare Queue(name)
+        # would get the default exchange *and* routing key, binding both queues to the same
+        # key so every message landed in both
+        "task_queues": tuple(
+            Queue(name, Exchange(name, type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in (control, runs)
+        ),
         "task_default_queue": control,
         "task_routes": {"ordinaut.execute_run": {"queue": runs}},
         "timezone": "UTC",
@@ -60,12 +102,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_max_loop_interval": settings.beat_max_interval,
         "beat_schedule": {
             "ordinaut.dispatch": {"task": "ordinaut.dispatch", "schedule": 1.0},
-            "ordinaut.reap": {"task": "ordinaut.reap", "schedule": 5.0},
-            "ordinaut.sweep": {"task": "ordinaut.sweep", "schedule": 15.0},
+            "ordinaut.reap": {"task": "ordinaut.reap", "schedule": reap_every(settings)},
+            "ordinaut.sweep": {"task": "ordinaut.sweep", "schedule": sweep_every(settings)},
         },
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
-        "task_send_sent_event": True,
+        # a "task-sent" event is one more Redis round trip per published run; Flower shows
+        # runs from the worker's events (``-E``) without it
+        "task_send_sent_event": False,
     }
 
 

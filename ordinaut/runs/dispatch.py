@@ -1,22 +1,43 @@
 """Dispatch: turn due_work rows into queued runs, under dedupe, overlap and concurrency rules.
 
-One transaction per batch leases rows with ``FOR UPDATE SKIP LOCKED`` (so dispatchers on
-several workers never take the same row), decides each row, inserts the runs, deletes the
-consumed rows and writes outbox events. Only after that commit are ``execute_run`` messages
-published; a run whose message is lost stays ``queued`` and the sweeper re-sends it.
+One transaction per batch:
 
-Decisions per row:
-- task canceled → the occurrence is recorded as ``skipped`` (reason given), row consumed;
-- dedupe key with a window, and a live or successful run with that key inside the window
-  → ``skipped``;
-- overlap ``skip`` and the task has a queued/running run → ``skipped``; overlap ``queue`` →
-  the row stays due until the previous run finishes;
-- concurrency key at its limit (queued + running runs) → the row stays due;
+1. lease up to ``batch_size`` due rows with ``FOR UPDATE SKIP LOCKED`` — dispatchers on
+   several workers never take the same row — **most urgent first: priority 1 is the most
+   urgent, 9 the least (default 5)**, then earliest ``not_before``. Rows whose concurrency
+   key is already full, or whose task must wait for its previous run (overlap ``queue``),
+   are left out of the lease, so a blocked key never holds up the work behind it;
+2. take transaction-scoped advisory locks on every concurrency key, dedupe key and
+   overlap-guarded task in the batch, in one global order (no deadlocks between
+   dispatchers), then read the live counts — so the limits hold across workers and hosts
+   because Postgres, not a process, serialises the decisions;
+3. decide each row (below), insert the runs (``queued`` with their attempt number, or
+   ``skipped`` with the reason), delete the consumed rows and write outbox events.
+
+Only after that commit are ``execute_run`` messages published (and ``published_at``
+stamped); a run left ``queued`` without a message — the process died between commit and
+publish, or the broker refused — is re-sent by the sweeper. Small batches (the steady
+state) go out one run per message; a burst goes out a few runs per message
+(:func:`message_groups`), which a worker runs in order — throughput for a backlog that
+waits anyway, at the price of a group's later runs waiting for its earlier ones.
+
+Decisions per row, in order:
+
+- task canceled → ``skipped`` ("task was canceled …"), row consumed;
+- dedupe key with a window (not for retries), and a queued, running, waiting or succeeded
+  run with that key scheduled less than the window away (in the store or earlier in this
+  batch) → ``skipped`` naming that run;
+- overlap ``skip`` and the task has a queued/running run → ``skipped`` (a retry waits
+  instead); overlap ``queue`` → the row stays due until the previous run finishes;
+- concurrency key with ``concurrency_limit`` queued + running runs → the row stays due;
+  counting queued runs too means "running" can never exceed the limit, whatever order the
+  workers claim in;
 - otherwise → a ``queued`` run.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,15 +49,56 @@ from sqlalchemy.engine import Connection, Engine, Row
 from ordinaut.runs.states import RunStatus, TaskStatus, Trigger
 from ordinaut.store import queries
 
+log = logging.getLogger("ordinaut.dispatch")
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A run that needs an ``execute_run`` message."""
+
+    id: uuid.UUID
+    priority: int
+
 
 @dataclass
 class DispatchResult:
     """What one dispatch pass did."""
 
     leased: int = 0
-    queued: list[uuid.UUID] = field(default_factory=list)
+    queued: list[QueuedRun] = field(default_factory=list)
     skipped: int = 0
     waiting: int = 0
+
+    def add(self, other: DispatchResult) -> None:
+        self.leased += other.leased
+        self.queued.extend(other.queued)
+        self.skipped += other.skipped
+        self.waiting += other.waiting
+
+
+@dataclass
+class _Live:
+    """What the batch may still start, read under the advisory locks and updated per row."""
+
+    slots_used: dict[str, int]
+    busy_tasks: set[uuid.UUID]
+    dedupe_taken: dict[str, list[datetime]] = field(default_factory=dict)
+
+
+def _needs_dedupe(row: Row[Any]) -> bool:
+    return bool(row.dedupe_key) and row.dedupe_window_seconds > 0 and row.trigger != Trigger.RETRY
+
+
+def _lock_set(namespace: str, rows: Sequence[Row[Any]]) -> set[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    for row in rows:
+        if row.concurrency_key:
+            keys.add((f"{namespace}:concurrency", row.concurrency_key))
+        if _needs_dedupe(row):
+            keys.add((f"{namespace}:dedupe", row.dedupe_key))
+        if row.overlap_policy != "allow":
+            keys.add((f"{namespace}:overlap", str(row.task_id)))
+    return keys
 
 
 def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) -> DispatchResult:
@@ -47,12 +109,20 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
         result.leased = len(rows)
         if not rows:
             return result
-        slots: dict[str, int] = {}
+        queries.lock_keys(conn, _lock_set(namespace, rows))
+        live = _Live(
+            slots_used=queries.open_runs_by_key(
+                conn, (r.concurrency_key for r in rows if r.concurrency_key)
+            ),
+            busy_tasks=queries.tasks_with_open_runs(
+                conn, (r.task_id for r in rows if r.overlap_policy != "allow")
+            ),
+        )
         runs: list[dict[str, Any]] = []
         consumed: list[int] = []
         events: list[tuple[str, dict[str, Any]]] = []
         for row in rows:
-            verdict = _decide(conn, namespace, row, now, slots)
+            verdict = _decide(conn, row, live)
             if verdict is None:
                 result.waiting += 1
                 continue
@@ -61,45 +131,55 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
             runs.append(_run_row(row, status, reason, now))
             if status is RunStatus.SKIPPED:
                 result.skipped += 1
-                events.append(("task.run.skipped", {"task_id": row.task_id, "reason": reason}))
+                events.append(
+                    (
+                        "task.run.skipped",
+                        {
+                            "task_id": str(row.task_id),
+                            "scheduled_for": row.run_at.isoformat(),
+                            "reason": reason,
+                        },
+                    )
+                )
         ids = queries.insert_runs(conn, runs)
         queries.delete_due_work(conn, consumed)
         queries.emit(conn, events)
         result.queued = [
-            run_id for run_id, run in zip(ids, runs, strict=True) if run["status"] == "queued"
+            QueuedRun(run_id, run["priority"])
+            for run_id, run in zip(ids, runs, strict=True)
+            if run["status"] == RunStatus.QUEUED.value
         ]
     return result
 
 
-def _decide(
-    conn: Connection, namespace: str, row: Row[Any], now: datetime, slots: dict[str, int]
-) -> tuple[RunStatus, str | None] | None:
-    """(status, reason) for a row, or None to leave it due."""
+def _decide(conn: Connection, row: Row[Any], live: _Live) -> tuple[RunStatus, str | None] | None:
+    """(status, reason) for a row, or None to leave it due; updates ``live`` when queued."""
     if row.task_status == TaskStatus.CANCELED:
         return RunStatus.SKIPPED, "task was canceled before this occurrence ran"
-    if row.dedupe_key and row.dedupe_window_seconds > 0 and row.trigger != Trigger.RETRY:
-        queries.lock_key(conn, f"{namespace}:dedupe", row.dedupe_key)
-        window = timedelta(seconds=row.dedupe_window_seconds)
-        earlier = queries.recent_dedupe_run(
-            conn, row.dedupe_key, row.run_at - window, row.run_at + window
-        )
-        if earlier is not None:
+    if _needs_dedupe(row):
+        key, window = row.dedupe_key, timedelta(seconds=row.dedupe_window_seconds)
+        if any(abs(at - row.run_at) < window for at in live.dedupe_taken.get(key, ())):
             return RunStatus.SKIPPED, (
-                f"dedupe: run {earlier} with key {row.dedupe_key!r} is within "
+                f"dedupe: another run with key {key!r} in this dispatch is within "
                 f"{row.dedupe_window_seconds}s"
             )
-    if row.overlap_policy != "allow" and queries.task_has_open_run(conn, row.task_id):
-        if row.overlap_policy == "skip":
+        earlier = queries.recent_dedupe_run(conn, key, row.run_at - window, row.run_at + window)
+        if earlier is not None:
+            return RunStatus.SKIPPED, (
+                f"dedupe: run {earlier} with key {key!r} is within {row.dedupe_window_seconds}s"
+            )
+    if row.overlap_policy != "allow" and row.task_id in live.busy_tasks:
+        if row.overlap_policy == "skip" and row.trigger != Trigger.RETRY:
             return RunStatus.SKIPPED, "overlap: the previous run of this task is still open"
         return None
     if row.concurrency_key:
-        key = row.concurrency_key
-        if key not in slots:
-            queries.lock_key(conn, f"{namespace}:concurrency", key)
-            slots[key] = queries.count_open_runs_by_key(conn, key)
-        if slots[key] >= row.concurrency_limit:
+        used = live.slots_used.get(row.concurrency_key, 0)
+        if used >= row.concurrency_limit:
             return None
-        slots[key] += 1
+        live.slots_used[row.concurrency_key] = used + 1
+    live.busy_tasks.add(row.task_id)
+    if _needs_dedupe(row):
+        live.dedupe_taken.setdefault(row.dedupe_key, []).append(row.run_at)
     return RunStatus.QUEUED, None
 
 
@@ -109,6 +189,8 @@ def _run_row(row: Row[Any], status: RunStatus, reason: str | None, now: datetime
         "status": status.value,
         "trigger": row.trigger,
         "scheduled_for": row.run_at,
+        "not_before": row.not_before,
+        "work_created_at": row.work_created_at,
         "attempt": row.attempt,
         "priority": row.priority,
         "concurrency_key": row.concurrency_key,
@@ -119,11 +201,25 @@ def _run_row(row: Row[Any], status: RunStatus, reason: str | None, now: datetime
     }
 
 
+# A burst (a big dispatch batch) is published as messages of several runs each, so the
+# per-message cost of the broker and of Celery is paid once for the group: a batch of n runs
+# goes out in messages of clamp(n // RUNS_PER_MESSAGE_EVERY, 1, MAX_RUNS_PER_MESSAGE) runs,
+# i.e. one run per message below 128 runs. A worker runs a group's runs one after another.
+RUNS_PER_MESSAGE_EVERY = 64
+MAX_RUNS_PER_MESSAGE = 8
+
+
+def message_groups(runs: Sequence[QueuedRun]) -> list[list[QueuedRun]]:
+    """How a dispatched batch is split into ``execute_run`` messages, in batch order."""
+    size = max(1, min(MAX_RUNS_PER_MESSAGE, len(runs) // RUNS_PER_MESSAGE_EVERY))
+    return [list(runs[i : i + size]) for i in range(0, len(runs), size)]
+
+
 def dispatch(
     engine: Engine,
     namespace: str,
     clock: Callable[[], datetime],
-    publish: Callable[[Sequence[uuid.UUID]], None],
+    publish: Callable[[Sequence[QueuedRun]], None],
     *,
     batch_size: int,
     max_batches: int = 20,
@@ -133,13 +229,18 @@ def dispatch(
     for _ in range(max_batches):
         batch = dispatch_batch(engine, namespace, clock(), batch_size)
         if batch.queued:
+            published_at = clock()
             publish(batch.queued)
             with engine.begin() as conn:
-                queries.mark_published(conn, batch.queued)
-        total.leased += batch.leased
-        total.queued.extend(batch.queued)
-        total.skipped += batch.skipped
-        total.waiting += batch.waiting
+                queries.mark_published(conn, [q.id for q in batch.queued], published_at)
+        total.add(batch)
         if batch.leased < batch_size or batch.leased == batch.waiting:
             break
+    if total.leased:
+        log.info(
+            "dispatched queued=%d skipped=%d waiting=%d",
+            len(total.queued),
+            total.skipped,
+            total.waiting,
+        )
     return total

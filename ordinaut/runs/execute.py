@@ -1,36 +1,68 @@
 """Execution of one run: claim, run the pipeline step by step, finish, plan the retry.
 
-The claim is a conditional UPDATE (queued → running with a lease), so a redelivered or
-duplicate ``execute_run`` message for a run that is running, finished or canceled does
-nothing. While the pipeline runs, a heartbeat thread extends the lease; if the lease is
-lost (reaped, or the run canceled) the pipeline stops between steps. Every step's receipt is
-committed as it finishes, and a step whose idempotency key already succeeded is not called
-again, so a retried run does not repeat side effects. A failed run with retries left gets a
-new due_work row at the backoff time — a durable retry, never a sleep in a worker.
+Contracts:
+
+Every write is one statement on an autocommit connection; where several rows change
+together they are one statement (a CTE), so each write is all or nothing and costs one
+round trip and one commit.
+
+- **Claim** is a conditional UPDATE (``queued → running``, lease owner and ``leased_until``)
+  with the ``task.run.started`` event, committed before any step runs. A redelivered or
+  duplicate ``execute_run`` message for a run that is running, finished or canceled finds
+  nothing to claim and does nothing.
+- **Lease**: one keeper thread per process extends ``leased_until`` every third of the
+  lease. When the extension fails — the reaper took the run, or the API canceled it (status
+  ``canceled``) — or, between steps at most once a second, the run's row no longer says
+  ``running``, the pipeline stops before its next step; a run canceled that way ends
+  ``canceled`` (the API already wrote that status; the worker leaves it as it is).
+- **Step receipts** (``step_result``) are committed before the next step's tool call starts,
+  and the last ones with the finish, so a step that completed is on record before anything
+  else can happen. A step whose idempotency key already has a
+  succeeded receipt is not called again: it is served from that receipt (``cached``), so a
+  retried attempt does not repeat side effects. On a first attempt with the default key
+  (task, occurrence, step path) there can be no earlier receipt, so no lookup is made.
+- **Finish** is a conditional UPDATE guarded by status ``running`` and our lease owner, with
+  the last receipts, the ``task.run.<status>`` event and the retry; a run the reaper already
+  failed stays failed (its retry is already planned), one the API canceled stays canceled.
+- **Retries** are durable: a failed attempt with retries left (the failing step's ``retry``
+  override, else the task's ``max_retries`` and ``backoff_strategy``) gets a new due_work row
+  at the backoff time, in the finish statement — never a sleep in a worker. Non-retryable
+  errors (schema violations, template errors, a tool's 4xx) fail the run at once.
+- **Timeouts**: a step gets ``min(step or tool timeout, time left before the task's
+  timeout_seconds)``; running out of the task's time fails the attempt as ``run_timeout``,
+  which is retryable like any transient failure.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
-from ordinaut.pipeline.executor import Canceled, StepRecord, ToolCall, run_pipeline
+from ordinaut.pipeline.executor import Canceled, ToolCall, run_pipeline
+from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
-from ordinaut.runs.backoff import BackoffStrategy, retry_delay
-from ordinaut.runs.states import RunStatus, Trigger
+from ordinaut.runs.lease import Lease, autocommit, reserve
+from ordinaut.runs.receipts import Receipts, RunDb
+from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
+from ordinaut.runs.states import RunStatus
 from ordinaut.store import queries
-from ordinaut.tools.registry import ToolRunner, load_tools
+from ordinaut.tools.registry import ToolRunner, builtin_tools, load_tools
+from ordinaut.tools.spec import ToolSpec
 
 log = logging.getLogger("ordinaut.runs")
+
+# between steps, a run that has been going this long re-reads its status (cancel through the
+# API); shorter runs rely on their lease heartbeat, so quick pipelines pay no extra query
+CANCEL_POLL_SECONDS = 1.0
 
 
 def utcnow() -> datetime:
@@ -45,44 +77,55 @@ class RunTimedOut(OrdinautError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one execute_run call."""
+    """What happened to one execute_run call.
+
+    ``status`` is the run's final status, or ``ignored`` when the run was not ours to run
+    (not queued any more) or ``lost`` when our lease was taken away mid-run.
+    """
 
     run_id: uuid.UUID
-    status: str  # "ignored" when the run was not ours to run
+    status: str
     retry_at: datetime | None = None
     wake_dispatch: bool = False
 
 
-class _Lease:
-    """Keeps a run's lease alive from a background thread until stopped."""
+@dataclass(frozen=True)
+class _Result:
+    """How the pipeline ended, before it is written down."""
 
-    def __init__(self, engine: Engine, run_id: uuid.UUID, owner: str, seconds: int) -> None:
-        self.engine, self.run_id, self.owner, self.seconds = engine, run_id, owner, seconds
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"lease-{run_id}", daemon=True)
+    status: RunStatus
+    output: Any = None
+    error: str | None = None
+    retryable: bool = False
+    retry_after: float | None = None
+    failed_step: str | None = None
 
-    def __enter__(self) -> _Lease:
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+def _tools_for(conn: Connection, payload: Any) -> Mapping[str, ToolSpec]:
+    """The tools a payload may use: the catalog is read only when a step needs it."""
+    builtins = builtin_tools()
+    if all(address in builtins for address in _addresses(payload)):
+        return builtins
+    return load_tools(conn)
 
-    def _beat(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                with self.engine.begin() as conn:
-                    alive = queries.extend_lease(
-                        conn, self.run_id, self.owner, utcnow() + timedelta(seconds=self.seconds)
-                    )
-            except Exception:  # a blip in the database must not kill the run; retry next beat
-                log.warning("lease extension failed", extra={"run_id": str(self.run_id)})
+
+def _addresses(payload: Any) -> Iterator[Any]:
+    """Every ``uses`` in a raw payload, foreach bodies included (shape is not checked here)."""
+    steps = payload.get("pipeline") if isinstance(payload, dict) else None
+    stack = [steps]
+    while stack:
+        items = stack.pop()
+        if not isinstance(items, list):
+            yield None  # malformed: let the full catalog and validation speak
+            continue
+        for step in items:
+            if not isinstance(step, dict):
+                yield None
                 continue
-            if not alive:
-                self.lost.set()
-                return
+            yield step.get("uses")
+            body = step.get("with", {}).get("body") if isinstance(step.get("with"), dict) else None
+            if body is not None:
+                stack.append(body)
 
 
 def execute_run(
@@ -92,65 +135,112 @@ def execute_run(
     owner: str,
     *,
     sleep: Callable[[float], None],
+    reserved: Sequence[uuid.UUID] = (),
 ) -> Outcome:
-    """Run one queued run to a final state (or do nothing if it is not queued)."""
-    now = utcnow()
-    with engine.begin() as conn:
+    """Run one queued run to a final state (or do nothing if it is not queued).
+
+    ``reserved`` are runs of the same message, waiting their turn: their reservation (see
+    :func:`reserve`) is extended with this run's lease.
+    """
+    engine = autocommit(engine)
+    with engine.connect() as conn:
+        db = RunDb(engine, conn)
         claimed = queries.claim_run(
-            conn, run_id, owner, now + timedelta(seconds=settings.lease_seconds)
+            conn, run_id, owner, utcnow() + timedelta(seconds=settings.lease_seconds)
         )
         if claimed is None:
+            log.info("run %s not claimed: no longer queued", run_id, extra={"run_id": str(run_id)})
             return Outcome(run_id, "ignored")
-        queries.emit(conn, [("task.run.started", _event(claimed, "running"))])
-        tools = load_tools(conn)
-    log.info("run started", extra={"run_id": str(run_id), "attempt": claimed.attempt})
-
-    deadline = (
-        claimed.started_at + timedelta(seconds=claimed.timeout_seconds)
-        if claimed.timeout_seconds
-        else None
-    )
-    runner = ToolRunner(tools, sleep=sleep, clock=utcnow)
-    with _Lease(engine, run_id, owner, settings.lease_seconds) as lease:
-        status, output, error, retryable, retry_after = _run_pipeline(
-            engine, claimed, tools, runner, lease, deadline
+        tools = _tools_for(conn, claimed.payload)
+        log.info(
+            "run %s started task=%s attempt=%d",
+            run_id,
+            claimed.task_id,
+            claimed.attempt,
+            extra={
+                "run_id": str(run_id),
+                "task_id": str(claimed.task_id),
+                "attempt": claimed.attempt,
+            },
         )
-    return _finish(engine, settings, claimed, owner, status, output, error, retryable, retry_after)
+        deadline = (
+            claimed.started_at + timedelta(seconds=claimed.timeout_seconds)
+            if claimed.timeout_seconds
+            else None
+        )
+        receipts = Receipts(db, claimed)
+        runner = ToolRunner(tools, sleep=sleep, clock=utcnow)
+        pipeline: Pipeline | None = None
+        with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
+            try:
+                pipeline = validate_payload(claimed.payload, tools)
+            except OrdinautError as exc:
+                result = _Result(RunStatus.FAILED, error=exc.message)
+            else:
+                result = _run_pipeline(
+                    db, claimed, pipeline, tools, runner, lease, deadline, receipts
+                )
+        return _finish(db, settings, claimed, owner, result, receipts, pipeline)
 
 
 def _run_pipeline(
-    engine: Engine,
+    db: RunDb,
     claimed: Row[Any],
+    pipeline: Pipeline,
     tools: Mapping[str, Any],
     runner: ToolRunner,
-    lease: _Lease,
+    lease: Lease,
     deadline: datetime | None,
-) -> tuple[RunStatus, Any, str | None, bool, float | None]:
-    """(status, output, error, retryable, retry_after) of the pipeline."""
+    receipts: Receipts,
+) -> _Result:
+    """Run the pipeline; every way it can end becomes a _Result."""
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
+    first_attempt = claimed.attempt <= 1
 
     def call_tool(call: ToolCall) -> Any:
-        with engine.connect() as conn:
-            hit, cached = queries.cached_step_output(conn, call.idempotency_key)
-        if hit:
-            return cached
+        receipts.flush()  # earlier steps are on record before this step's side effect
+        if not (first_attempt and call.idempotency_key.startswith(f"{prefix}:")):
+            with db.connection() as conn:
+                hit, cached = queries.cached_step_output(conn, call.idempotency_key)
+            if hit:
+                receipts.served(call.idempotency_key)
+                log.info(
+                    "run %s step %s served from receipt key=%s",
+                    claimed.id,
+                    call.step_path,
+                    call.idempotency_key,
+                    extra={"run_id": str(claimed.id), "step_id": call.step_path},
+                )
+                return cached
         timeout = call.timeout_seconds
         if deadline is not None:
             remaining = (deadline - utcnow()).total_seconds()
             if remaining <= 0:
                 raise RunTimedOut("run timed out (task timeout_seconds) before this step")
             timeout = min(timeout, remaining)
-        return runner.call(call, timeout=timeout)
+        try:
+            return runner.call(call, timeout=timeout)
+        except ToolError:
+            if deadline is not None and utcnow() >= deadline:
+                raise RunTimedOut(
+                    f"run timed out (task timeout_seconds) in step {call.step_path!r}"
+                ) from None
+            raise
 
-    def on_step(record: StepRecord) -> None:
-        with engine.begin() as conn:
-            queries.insert_step_result(conn, _step_row(claimed, record))
+    polled = [time.monotonic()]
 
     def should_cancel() -> bool:
         if lease.lost.is_set():
             return True
         if deadline is not None and utcnow() >= deadline:
             raise RunTimedOut("run timed out (task timeout_seconds)")
+        # a cancel through the API shows at the next heartbeat; between steps, look sooner
+        if time.monotonic() - polled[0] >= CANCEL_POLL_SECONDS:
+            polled[0] = time.monotonic()
+            with db.connection() as conn:
+                if queries.run_status(conn, claimed.id) != RunStatus.RUNNING:
+                    lease.lost.set()
+                    return True
         return False
 
     context = {
@@ -167,123 +257,104 @@ def _run_pipeline(
         "now": utcnow().isoformat(),
     }
     try:
-        pipeline = validate_payload(claimed.payload, tools)
         result = run_pipeline(
             pipeline,
             tools=tools,
             call_tool=call_tool,
             context=context,
             clock=utcnow,
-            on_step=on_step,
+            on_step=receipts.add,
             should_cancel=should_cancel,
             idempotency_prefix=prefix,
         )
     except Canceled:
-        return RunStatus.CANCELED, None, "canceled between steps", False, None
+        return _Result(RunStatus.CANCELED, error="canceled between steps")
     except RunTimedOut as exc:
-        return RunStatus.FAILED, None, exc.message, True, None
+        return _Result(RunStatus.FAILED, error=exc.message, retryable=True)
+    except StepError as exc:
+        return _Result(
+            RunStatus.FAILED,
+            error=exc.message,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+            failed_step=exc.step_id,
+        )
     except ToolError as exc:
-        return RunStatus.FAILED, None, exc.message, exc.retryable, exc.retry_after
+        return _Result(
+            RunStatus.FAILED,
+            error=exc.message,
+            retryable=exc.retryable,
+            retry_after=exc.retry_after,
+        )
     except OrdinautError as exc:
-        return RunStatus.FAILED, None, exc.message, False, None
-    except Exception as exc:  # a bug in a tool adapter: fail the run, keep the worker alive
-        log.exception("run crashed", extra={"run_id": str(claimed.id)})
-        return RunStatus.FAILED, None, f"internal error: {exc!r}", True, None
-    return RunStatus.SUCCEEDED, result.output, None, False, None
+        return _Result(RunStatus.FAILED, error=exc.message)
+    except Exception as exc:  # a bug in a tool adapter: fail the attempt, keep the worker alive
+        log.exception("run %s crashed", claimed.id, extra={"run_id": str(claimed.id)})
+        return _Result(RunStatus.FAILED, error=f"internal error: {exc!r}", retryable=True)
+    return _Result(RunStatus.SUCCEEDED, output=result.output)
 
 
 def _finish(
-    engine: Engine,
+    db: RunDb,
     settings: Settings,
     claimed: Row[Any],
     owner: str,
-    status: RunStatus,
-    output: Any,
-    error: str | None,
-    retryable: bool,
-    retry_after: float | None,
+    result: _Result,
+    receipts: Receipts,
+    pipeline: Pipeline | None,
 ) -> Outcome:
-    retry_at: datetime | None = None
-    with engine.begin() as conn:
-        if status is RunStatus.CANCELED and queries.run_status(conn, claimed.id) != "running":
-            # canceled through the API: the run row already says so
-            return Outcome(claimed.id, "canceled", wake_dispatch=True)
-        done = queries.finish_run(
-            conn, claimed.id, owner, status=status.value, output=output, error=error
+    """Write the final state, the last receipts, the events and the retry in one statement."""
+    status = result.status.value
+    events: list[tuple[str, Mapping[str, Any]]] = [
+        (f"task.run.{status}", _event(claimed, status, error=result.error))
+    ]
+    retry: dict[str, Any] | None = None
+    if result.status is RunStatus.FAILED and result.retryable:
+        max_retries, strategy = retry_policy(claimed, pipeline, result.failed_step)
+        if claimed.attempt <= max_retries:
+            retry = next_attempt(settings, claimed, strategy, retry_after=result.retry_after)
+            events.append(retry_event(claimed, retry))
+    # a run holding a concurrency slot or blocking its task's next occurrence frees it now
+    frees_slot = bool(claimed.concurrency_key) or claimed.overlap_policy == "queue"
+    with db.connection() as conn:
+        moved = queries.finish_run(
+            conn,
+            claimed.id,
+            owner,
+            status=status,
+            output=result.output,
+            error=result.error,
+            events=events,
+            steps=receipts.take(),
+            retry=retry,
         )
-        if done is None:
-            return Outcome(claimed.id, "ignored")
-        events: list[tuple[str, Mapping[str, Any]]] = [
-            (f"task.run.{status.value}", _event(claimed, status.value, error=error))
-        ]
-        if status is RunStatus.FAILED and retryable and claimed.attempt <= claimed.max_retries:
-            retry_at = plan_retry(
-                conn,
-                settings,
-                claimed,
-                BackoffStrategy(claimed.backoff_strategy),
-                retry_after=retry_after,
+        if not moved:
+            # canceled through the API, or reaped after our lease expired: the row says which
+            now_status = queries.run_status(conn, claimed.id) or "lost"
+            log.warning(
+                "run %s ended as %s: the lease was taken away",
+                claimed.id,
+                now_status,
+                extra={"run_id": str(claimed.id), "status": now_status},
             )
-        queries.emit(conn, events)
+            ended = now_status if now_status == RunStatus.CANCELED else "lost"
+            return Outcome(claimed.id, ended, wake_dispatch=frees_slot)
+    retry_at: datetime | None = retry["not_before"] if retry else None
     log.info(
-        "run finished",
-        extra={"run_id": str(claimed.id), "status": status.value, "attempt": claimed.attempt},
+        "run %s %s attempt=%d%s",
+        claimed.id,
+        status,
+        claimed.attempt,
+        f" retry_at={retry_at.isoformat()}" if retry_at else "",
+        extra={
+            "run_id": str(claimed.id),
+            "task_id": str(claimed.task_id),
+            "status": status,
+            "attempt": claimed.attempt,
+        },
     )
-    # a freed concurrency slot or a prompt retry should not wait for the next periodic dispatch
-    wake = bool(claimed.concurrency_key) or claimed.overlap_policy == "queue" or bool(retry_at)
-    return Outcome(claimed.id, status.value, retry_at=retry_at, wake_dispatch=wake)
-
-
-def plan_retry(
-    conn: Any,
-    settings: Settings,
-    run: Row[Any],
-    strategy: BackoffStrategy,
-    *,
-    retry_after: float | None = None,
-) -> datetime:
-    """Insert the due_work row for the next attempt of ``run``; returns when it may start."""
-    delay = retry_delay(
-        strategy,
-        run.attempt,
-        base=settings.backoff_base_seconds,
-        cap=settings.backoff_cap_seconds,
-        seed=str(run.id),
-        retry_after=retry_after,
-    )
-    not_before = utcnow() + timedelta(seconds=delay)
-    queries.insert_due_work(
-        conn,
-        [
-            {
-                "task_id": run.task_id,
-                "run_at": run.scheduled_for,
-                "not_before": not_before,
-                "trigger": Trigger.RETRY.value,
-                "attempt": run.attempt + 1,
-                "priority": run.priority,
-                "event": run.event,
-            }
-        ],
-    )
-    return not_before
-
-
-def _step_row(claimed: Row[Any], record: StepRecord) -> dict[str, Any]:
-    return {
-        "run_id": claimed.id,
-        "step_path": record.step_path,
-        "step_id": record.step_id,
-        "address": record.address,
-        "status": record.status,
-        "attempt": claimed.attempt,
-        "idempotency_key": record.idempotency_key,
-        "input": record.input,
-        "output": record.output,
-        "error": record.error,
-        "started_at": record.started_at,
-        "finished_at": record.finished_at,
-    }
+    wake = frees_slot or (retry_at is not None and retry_at <= utcnow())
+    return Outcome(claimed.id, status, retry_at=retry_at, wake_dispatch=wake)
 
 
 def _event(row: Row[Any], status: str, *, error: str | None = None) -> dict[str, Any]:
@@ -298,4 +369,12 @@ def _event(row: Row[Any], status: str, *, error: str | None = None) -> dict[str,
     return event
 
 
-__all__ = ["Outcome", "StepError", "execute_run", "plan_retry"]
+__all__ = [
+    "Outcome",
+    "RunTimedOut",
+    "execute_run",
+    "next_attempt",
+    "plan_retry",
+    "reserve",
+    "retry_policy",
+]

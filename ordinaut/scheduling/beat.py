@@ -5,8 +5,10 @@ app's default). Each ``tick()``:
 
 1. claims the tasks whose ``next_run_at`` has come (``FOR UPDATE SKIP LOCKED``, batched),
    writes their due_work rows and advances them (``firing.fire_due_tasks``);
-2. sends ``ordinaut.dispatch`` at once when it wrote work or when jittered/retry work
-   became dispatchable, so a due occurrence does not wait for the periodic dispatch;
+2. right after each batch it commits, requests ``ordinaut.dispatch`` (coalesced: no second
+   message while one is pending) when it wrote work, or when due_work written by someone else
+   became dispatchable since the previous tick (a retry's backoff ended, jitter, run_now,
+   work left from before a restart), so due work does not wait for the periodic dispatch;
 3. runs the internal periodic entries (dispatch safety net, lease reaper, sweeper) through
    Celery's own machinery;
 4. returns the seconds until the earliest of: the next task due, the next due_work row
@@ -28,7 +30,8 @@ from typing import Any
 from celery import beat
 from sqlalchemy.exc import DBAPIError
 
-from ordinaut.celery_app import control_queue, runtime_of
+from ordinaut.celery_app import runtime_of
+from ordinaut.runs import celery_tasks
 from ordinaut.scheduling.firing import fire_due_tasks
 from ordinaut.store import queries
 
@@ -47,7 +50,9 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         self._runtime = runtime_of(app)
-        self._next_work_at: datetime | None = None
+        # due_work that became dispatchable after this instant has not been dispatched for
+        # yet; the first tick looks at everything already due (e.g. left over from downtime)
+        self._checked_until: datetime | None = None
         self._last_heartbeat = 0.0
         kwargs.setdefault("max_interval", self._runtime.settings.beat_max_interval)
         super().__init__(app, *args, **kwargs)
@@ -60,23 +65,27 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         """One scheduling pass; returns the seconds to sleep."""
         settings = self._runtime.settings
         try:
-            wrote, next_task_at, next_work_at = self._fire(utcnow())
+            wrote = self._fire(utcnow())  # requests a dispatch after each batch it commits
+            now = utcnow()
+            with self._runtime.engine.connect() as conn:
+                wake = queries.next_wake(conn, now, since=self._checked_until)
+            # due_work whose not_before passed since the last tick (a retry's backoff ended,
+            # jittered work, run_now): dispatch it now rather than at the periodic dispatch
+            if wake.became_due and not wrote:
+                self.send_dispatch()
+            self._checked_until = now
         except DBAPIError as exc:
             log.error("beat tick failed; retrying: %s", str(exc.orig or exc).splitlines()[0])
             return float(self.max_interval)
-        now = utcnow()
-        became_dispatchable = self._next_work_at is not None and self._next_work_at <= now
-        if wrote or became_dispatchable:
-            self.send_dispatch()
-        self._next_work_at = next_work_at
         self._heartbeat()
         wait = min(float(super().tick(*args, **kwargs)), settings.beat_max_interval)
-        for at in (next_task_at, next_work_at):
+        later = utcnow()  # sleep until the next due instant, not one tick's duration past it
+        for at in (wake.next_task_at, wake.next_work_at):
             if at is not None:
-                wait = min(wait, (at - now).total_seconds())
+                wait = min(wait, (at - later).total_seconds())
         return max(wait, 0.0)
 
-    def _fire(self, now: datetime) -> tuple[int, datetime | None, datetime | None]:
+    def _fire(self, now: datetime) -> int:
         rt, settings = self._runtime, self._runtime.settings
         wrote = 0
         for _ in range(MAX_BATCHES_PER_TICK):
@@ -88,22 +97,24 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 cap=settings.misfire_cap,
             )
             wrote += result.due_work
+            if result.due_work:  # first thing after the commit: every due run pays this wait
+                self.send_dispatch()
             if result.claimed:
                 log.info(
-                    "fired due tasks",
-                    extra={"claimed": result.claimed, "due_work": result.due_work},
+                    "fired %d due tasks: %d due_work written, %d skipped, %d completed, %d paused",
+                    result.claimed,
+                    result.due_work,
+                    result.skipped,
+                    result.completed,
+                    result.paused,
                 )
             if result.claimed < settings.beat_batch_size:
                 break
-        with rt.engine.connect() as conn:
-            next_task_at, next_work_at = queries.next_wake(conn, utcnow())
-        return wrote, next_task_at, next_work_at
+        return wrote
 
     def send_dispatch(self) -> None:
-        """Ask a worker to dispatch now."""
-        self.app.send_task(
-            "ordinaut.dispatch", queue=control_queue(self._runtime.settings), producer=self.producer
-        )
+        """Ask a worker to dispatch now (unless a request is already pending)."""
+        celery_tasks.request_dispatch(self.app, self._runtime, producer=self.producer)
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY:

@@ -1,50 +1,81 @@
-"""Beat's database work for one tick: claim due tasks, write due_work, advance schedules.
+"""Beat's database work for one batch: claim due tasks, write due_work, advance schedules.
 
-All in one transaction: the claimed task rows stay locked (``FOR UPDATE SKIP LOCKED``) until
-their due_work rows are inserted and their ``next_run_at`` moved, so a second beat running
-at the same moment skips them, and ``UNIQUE (task_id, run_at)`` catches anything else.
+One transaction per batch: the claimed task rows stay locked (``FOR UPDATE SKIP LOCKED``)
+until their due_work rows are inserted, their skipped occurrences recorded and their
+``next_run_at`` moved, so a second beat running at the same moment skips them, and one that
+read them just before the commit re-checks them against the new ``next_run_at`` and lets them
+go. ``UNIQUE (task_id, run_at)`` catches anything else.
+
+Per claimed task, :func:`ordinaut.scheduling.planning.plan_due_task` decides (pure) which
+occurrences become due_work (``schedule`` on time, ``catch_up`` for missed ones the misfire
+policy keeps) and which become ``skipped`` runs with the reason; the task then moves to its
+next occurrence, or becomes ``completed`` when its schedule is exhausted (a fired ``once``,
+an RRULE past its COUNT/UNTIL). A stored task whose schedule cannot be computed any more (a
+zone removed from tzdata, a value written around the service) is paused with a ``skipped``
+run saying why, instead of stopping every other task's schedule.
+
+The cost of a batch depends on the number of tasks it claims, never on how many are stored.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from ordinaut.scheduling.misfire import MisfirePolicy
-from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from sqlalchemy.engine import Engine, Row
 
 from ordinaut.errors import ValidationError
-from ordinaut.runs.states import RunStatus, Trigger
+from ordinaut.runs.states import TaskStatus, Trigger
+from ordinaut.scheduling.misfire import MisfirePolicy
 from ordinaut.scheduling.planning import TaskPlan, plan_due_task
+from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from ordinaut.store import queries
 
 log = logging.getLogger("ordinaut.beat")
 
+# only an RRULE without a DTSTART line depends on its task's creation time; every other
+# schedule is shared by all tasks with the same (kind, expr, zone)
+_NO_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+SCHEDULE_CACHE_SIZE = 8192  # at most ~3 KiB each: ~25 MiB
+
 
 @dataclass(frozen=True)
 class TickResult:
-    """What one tick wrote."""
+    """What one batch did: tasks claimed, due_work rows written, runs recorded skipped,
+    tasks completed, and tasks paused because their schedule cannot be computed."""
 
     claimed: int
     due_work: int
     skipped: int
     completed: int
+    paused: int = 0
 
 
-@lru_cache(maxsize=65_536)
-def cached_schedule(kind: str, expr: str | None, tz: str, created_at: datetime) -> Schedule:
-    """Parsed schedules, reused across ticks (they are immutable values)."""
-    return parse_schedule(kind, expr, tz, created_at=created_at)
+@lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
+def _compiled(kind: str, expr: str | None, tz: str, anchor: datetime) -> Schedule:
+    return parse_schedule(kind, expr, tz, created_at=anchor)
+
+
+def schedule_of(kind: str, expr: str | None, tz: str, created_at: datetime) -> Schedule:
+    """The task's parsed schedule, reused across ticks and tasks (schedules are values).
+
+    Raises :class:`ValidationError` when the stored schedule does not parse any more.
+    """
+    anchor = created_at if kind == "rrule" else _NO_ANCHOR
+    return _compiled(kind, expr, tz, anchor)
 
 
 def fire_due_tasks(
     engine: Engine, now: datetime, *, limit: int, grace: timedelta, cap: int
 ) -> TickResult:
-    """Claim up to ``limit`` due tasks and turn their occurrences into due_work."""
+    """Claim up to ``limit`` tasks due at ``now`` and turn their occurrences into due_work.
+
+    Commits once. Returns what it did; ``claimed < limit`` means nothing more was due (or
+    the rest is locked by another beat).
+    """
     with engine.begin() as conn:
         rows = queries.claim_due_tasks(conn, now, limit)
         if not rows:
@@ -52,8 +83,23 @@ def fire_due_tasks(
         work: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        paused = 0
         for row in rows:
-            plan = _plan(row, now, grace, cap)
+            try:
+                schedule = schedule_of(
+                    row.schedule_kind, row.schedule_expr, row.timezone, row.created_at
+                )
+                plan = _plan(row, schedule, now, grace, cap)
+            except Exception as exc:  # one bad row must not stop every other task's schedule
+                paused += 1
+                why = exc.message if isinstance(exc, ValidationError) else repr(exc)
+                log.error("task %s paused: its schedule cannot be computed: %s", row.id, why)
+                skipped.append(_skipped(row, _occurrence(row), now, _unusable(why)))
+                # left where it was: resuming retries it; an update that fixes it recomputes it
+                updates.append(
+                    _update(row.id, row.next_occurrence_at, row.next_run_at, TaskStatus.PAUSED)
+                )
+                continue
             work.extend(
                 {
                     "task_id": row.id,
@@ -65,36 +111,25 @@ def fire_due_tasks(
                 for w in plan.work
             )
             skipped.extend(_skipped_runs(row, plan, now))
-            updates.append(
-                {
-                    "id": row.id,
-                    "next_occurrence_at": plan.next_occurrence_at,
-                    "next_run_at": plan.next_run_at,
-                    "completed": plan.completed,
-                }
-            )
+            status = TaskStatus.COMPLETED if plan.completed else None
+            updates.append(_update(row.id, plan.next_occurrence_at, plan.next_run_at, status))
         written = queries.insert_due_work(conn, work)
-        queries.insert_runs(conn, skipped)
+        queries.record_skipped_runs(conn, skipped)
         queries.advance_tasks(conn, updates)
-    completed = sum(1 for u in updates if u["completed"])
-    return TickResult(len(rows), written, len(skipped), completed)
+    completed = sum(1 for u in updates if u["status"] == TaskStatus.COMPLETED)
+    return TickResult(len(rows), written, len(skipped), completed, paused)
 
 
-def _plan(row: Row[Any], now: datetime, grace: timedelta, cap: int) -> TaskPlan:
-    try:
-        schedule = cached_schedule(
-            row.schedule_kind, row.schedule_expr, row.timezone, row.created_at
-        )
-    except ValidationError as exc:
-        # stored schedules were validated on the way in; one that no longer parses (e.g. a
-        # zone dropped from tzdata) must not block the others: stop it and say why
-        log.error("unparseable schedule", extra={"task_id": str(row.id), "error": exc.message})
-        return TaskPlan((), (), 0, None, None)
-    occurrence = row.next_occurrence_at or row.next_run_at
+def _occurrence(row: Row[Any]) -> datetime:
+    occurrence: datetime = row.next_occurrence_at or row.next_run_at
+    return occurrence
+
+
+def _plan(row: Row[Any], schedule: Schedule, now: datetime, grace: timedelta, cap: int) -> TaskPlan:
     return plan_due_task(
         row.id,
         schedule,
-        occurrence,
+        _occurrence(row),
         now,
         policy=MisfirePolicy(row.misfire_policy),
         jitter_seconds=row.jitter_seconds,
@@ -103,27 +138,49 @@ def _plan(row: Row[Any], now: datetime, grace: timedelta, cap: int) -> TaskPlan:
     )
 
 
+def _update(
+    task_id: Any,
+    next_occurrence_at: datetime | None,
+    next_run_at: datetime | None,
+    status: TaskStatus | None,
+) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "next_occurrence_at": next_occurrence_at,
+        "next_run_at": next_run_at,
+        "status": status,
+    }
+
+
+def _unusable(why: str) -> str:
+    return f"schedule cannot be computed ({why}); task paused: fix it, then resume"
+
+
+_MISFIRE_REASON = {
+    MisfirePolicy.SKIP: "misfire (skip): missed while the scheduler was down",
+    MisfirePolicy.RUN_ONCE: (
+        "misfire (run_once): missed while the scheduler was down; only the latest ran"
+    ),
+    MisfirePolicy.RUN_ALL: (
+        "misfire (run_all): missed while the scheduler was down, beyond the catch-up cap"
+    ),
+}
+
+
 def _skipped_runs(row: Row[Any], plan: TaskPlan, now: datetime) -> list[dict[str, Any]]:
-    runs = [
-        _skipped(row, occurrence, now, "misfire: missed while the scheduler was down")
-        for occurrence in plan.skipped
-    ]
-    if plan.skipped_more and plan.skipped:
-        runs[-1]["reason"] += f" (and {plan.skipped_more} more occurrences not listed)"
+    reason = _MISFIRE_REASON[MisfirePolicy(row.misfire_policy)]
+    runs = [_skipped(row, occurrence, now, reason) for occurrence in plan.skipped]
+    if plan.skipped_more and runs:
+        runs[-1]["reason"] += f" (and {plan.skipped_more} later missed occurrences not listed)"
     return runs
 
 
 def _skipped(row: Row[Any], occurrence: datetime, now: datetime, reason: str) -> dict[str, Any]:
     return {
         "task_id": row.id,
-        "status": RunStatus.SKIPPED.value,
         "trigger": Trigger.SCHEDULE.value,
         "scheduled_for": occurrence,
-        "attempt": 1,
         "priority": row.priority,
-        "concurrency_key": None,
-        "dedupe_key": None,
-        "event": None,
         "reason": reason,
         "finished_at": now,
     }

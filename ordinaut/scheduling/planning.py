@@ -1,10 +1,18 @@
 """What beat does with one due task: pure, a function of the task's row and ``now``.
 
 A task carries ``next_occurrence_at`` (the nominal occurrence the schedule continues from)
-and ``next_run_at`` (when it fires: the occurrence plus its stable jitter). When
-``next_run_at`` has come, the misfire policy decides which of the due occurrences become
-due_work and which are recorded as skipped, and the task moves to its next occurrence — or
-becomes ``completed`` when the schedule is exhausted.
+and ``next_run_at`` (when it fires: the occurrence plus its stable jitter, or a snoozed
+instant). When ``next_run_at`` has come, :func:`plan_due_task` decides:
+
+* occurrences due by ``now`` and no older than ``grace + jitter_seconds`` are **on time**:
+  due_work with trigger ``schedule`` and ``not_before`` = occurrence + its jitter (jitter
+  delays a fire on purpose, so it never makes an occurrence count as missed);
+* older ones were **missed** (beat was down): the misfire policy
+  (:mod:`ordinaut.scheduling.misfire`) picks those that still run — due_work with trigger
+  ``catch_up`` and ``not_before = now`` — and lists the others as skipped (at most ``cap``,
+  ``skipped_more`` counts the rest);
+* the task moves to its first occurrence after ``now``, or becomes ``completed`` when the
+  schedule has none (a fired ``once``, an RRULE past its COUNT or UNTIL).
 """
 
 from __future__ import annotations
@@ -13,11 +21,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.jitter import jitter_delay
 from ordinaut.scheduling.misfire import MisfirePolicy, plan_catch_up
 from ordinaut.scheduling.recurrence import Schedule
-
-from ordinaut.runs.states import Trigger
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,8 @@ class Work:
 
 @dataclass(frozen=True)
 class TaskPlan:
-    """Beat's decision for one due task."""
+    """Beat's decision for one due task: due_work to write, occurrences to record as
+    skipped (plus how many more were not listed), and where the schedule continues."""
 
     work: tuple[Work, ...]
     skipped: tuple[datetime, ...]
@@ -41,6 +49,7 @@ class TaskPlan:
 
     @property
     def completed(self) -> bool:
+        """True when the schedule has no occurrence after this one: the task is done."""
         return self.next_occurrence_at is None
 
 

@@ -1,0 +1,275 @@
+"""Benchmark scaffolding: a private database and Redis namespace, real Celery processes.
+
+A :class:`Bench` creates a fresh, migrated database on the PostgreSQL server named by
+``DATABASE_URL`` (it never touches another database) and a private key namespace on the
+Redis server named by ``REDIS_URL``; ``close()`` stops every process it started, drops the
+database and deletes the namespace's keys. Processes run ``python -m celery`` exactly as a
+deployment would, in their own process groups, logging to files under ``log_dir``.
+
+``bench.common`` is also a Celery app module (``celery -A bench.common worker``) whose only
+task, ``bench.noop``, counts itself in Redis: the plain-Celery ceiling, configured with
+Ordinaut's own broker and worker settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+from ordinaut.config import Settings
+from ordinaut.store import migrate
+from ordinaut.store.engine import make_engine
+
+NOOP_COUNTER = "bench:noop:count"
+NOOP_FIRST = "bench:noop:first"
+NOOP_LAST = "bench:noop:last"
+
+
+def _admin_conninfo(db_url: str) -> str:
+    url = make_url(db_url).set(drivername="postgresql", database="postgres")
+    return url.render_as_string(hide_password=False)
+
+
+class Proc:
+    """A child process in its own process group, output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            argv, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, process_group=0
+        )
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        self._log.close()
+
+
+class Bench:
+    """One benchmark's private database, namespace and processes."""
+
+    def __init__(self, database_url: str, redis_url: str, **overrides: Any) -> None:
+        self.admin = _admin_conninfo(database_url)
+        self.db_name = f"ordinaut_bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        url = make_url(database_url).set(drivername="postgresql+psycopg", database=self.db_name)
+        self.settings = Settings.model_validate(
+            {
+                "DATABASE_URL": url.render_as_string(hide_password=False),
+                "REDIS_URL": redis_url,
+                "namespace": f"bench{uuid.uuid4().hex[:10]}",
+                **overrides,
+            }
+        )
+        self.engine: Engine = make_engine(self.settings.database_url, pool_size=2)
+        migrate.upgrade(self.engine)
+        self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.log_dir = Path(tempfile.mkdtemp(prefix="ordinaut-bench-"))
+        self.procs: list[Proc] = []
+
+    # --- processes ----------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDINAUT_")}
+        s = self.settings
+        env.update(
+            DATABASE_URL=s.database_url,
+            REDIS_URL=s.redis_url,
+            ORDINAUT_NAMESPACE=s.namespace,
+            ORDINAUT_LEASE_SECONDS=str(s.lease_seconds),
+            ORDINAUT_DISPATCH_BATCH_SIZE=str(s.dispatch_batch_size),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def celery(self, name: str, *args: str, app: str = "ordinaut") -> Proc:
+        argv = [sys.executable, "-m", "celery", "-A", app, *args]
+        proc = Proc(name, argv, self.env(), self.log_dir)
+        self.procs.append(proc)
+        return proc
+
+    def start_worker(
+        self, name: str, queue: str, *, concurrency: int | None = None, app: str = "ordinaut"
+    ) -> Proc:
+        """A worker on ``<namespace>.<queue>``; default concurrency unless given."""
+        args = ["worker", "-Q", f"{self.settings.namespace}.{queue}", "-n", f"{name}@%h"]
+        if concurrency is not None:
+            args += ["-c", str(concurrency)]
+        args += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
+        return self.celery(name, *args, app=app)
+
+    def start_beat(self) -> Proc:
+        return self.celery("beat", "beat", "--loglevel", "WARNING", "--pidfile=")
+
+    def wait_workers(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until ``count`` Ordinaut workers have reported ready."""
+        pattern = f"{self.settings.namespace}:heartbeat:worker:*"
+        wait_for(lambda: len(list(self.redis.scan_iter(pattern))) >= count, timeout, self)
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            if not proc.alive():
+                raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
+
+    def stop_processes(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+    # --- data ---------------------------------------------------------------------------
+
+    def agent(self) -> uuid.UUID:
+        with self.engine.begin() as conn:
+            agent_id: uuid.UUID = conn.execute(
+                sa.text(
+                    "INSERT INTO agent (name, scopes) VALUES ('bench', '{admin}') "
+                    "ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id"
+                )
+            ).scalar_one()
+        return agent_id
+
+    def insert_once_tasks(
+        self, first: datetime, count: int, spacing_seconds: float, payload: Mapping[str, Any]
+    ) -> None:
+        """``count`` active once-tasks due at first, first + spacing, …; beat fires them."""
+        expr = first.replace(microsecond=0).isoformat()
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    """
+                    INSERT INTO task (title, created_by, schedule_kind, schedule_expr, timezone,
+                                      payload, next_occurrence_at, next_run_at)
+                    SELECT 'bench ' || i, :agent, 'once', :expr, 'UTC', CAST(:payload AS jsonb),
+                           :first + i * make_interval(secs => :spacing),
+                           :first + i * make_interval(secs => :spacing)
+                    FROM generate_series(0, :count - 1) AS i
+                    """
+                ),
+                {
+                    "agent": self.agent(),
+                    "expr": expr,
+                    "payload": json.dumps(payload),
+                    "first": first,
+                    "spacing": spacing_seconds,
+                    "count": count,
+                },
+            )
+
+    def commits(self) -> int:
+        """Committed transactions in the bench database so far (statistics flushed first)."""
+        time.sleep(1.2)  # backends report their counters at most about once a second
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (self.db_name,)
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    # --- teardown -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.stop_processes()
+        self.engine.dispose()
+        keys = list(self.redis.scan_iter(match=f"{self.settings.namespace}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            self.redis.delete(*keys[i : i + 1000])
+        self.redis.close()
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+
+def wait_for(
+    check: Callable[[], Any], timeout: float, bench: Bench | None = None, interval: float = 0.05
+) -> Any:
+    """Poll ``check`` until truthy; raise TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if bench is not None:
+            bench.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout}s")
+        time.sleep(interval)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+# --- the plain-Celery ceiling: ``celery -A bench.common worker`` ---------------------------
+
+
+def _plain_app() -> Any:
+    from celery import Celery
+
+    from ordinaut.celery_app import celery_config
+    from ordinaut.config import load_settings
+
+    settings = load_settings()
+    app = Celery("bench", set_as_current=False)
+    config = celery_config(settings)
+    config.pop("beat_schedule")
+    config["task_routes"] = {"bench.noop": {"queue": f"{settings.namespace}.runs"}}
+    app.conf.update(config)
+    client = redis.Redis.from_url(settings.redis_url)
+    counter = f"{settings.namespace}:{NOOP_COUNTER}"
+    first, last = f"{settings.namespace}:{NOOP_FIRST}", f"{settings.namespace}:{NOOP_LAST}"
+
+    @app.task(name="bench.noop", ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def noop(total: int) -> None:
+        n = client.incr(counter)
+        if n == 1:
+            client.set(first, repr(time.time()))
+        if n == total:
+            client.set(last, repr(time.time()))
+
+    return app
+
+
+_app: Any = None
+
+
+def __getattr__(name: str) -> Any:
+    global _app
+    if name in ("app", "celery"):
+        if _app is None:
+            _app = _plain_app()
+        return _app
+    raise AttributeError(name)

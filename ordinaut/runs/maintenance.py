@@ -1,0 +1,113 @@
+"""The reaper and the sweeper: what brings runs back when a process or a message is lost.
+
+- :func:`reap` — runs ``running`` whose lease expired (their worker died or stalled for a
+  whole lease) become ``failed`` ("lease expired: worker … stopped responding"); with
+  retries left (the task's ``max_retries``, counted by attempt) and the task not canceled,
+  the next attempt gets a due_work row after the task's backoff, in the same transaction.
+  A worker that was only stalled finds its lease gone at its next heartbeat, stops before
+  its next step, and cannot overwrite the failure (its finish is guarded by the lease).
+- :func:`sweep` — runs left ``queued`` without a message: never published ``lease_seconds``
+  after they were created (the dispatcher died between commit and publish, or the broker
+  refused); reserved by a worker whose reservation ran out (it died holding a message for
+  several runs, see :func:`~ordinaut.store.queries.reserve_runs`); or published more than
+  five leases ago and still unclaimed (the broker lost the message). They are stamped and
+  published again inside the same transaction, so a failed publish leaves them for the
+  next sweep. A duplicate message is a no-op claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from ordinaut.config import Settings
+from ordinaut.runs.backoff import BackoffStrategy
+from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.runs.retry import plan_retry
+from ordinaut.store import queries
+
+log = logging.getLogger("ordinaut.runs")
+
+REAP_LIMIT = 500
+SWEEP_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """One run the reaper failed; ``retry_at`` is when its next attempt may start."""
+
+    run_id: uuid.UUID
+    task_id: uuid.UUID
+    attempt: int
+    retry_at: datetime | None
+    frees_slot: bool
+
+
+def reap(
+    engine: Engine, settings: Settings, now: datetime, limit: int = REAP_LIMIT
+) -> list[Reaped]:
+    """Fail runs whose lease expired before ``now`` and plan their retries; one transaction."""
+    reaped: list[Reaped] = []
+    with engine.begin() as conn:
+        expired = queries.reap_expired_runs(conn, now, limit)
+        events: list[tuple[str, dict[str, Any]]] = []
+        for run in expired:
+            retry_at = None
+            if run.attempt <= run.max_retries and run.task_status != "canceled":
+                retry_at = plan_retry(conn, settings, run, BackoffStrategy(run.backoff_strategy))
+            frees = bool(run.concurrency_key) or run.overlap_policy == "queue"
+            reaped.append(Reaped(run.id, run.task_id, run.attempt, retry_at, frees))
+            log.warning(
+                "run %s reaped: lease of %s expired attempt=%d retry_at=%s",
+                run.id,
+                run.lease_owner,
+                run.attempt,
+                retry_at.isoformat() if retry_at else "none",
+                extra={"run_id": str(run.id), "task_id": str(run.task_id)},
+            )
+            events.append(
+                (
+                    "task.run.failed",
+                    {
+                        "run_id": str(run.id),
+                        "task_id": str(run.task_id),
+                        "attempt": run.attempt,
+                        "status": "failed",
+                        "error": "lease expired",
+                        "retry": retry_at is not None,
+                    },
+                )
+            )
+        queries.emit(conn, events)
+    return reaped
+
+
+def sweep(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    publish: Callable[[Sequence[QueuedRun]], None],
+    limit: int = SWEEP_LIMIT,
+) -> list[uuid.UUID]:
+    """Re-send ``execute_run`` for queued runs without a live message; returns their ids."""
+    lease = timedelta(seconds=settings.lease_seconds)
+    with engine.begin() as conn:
+        stale = queries.take_stale_queued_runs(
+            conn, now, stale_before=now - lease, republish_before=now - 5 * lease, limit=limit
+        )
+        if stale:
+            publish([QueuedRun(r.id, r.priority) for r in stale])
+    if stale:
+        log.warning(
+            "re-sent %d queued runs without a message: %s",
+            len(stale),
+            ", ".join(str(r.id) for r in stale[:10]),
+            extra={"count": len(stale)},
+        )
+    return [r.id for r in stale]
