@@ -104,6 +104,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "ordinaut.dispatch": {"task": "ordinaut.dispatch", "schedule": 1.0},
             "ordinaut.reap": {"task": "ordinaut.reap", "schedule": reap_every(settings)},
             "ordinaut.sweep": {"task": "ordinaut.sweep", "schedule": sweep_every(settings)},
+            "ordinaut.relay": {"task": "ordinaut.relay", "schedule": 1.0},
         },
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
@@ -143,9 +144,11 @@ def create_app(settings: Settings | None = None) -> Celery:
         return rt
 
     app.ordinaut_runtime = runtime  # type: ignore[attr-defined]
+    from ordinaut.events import tasks as event_tasks
     from ordinaut.runs import celery_tasks
 
     celery_tasks.register(app, runtime)
+    event_tasks.register(app, runtime)
     return app
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.events.relay import stream_key
 from ordinaut.store.tables import due_work, task
 from tests.acceptance.conftest import Stack
 from tests.support import wait_for
@@ -64,3 +66,16 @@ def test_once_task_runs_end_to_end(stack: Stack, engine: Engine) -> None:
     assert (status, next_run) == ("completed", None)
     shown = stack.api.get(f"/tasks/{task_id}").json()
     assert shown["status"] == "completed" and shown["next_run_at"] is None
+
+    # the beat's relay entry carries the outbox to the Redis stream
+    client = redis.Redis.from_url(stack.settings.redis_url, decode_responses=True)
+
+    def relayed() -> list[str] | None:
+        entries = client.xrange(stream_key(stack.settings.namespace))
+        topics = [f["topic"] for _, f in entries if task_id in f["payload"]]
+        return topics if "task.run.succeeded" in topics else None
+
+    topics = wait_for(relayed, 15, what="the run's events on the Redis stream")
+    client.close()
+    assert topics[0] == "task.created"
+    assert topics.index("task.run.started") < topics.index("task.run.succeeded")
