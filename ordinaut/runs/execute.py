@@ -53,6 +53,7 @@ from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs.lease import Lease, autocommit, reserve
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
+from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.runs.states import RunStatus
 from ordinaut.store import queries
 from ordinaut.tools.registry import ToolRunner, builtin_tools, load_tools
@@ -174,6 +175,7 @@ def execute_run(
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
                 pipeline = validate_payload(claimed.payload, tools)
+                check_tool_scopes(conn, claimed.created_by, pipeline, tools)
             except OrdinautError as exc:
                 result = _Result(RunStatus.FAILED, error=exc.message)
             else:

@@ -47,7 +47,7 @@ def cancel_run(
     queries.emit(
         conn, [("task.run.canceled", {"run_id": str(run_id), "task_id": str(row.task_id)})]
     )
-    return get_run(conn, principal, run_id)
+    return get_run(conn, principal, run_id, scope="tasks:write")
 
 
 def decide_run(
@@ -66,4 +66,4 @@ def decide_run(
     conn.execute(sa.update(task_run).where(task_run.c.id == run_id).values(values))
     action = "approve" if approve else "reject"
     record(conn, principal, f"run.{action}", run_id)
-    return get_run(conn, principal, run_id)
+    return get_run(conn, principal, run_id, scope="runs:approve")

@@ -59,9 +59,11 @@ def list_runs(
     return page, more
 
 
-def get_run(conn: Connection, principal: Principal, run_id: uuid.UUID) -> RunPublic:
+def get_run(
+    conn: Connection, principal: Principal, run_id: uuid.UUID, *, scope: str = "runs:read"
+) -> RunPublic:
     """One run with its step receipts (404 for another agent's run, unless admin)."""
-    principal.require("runs:read")
+    principal.require(scope)
     row: Any = conn.execute(
         sa.select(*_RUN_COLUMNS, task.c.created_by)
         .join(task, task.c.id == task_run.c.task_id)

@@ -64,7 +64,7 @@ def snooze(
     values = {"next_occurrence_at": target, "next_run_at": target, "updated_at": now}
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.snooze", task_id, before=row, changes=values)
-    return get_task(conn, principal, task_id)
+    return get_task(conn, principal, task_id, scope="tasks:write")
 
 
 def skip_next(
@@ -92,7 +92,7 @@ def skip_next(
         values["status"] = "completed"
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
-    return get_task(conn, principal, task_id)
+    return get_task(conn, principal, task_id, scope="tasks:write")
 
 
 def preview_schedule(

@@ -63,7 +63,7 @@ def update_task(
             changes["status"] = "completed"
     changes["updated_at"] = now
     conn.execute(sa.update(task).where(task.c.id == task_id).values(changes))
-    after = get_task(conn, principal, task_id)
+    after = get_task(conn, principal, task_id, scope="tasks:write")
     record(conn, principal, "task.update", task_id, before=row, changes=changes)
     queries.emit(conn, [("task.updated", {"task_id": str(task_id), "fields": sorted(changes)})])
     return after
@@ -127,4 +127,4 @@ def set_status(
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, f"task.{action}", task_id, before=row, changes=values)
     queries.emit(conn, [(f"task.{target}", {"task_id": str(task_id)})])
-    return get_task(conn, principal, task_id)
+    return get_task(conn, principal, task_id, scope="tasks:write")

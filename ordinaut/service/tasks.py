@@ -54,7 +54,7 @@ def create_task(
     conn.execute(sa.insert(task).values(values))
     record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
-    return get_task(conn, principal, task_id)
+    return get_task(conn, principal, task_id, scope="tasks:write")
 
 
 def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None:
@@ -77,9 +77,14 @@ def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None
             )
 
 
-def get_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> TaskPublic:
-    """One task the caller may see (404 for another agent's, unless admin)."""
-    principal.require("tasks:read")
+def get_task(
+    conn: Connection, principal: Principal, task_id: uuid.UUID, *, scope: str = "tasks:read"
+) -> TaskPublic:
+    """One task the caller may see (404 for another agent's, unless admin).
+
+    Write operations pass ``scope="tasks:write"``: an agent may always see what it changed.
+    """
+    principal.require(scope)
     row = conn.execute(sa.select(task).where(task.c.id == task_id)).first()
     if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
         raise NotFound(f"no task {task_id}", field="task_id")
