@@ -43,21 +43,21 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
-from ordinaut.errors import ValidationError
-from ordinaut.scheduling.wall import parse_timezone, resolve_wall_time, wall_of
+from ordinaut.scheduling import ical
+from ordinaut.scheduling.ical import fail as _fail
+from ordinaut.scheduling.wall import wall_of
 
 __all__ = ["MAX_COUNT", "RRuleSource", "parse_rrule"]
 
 MAX_COUNT = 10_000
 _MAX_DATES = 1_000
 _MAX_TEXT = 4_000
-_FIELD = "schedule_expr"
 _FREQ_NAMES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")
 _FREQS = {name: number for number, name in enumerate(_FREQ_NAMES)}  # dateutil's numbering
 _YEARLY, _MONTHLY, _WEEKLY, _DAILY, _HOURLY, _MINUTELY = range(6)
@@ -76,10 +76,7 @@ _INTS = {  # part: (lowest, highest, may be negative)
 }
 _PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", *_INTS}
 _BYDAY = re.compile(r"([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
-_STAMP = re.compile(r"(\d{8})T(\d{6})(Z?)")
-_UNTIL = re.compile(r"(\d{8})(?:T(\d{6})(Z?))?")
 _SIGNED = re.compile(r"[+-]?\d{1,3}")
-_UTC = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -158,7 +155,7 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
     starts: list[tuple[dict[str, str], str]] = []
     dates: dict[str, list[tuple[dict[str, str], str]]] = {"RDATE": [], "EXDATE": []}
     for line in lines:
-        name, params, value = _split_line(line)
+        name, params, value = ical.split_line(line)
         if name == "RRULE":
             rule_values.append(value)
         elif name == "DTSTART":
@@ -175,7 +172,7 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
         _fail("more than one DTSTART line")
     parts = _parse_parts(rule_values[0])
     if starts:
-        anchors = _stamps(*starts[0], tz, what="DTSTART")
+        anchors = ical.stamps(*starts[0], tz, what="DTSTART")
         if len(anchors) != 1:
             _fail("DTSTART takes one value")
         rule_tz, dtstart = anchors[0]
@@ -185,7 +182,9 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
         rule_tz, dtstart = tz, wall_of(created_at, tz).replace(second=0, microsecond=0)
     walls = {
         key: [
-            _in_zone(*pair, rule_tz) for p, v in vals for pair in _stamps(p, v, rule_tz, what=key)
+            ical.in_zone(*pair, rule_tz)
+            for p, v in vals
+            for pair in ical.stamps(p, v, rule_tz, what=key)
         ]
         for key, vals in dates.items()
     }
@@ -218,24 +217,6 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
         reason = " (UNTIL is before DTSTART)" if until is not None and until < dtstart else ""
         _fail(f"rule produces no occurrence{reason}")
     return source
-
-
-def _split_line(line: str) -> tuple[str, dict[str, str], str]:
-    head, colon, value = line.partition(":")
-    if not colon:
-        if "=" in line:  # a bare rule line
-            return "RRULE", {}, line
-        _fail(f"cannot read line {line!r}: expected NAME:VALUE or FREQ=…")
-    name, *raw = head.split(";")
-    params: dict[str, str] = {}
-    for item in raw:
-        key, equals, val = item.partition("=")
-        if not equals or key.upper() not in ("TZID", "VALUE"):
-            _fail(f"unsupported parameter {item!r} in line {line!r}")
-        params[key.upper()] = val
-    if params.get("VALUE", "DATE-TIME").upper() != "DATE-TIME":
-        _fail(f"only DATE-TIME values are supported, got VALUE={params['VALUE']}")
-    return name.strip().upper(), params, value.strip()
 
 
 def _parse_parts(value: str) -> dict[str, str]:
@@ -282,7 +263,7 @@ def _rule_kwargs(parts: dict[str, str], tz: ZoneInfo, dtstart: datetime) -> dict
     whole_weeks = freq >= _DAILY and (interval * _STEP[freq]) % timedelta(days=7) == timedelta(0)
     if whole_weeks and days and dtstart.weekday() not in {day.weekday for day in days}:
         _fail(f"INTERVAL={interval} stays on DTSTART's weekday, which BYDAY excludes")
-    until = _until(parts["UNTIL"], tz) if "UNTIL" in parts else None
+    until = ical.until(parts["UNTIL"], tz) if "UNTIL" in parts else None
     kwargs: dict[str, Any] = {f"by{key[2:].lower()}": by.get(key) for key in _INTS}
     kwargs |= {"freq": freq, "dtstart": dtstart, "interval": interval, "count": count}
     return kwargs | {"until": until, "wkst": _DAYS.index(wkst), "byweekday": tuple(days) or None}
@@ -372,50 +353,3 @@ def _check_days_exist(parts: dict[str, str], day_parts: set[str], kwargs: dict[s
     if next(iter(found), None) is None:
         chosen = ";".join(f"{k}={parts[k]}" for k in ("BYMONTH", *sorted(day_parts)) if k in parts)
         _fail(f"no calendar date matches {chosen or 'DTSTART'} (rule can never fire)")
-
-
-def _until(text: str, tz: ZoneInfo) -> datetime:
-    match = _UNTIL.fullmatch(text)
-    if match is None:
-        _fail(f"UNTIL={text} is not YYYYMMDD or YYYYMMDDTHHMMSS[Z]")
-    day, clock, utc = match.groups()
-    naive = _naive(day, clock or "235959", f"UNTIL={text}")
-    return wall_of(naive.replace(tzinfo=UTC), tz) if utc else naive
-
-
-def _stamps(
-    params: dict[str, str], value: str, tz: ZoneInfo, *, what: str
-) -> list[tuple[ZoneInfo, datetime]]:
-    """Read DTSTART/RDATE/EXDATE values as (zone, naive wall time) pairs."""
-    if "TZID" in params:
-        try:
-            tz = parse_timezone(params["TZID"], field=_FIELD)
-        except ValidationError as exc:
-            _fail(f"{what} TZID: {exc.message}")
-    out = []
-    for item in value.split(","):
-        match = _STAMP.fullmatch(item.strip())
-        if match is None:
-            _fail(f"{what} value {item!r} is not YYYYMMDDTHHMMSS, …Z or with TZID=")
-        if match[3] and "TZID" in params:
-            _fail(f"{what} value {item!r} ends in Z but also has TZID")
-        zone = _UTC if match[3] else tz
-        out.append((zone, _naive(match[1], match[2], f"{what} value {item!r}")))
-    return out
-
-
-def _in_zone(zone: ZoneInfo, wall: datetime, rule_tz: ZoneInfo) -> datetime:
-    if zone.key == rule_tz.key:
-        return wall
-    return wall_of(resolve_wall_time(wall, zone)[0], rule_tz)
-
-
-def _naive(day: str, clock: str, what: str) -> datetime:
-    try:
-        return datetime.strptime(day + clock, "%Y%m%d%H%M%S")
-    except ValueError:
-        _fail(f"{what} is not a valid date and time")
-
-
-def _fail(reason: str) -> NoReturn:
-    raise ValidationError(f"rrule: {reason}", field=_FIELD)
