@@ -38,12 +38,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Engine, Row
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
@@ -56,8 +56,7 @@ from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_pol
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.runs.states import RunStatus
 from ordinaut.store import queries
-from ordinaut.tools.registry import ToolRunner, builtin_tools, load_tools
-from ordinaut.tools.spec import ToolSpec
+from ordinaut.tools.registry import ToolRunner, tools_for_payload
 
 log = logging.getLogger("ordinaut.runs")
 
@@ -102,33 +101,6 @@ class _Result:
     failed_step: str | None = None
 
 
-def _tools_for(conn: Connection, payload: Any) -> Mapping[str, ToolSpec]:
-    """The tools a payload may use: the catalog is read only when a step needs it."""
-    builtins = builtin_tools()
-    if all(address in builtins for address in _addresses(payload)):
-        return builtins
-    return load_tools(conn)
-
-
-def _addresses(payload: Any) -> Iterator[Any]:
-    """Every ``uses`` in a raw payload, foreach bodies included (shape is not checked here)."""
-    steps = payload.get("pipeline") if isinstance(payload, dict) else None
-    stack = [steps]
-    while stack:
-        items = stack.pop()
-        if not isinstance(items, list):
-            yield None  # malformed: let the full catalog and validation speak
-            continue
-        for step in items:
-            if not isinstance(step, dict):
-                yield None
-                continue
-            yield step.get("uses")
-            body = step.get("with", {}).get("body") if isinstance(step.get("with"), dict) else None
-            if body is not None:
-                stack.append(body)
-
-
 def execute_run(
     engine: Engine,
     settings: Settings,
@@ -152,7 +124,7 @@ def execute_run(
         if claimed is None:
             log.info("run %s not claimed: no longer queued", run_id, extra={"run_id": str(run_id)})
             return Outcome(run_id, "ignored")
-        tools = _tools_for(conn, claimed.payload)
+        tools = tools_for_payload(conn, claimed.payload)
         log.info(
             "run %s started task=%s attempt=%d",
             run_id,

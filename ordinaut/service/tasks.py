@@ -20,7 +20,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
 from ordinaut.store.tables import task
-from ordinaut.tools.registry import load_tools
+from ordinaut.tools.registry import tools_for_payload
 
 TASK_STATUSES = ("active", "paused", "canceled", "completed")
 
@@ -51,15 +51,15 @@ def create_task(
         created_at=now,
         updated_at=now,
     )
-    conn.execute(sa.insert(task).values(values))
+    row = conn.execute(sa.insert(task).values(values).returning(task)).one()
     record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
-    return get_task(conn, principal, task_id, scope="tasks:write")
+    return task_public(row)
 
 
 def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None:
     """Validate a pipeline and make sure the caller holds every scope its tools need."""
-    tools = load_tools(conn)
+    tools = tools_for_payload(conn, payload)
     pipeline = validate_payload(payload, tools)
     if principal.is_admin:
         return

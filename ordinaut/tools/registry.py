@@ -12,7 +12,7 @@ at call time.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,33 @@ def builtin_tools() -> dict[str, ToolSpec]:
 def load_tools(conn: Connection) -> Mapping[str, ToolSpec]:
     """Every tool a pipeline may use, by address (built-ins win over the catalog)."""
     return {**catalog.load_catalog(conn), **builtin_tools()}
+
+
+def tools_for_payload(conn: Connection, payload: Any) -> Mapping[str, ToolSpec]:
+    """The tools a payload may use: the catalog is read only when a step needs it."""
+    builtins = builtin_tools()
+    if all(address in builtins for address in _addresses(payload)):
+        return builtins
+    return load_tools(conn)
+
+
+def _addresses(payload: Any) -> Iterator[Any]:
+    """Every ``uses`` in a raw payload, foreach bodies included (shape is not checked here)."""
+    steps = payload.get("pipeline") if isinstance(payload, dict) else None
+    stack = [steps]
+    while stack:
+        items = stack.pop()
+        if not isinstance(items, list):
+            yield None  # malformed: let the full catalog and validation speak
+            continue
+        for step in items:
+            if not isinstance(step, dict):
+                yield None
+                continue
+            yield step.get("uses")
+            body = step.get("with", {}).get("body") if isinstance(step.get("with"), dict) else None
+            if body is not None:
+                stack.append(body)
 
 
 class ToolRunner:
