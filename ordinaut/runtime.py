@@ -44,11 +44,15 @@ class Runtime:
         return create_app(self.settings)
 
     def kick_dispatch(self) -> None:
-        """Ask a worker to dispatch now (best effort: the periodic dispatch is the backstop)."""
-        from ordinaut.celery_app import control_queue
+        """Ask a worker to dispatch now (best effort: the periodic dispatch is the backstop).
+
+        Coalesced with every other request through the same Redis flag, so a burst of
+        ``run_now`` calls sends one dispatch message, not one each.
+        """
+        from ordinaut.runs.celery_tasks import request_dispatch
 
         try:
-            self.celery.send_task("ordinaut.dispatch", queue=control_queue(self.settings))
+            request_dispatch(self.celery, self)
         except Exception:
             logging.getLogger("ordinaut").warning("could not send dispatch", exc_info=True)
 
