@@ -175,7 +175,9 @@ def _run_pipeline(
         receipts.flush()  # earlier steps are on record before this step's side effect
         if not (first_attempt and call.idempotency_key.startswith(f"{prefix}:")):
             with db.connection() as conn:
-                hit, cached = queries.cached_step_output(conn, call.idempotency_key)
+                hit, cached = queries.cached_step_output(
+                    conn, claimed.task_id, call.idempotency_key
+                )
             if hit:
                 receipts.served(call.idempotency_key)
                 log.info(

@@ -217,14 +217,17 @@ def reap_expired_runs(conn: Connection, now: datetime, limit: int) -> Sequence[R
 
 _CACHED_STEP = sa.text(
     """
-    SELECT output FROM step_result
-    WHERE idempotency_key = :key AND status = 'succeeded'
-    ORDER BY id LIMIT 1
+    SELECT s.output FROM step_result s JOIN task_run r ON r.id = s.run_id
+    WHERE s.idempotency_key = :key AND s.status = 'succeeded' AND r.task_id = :task_id
+    ORDER BY s.id LIMIT 1
     """
 )
 
 
-def cached_step_output(conn: Connection, key: str) -> tuple[bool, Any]:
-    """(True, output) when a step with this idempotency key already succeeded."""
-    row = conn.execute(_CACHED_STEP, {"key": key}).first()
+def cached_step_output(conn: Connection, task_id: uuid.UUID, key: str) -> tuple[bool, Any]:
+    """(True, output) when a step of this task with this idempotency key already succeeded.
+
+    Scoped to the task: another task (or another agent) using the same key never sees it.
+    """
+    row = conn.execute(_CACHED_STEP, {"key": key, "task_id": task_id}).first()
     return (True, row[0]) if row is not None else (False, None)
