@@ -78,7 +78,16 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
             log.error("beat tick failed; retrying: %s", str(exc.orig or exc).splitlines()[0])
             return float(self.max_interval)
         self._heartbeat()
-        wait = min(float(super().tick(*args, **kwargs)), settings.beat_max_interval)
+        try:
+            # connect first: Celery's tick pops an entry before it builds the producer, and an
+            # entry popped by a failed connection would never be scheduled again
+            _ = self.producer
+        except Exception as exc:  # the internal entries need the broker; scheduling does not
+            log.warning("periodic entries not sent (broker unreachable?): %s", exc)
+            internal = float(self.max_interval)
+        else:
+            internal = float(super().tick(*args, **kwargs))
+        wait = min(internal, settings.beat_max_interval)
         later = utcnow()  # sleep until the next due instant, not one tick's duration past it
         for at in (wake.next_task_at, wake.next_work_at):
             if at is not None:
@@ -112,9 +121,26 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 break
         return wrote
 
+    def _ensure_connected(self) -> Any:
+        """Connect to the broker with one quick attempt, not Celery's long retry loop.
+
+        Celery's beat retries a broker connection for minutes inside ``tick()``; here the
+        database scheduling must go on while Redis is away, so a failed attempt raises at
+        once (the callers treat the broker as best effort) and the next tick tries again.
+        """
+        return self.connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+
     def send_dispatch(self) -> None:
-        """Ask a worker to dispatch now (unless a request is already pending)."""
-        celery_tasks.request_dispatch(self.app, self._runtime, producer=self.producer)
+        """Ask a worker to dispatch now (unless a request is already pending).
+
+        Best effort: with the broker unreachable the due_work is already committed and the
+        periodic dispatch picks it up once Redis is back, so a failed send must never stop
+        beat (which would also stop every other scheduled occurrence).
+        """
+        try:
+            celery_tasks.request_dispatch(self.app, self._runtime, producer=self.producer)
+        except Exception as exc:
+            log.warning("could not request a dispatch (broker unreachable?): %s", exc)
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY:
