@@ -14,9 +14,10 @@ Reliability settings, and why:
   its task has returned, and one whose pool process died is put back. Redelivery is always
   safe: ``execute_run`` claims its run with a conditional UPDATE, and dispatch, reap and
   sweep are idempotent.
-- ``worker_prefetch_multiplier = 1`` and ``worker_disable_prefetch``: a worker takes a
-  message only when a process is free to run it, so no run waits in a busy (or dying)
-  worker's buffer while another worker idles.
+- ``worker_prefetch_multiplier = 1``: a worker reserves at most one message per pool
+  process, so few runs wait in a busy (or dying) worker's buffer while another worker idles.
+  ``worker_disable_prefetch`` (reserve only when a process is free) measured no better here
+  and stays off.
 - ``visibility_timeout`` (Redis re-queues an unacknowledged message after it, *even while its
   task still runs*) is deliberately long: max(1 h, 10 x lease). Dead workers are detected by
   run leases (``lease_seconds``, heartbeat every third, reaper every half lease), not by the

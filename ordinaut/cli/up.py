@@ -151,8 +151,12 @@ def _prepare(env: dict[str, str], say: Callable[[str], None]) -> Settings:
 
 def _write_env_file(data_dir: Path, env: dict[str, str]) -> None:
     path = data_dir / ENV_FILE
-    path.write_text(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}\n")
-    path.chmod(0o600)
+    text = f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env['REDIS_URL']}\n"
+    path.unlink(missing_ok=True)
+    # created 0600 from the start: the URLs may carry passwords
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _start_children(

@@ -276,19 +276,10 @@ class Service:
 
     # --- agents and audit ----------------------------------------------------------------
 
-    def create_agent(
-        self, p: Principal, body: AgentCreate, *, idempotency_key: str | None = None
-    ) -> AgentPublic:
+    def create_agent(self, p: Principal, body: AgentCreate) -> AgentPublic:
+        # no Idempotency-Key here: replaying would mean storing the new token in clear
         with self._tx() as conn:
-            return replay_or_run(
-                conn,
-                p,
-                idempotency_key,
-                "create_agent",
-                body.model_dump(mode="json"),
-                AgentPublic,
-                lambda: agents.add_agent(conn, p, body),
-            )
+            return agents.add_agent(conn, p, body)
 
     def list_agents(self, p: Principal) -> list[AgentPublic]:
         with self._tx() as conn:

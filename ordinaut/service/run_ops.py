@@ -66,4 +66,6 @@ def decide_run(
     conn.execute(sa.update(task_run).where(task_run.c.id == run_id).values(values))
     action = "approve" if approve else "reject"
     record(conn, principal, f"run.{action}", run_id)
+    topic = "task.run.approved" if approve else "task.run.rejected"
+    queries.emit(conn, [(topic, {"run_id": str(run_id), "task_id": str(row.task_id)})])
     return get_run(conn, principal, run_id, scope="runs:approve")

@@ -64,6 +64,9 @@ def snooze(
     values = {"next_occurrence_at": target, "next_run_at": target, "updated_at": now}
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.snooze", task_id, before=row, changes=values)
+    queries.emit(
+        conn, [("task.snoozed", {"task_id": str(task_id), "next_run_at": target.isoformat()})]
+    )
     return get_task(conn, principal, task_id, scope="tasks:write")
 
 
@@ -92,6 +95,20 @@ def skip_next(
         values["status"] = "completed"
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
+    queries.emit(
+        conn,
+        [
+            (
+                "task.run.skipped",
+                {
+                    "task_id": str(task_id),
+                    "scheduled_for": at.isoformat(),
+                    "reason": "skipped on request",
+                },
+            )
+            for at in skipped
+        ],
+    )
     return get_task(conn, principal, task_id, scope="tasks:write")
 
 

@@ -20,7 +20,7 @@ from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
-from ordinaut.service.tasks import check_pipeline, get_task, task_public
+from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
 from ordinaut.store import queries
 from ordinaut.store.tables import due_work, task, task_run
 
@@ -41,6 +41,7 @@ def update_task(
 ) -> TaskPublic:
     """Change any mutable field; a schedule change recomputes the next run from now."""
     row = owned_task(conn, principal, task_id)
+    reject_untriggered(body.schedule_kind)
     if row.status in ("canceled", "completed") and body.model_fields_set & _SCHEDULE_FIELDS:
         raise Conflict(f"task is {row.status}; create a new task instead", field="status")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -59,7 +60,7 @@ def update_task(
         jitter = changes.get("jitter_seconds", row.jitter_seconds)
         changes["next_occurrence_at"] = occurrence
         changes["next_run_at"] = fire_time(row.id, occurrence, jitter)
-        if occurrence is None and kind in ("cron", "rrule", "once") and row.status == "active":
+        if occurrence is None and kind in ("cron", "rrule", "once"):
             changes["status"] = "completed"
     changes["updated_at"] = now
     conn.execute(sa.update(task).where(task.c.id == task_id).values(changes))
@@ -72,10 +73,12 @@ def update_task(
 def run_now(
     conn: Connection, principal: Principal, task_id: uuid.UUID, *, now: datetime
 ) -> RunNowAccepted:
-    """Queue an extra occurrence for right now (any state but canceled)."""
+    """Queue an extra occurrence for right now (active or completed tasks; 409 otherwise)."""
     row = owned_task(conn, principal, task_id)
     if row.status == "canceled":
         raise Conflict("task is canceled", field="status")
+    if row.status == "paused":
+        raise Conflict("task is paused; resume it first", field="status")
     queries.insert_due_work(
         conn,
         [
@@ -89,6 +92,7 @@ def run_now(
         ],
     )
     record(conn, principal, "task.run_now", task_id, details={"run_at": now.isoformat()})
+    queries.emit(conn, [("task.run_now", {"task_id": str(task_id), "run_at": now.isoformat()})])
     return RunNowAccepted(task_id=task_id, scheduled_for=now)
 
 

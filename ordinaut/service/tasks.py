@@ -30,6 +30,7 @@ def create_task(
 ) -> TaskPublic:
     """Validate and store a task; it is picked up by the next beat tick."""
     principal.require("tasks:write")
+    reject_untriggered(body.schedule_kind)
     tz = body.timezone or default_tz
     schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
     ensure_not_past(schedule, now)
@@ -55,6 +56,19 @@ def create_task(
     record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
     return task_public(row)
+
+
+UNTRIGGERED_KINDS = ("event", "condition")
+
+
+def reject_untriggered(kind: str | None) -> None:
+    """422 for schedule kinds whose trigger is not built yet, instead of a task that never runs."""
+    if kind in UNTRIGGERED_KINDS:
+        raise ValidationError(
+            f"schedule_kind {kind!r} is not supported yet (no {kind} trigger runs); "
+            "use cron, rrule or once",
+            field="schedule_kind",
+        )
 
 
 def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None:

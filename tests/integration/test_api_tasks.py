@@ -63,6 +63,11 @@ def test_create_get_list_task(api: Api) -> None:
             "schedule_expr",
             "no occurrence after now",
         ),
+        (
+            {"schedule_kind": "event", "schedule_expr": "email.received"},
+            "schedule_kind",
+            "not supported yet",
+        ),
         ({"priority": 0}, "priority", ""),
         ({"priority": 10}, "priority", ""),
         ({"max_retries": -1}, "max_retries", ""),
@@ -132,6 +137,8 @@ def test_auth_scope_and_ownership(api: Api) -> None:
 def test_lifecycle_pause_resume_cancel_with_audit(api: Api, engine: Engine) -> None:
     task_id = api.admin.post("/tasks", json=task_body()).json()["id"]
     assert api.admin.post(f"/tasks/{task_id}/pause").json()["status"] == "paused"
+    held = api.admin.post(f"/tasks/{task_id}/run_now")
+    assert held.status_code == 409 and "resume" in held.json()["error"]["message"]
     again = api.admin.post(f"/tasks/{task_id}/pause")
     assert again.status_code == 409 and again.json()["error"]["field"] == "status"
     assert api.admin.post(f"/tasks/{task_id}/resume").json()["status"] == "active"

@@ -43,11 +43,9 @@ def preview_schedule(
 
 
 @router.post("/agents", status_code=201, response_model=AgentPublic, tags=["agents"])
-def create_agent(
-    body: AgentCreate, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
-) -> AgentPublic:
+def create_agent(body: AgentCreate, svc: Svc, caller: Caller) -> AgentPublic:
     """Create an agent (agents:admin); the token is in this response only."""
-    return svc.create_agent(caller, body, idempotency_key=idempotency_key)
+    return svc.create_agent(caller, body)
 
 
 @router.get("/agents", response_model=list[AgentPublic], tags=["agents"])
