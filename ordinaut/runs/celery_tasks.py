@@ -115,7 +115,7 @@ def register(app: Celery, runtime: Callable[[], Runtime]) -> None:
     @app.task(name="ordinaut.reap", ignore_result=True)  # type: ignore[untyped-decorator]
     def reap() -> int:
         rt = runtime()
-        reaped = maintenance.reap(rt.engine, rt.settings, utcnow())
+        reaped = maintenance.reap(rt.engine, rt.settings)
         if any(r.frees_slot or (r.retry_at and r.retry_at <= utcnow()) for r in reaped):
             request_dispatch(app, rt)
         return len(reaped)

@@ -118,9 +118,7 @@ def execute_run(
     engine = autocommit(engine)
     with engine.connect() as conn:
         db = RunDb(engine, conn)
-        claimed = queries.claim_run(
-            conn, run_id, owner, utcnow() + timedelta(seconds=settings.lease_seconds)
-        )
+        claimed = queries.claim_run(conn, run_id, owner, settings.lease_seconds)
         if claimed is None:
             log.info("run %s not claimed: no longer queued", run_id, extra={"run_id": str(run_id)})
             return Outcome(run_id, "ignored")

@@ -22,7 +22,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
@@ -69,7 +69,7 @@ class Lease:
                     conn,
                     self.run_id,
                     self.owner,
-                    utcnow() + timedelta(seconds=self.seconds),
+                    self.seconds,
                     self.reserved,
                 )
         except Exception:  # a blip in the database must not kill the run; retry next beat
@@ -143,6 +143,4 @@ def reserve(engine: Engine, settings: Settings, run_ids: Sequence[uuid.UUID], ow
     """Reserve the queued runs of a message this worker will run in turn, for one lease."""
     if run_ids:
         with autocommit(engine).connect() as conn:
-            queries.reserve_runs(
-                conn, run_ids, owner, utcnow() + timedelta(seconds=settings.lease_seconds)
-            )
+            queries.reserve_runs(conn, run_ids, owner, settings.lease_seconds)

@@ -49,13 +49,11 @@ class Reaped:
     frees_slot: bool
 
 
-def reap(
-    engine: Engine, settings: Settings, now: datetime, limit: int = REAP_LIMIT
-) -> list[Reaped]:
-    """Fail runs whose lease expired before ``now`` and plan their retries; one transaction."""
+def reap(engine: Engine, settings: Settings, limit: int = REAP_LIMIT) -> list[Reaped]:
+    """Fail runs whose lease expired (by the database's clock) and plan their retries."""
     reaped: list[Reaped] = []
     with engine.begin() as conn:
-        expired = queries.reap_expired_runs(conn, now, limit)
+        expired = queries.reap_expired_runs(conn, limit)
         events: list[tuple[str, dict[str, Any]]] = []
         for run in expired:
             retry_at = None
@@ -99,7 +97,7 @@ def sweep(
     lease = timedelta(seconds=settings.lease_seconds)
     with engine.begin() as conn:
         stale = queries.take_stale_queued_runs(
-            conn, now, stale_before=now - lease, republish_before=now - 5 * lease, limit=limit
+            conn, stale_before=now - lease, republish_before=now - 5 * lease, limit=limit
         )
         if stale:
             publish([QueuedRun(r.id, r.priority) for r in stale])

@@ -325,7 +325,7 @@ def test_reaper_fails_expired_leases_and_plans_retries_while_retries_last(
             ),
             {"i": alive},
         )
-    reaped = maintenance.reap(engine, settings, datetime.now(UTC))
+    reaped = maintenance.reap(engine, settings)
     assert {r.run_id for r in reaped} == {keep, last}
     for run_id in (keep, last):
         run = run_row(engine, run_id)
@@ -334,7 +334,7 @@ def test_reaper_fails_expired_leases_and_plans_retries_while_retries_last(
     (due,) = due_rows(engine)
     assert (due.task_id, due.attempt, due.trigger) == (run_row(engine, keep).task_id, 2, "retry")
     assert {r.run_id: r.retry_at is not None for r in reaped} == {keep: True, last: False}
-    assert maintenance.reap(engine, settings, datetime.now(UTC)) == []  # nothing twice
+    assert maintenance.reap(engine, settings) == []  # nothing twice
 
 
 def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
@@ -349,7 +349,7 @@ def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
                 sa.text("UPDATE task_run SET leased_until = now() - interval '1s' WHERE id = :i"),
                 {"i": run_id},
             )
-        maintenance.reap(engine, settings, datetime.now(UTC))
+        maintenance.reap(engine, settings)
 
     reaper = threading.Thread(target=reap_underneath)
     reaper.start()

@@ -150,7 +150,7 @@ _REPUBLISH_STALE = sa.text(
                  WHERE status = 'queued'
                    AND ((published_at IS NULL AND created_at < :stale_before)
                         OR published_at < :republish_before
-                        OR leased_until < :now)
+                        OR leased_until < now())
                  ORDER BY priority, created_at
                  LIMIT :limit
                  FOR UPDATE SKIP LOCKED)
@@ -161,14 +161,14 @@ _REPUBLISH_STALE = sa.text(
 
 def take_stale_queued_runs(
     conn: Connection,
-    now: datetime,
     stale_before: datetime,
     republish_before: datetime,
     limit: int,
 ) -> Sequence[Row[Any]]:
     """Queued runs without a live message: never published (created before
     ``stale_before``), published before ``republish_before`` and never claimed, or reserved
-    by a worker whose reservation ran out (it died holding their message).
+    by a worker whose reservation ran out (it died holding their message; the database's
+    clock decides, like every lease).
 
     Stamps them published now, drops the reservation and returns (id, priority); the caller
     publishes before it commits, so a failed publish rolls it all back for the next sweep.
@@ -176,7 +176,6 @@ def take_stale_queued_runs(
     return conn.execute(
         _REPUBLISH_STALE,
         {
-            "now": now,
             "stale_before": stale_before,
             "republish_before": republish_before,
             "limit": limit,

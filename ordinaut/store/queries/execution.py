@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +16,8 @@ _CLAIM_RUN = sa.text(
     """
     WITH claimed AS (
         UPDATE task_run AS r
-        SET status = 'running', lease_owner = :owner, leased_until = :until,
+        SET status = 'running', lease_owner = :owner,
+            leased_until = now() + make_interval(secs => :lease_seconds),
             started_at = now()
         FROM task AS t
         WHERE r.id = :run_id AND r.status = 'queued' AND t.id = r.task_id
@@ -37,37 +37,47 @@ _CLAIM_RUN = sa.text(
 )
 
 
-def claim_run(conn: Connection, run_id: uuid.UUID, owner: str, until: datetime) -> Row[Any] | None:
+def claim_run(
+    conn: Connection, run_id: uuid.UUID, owner: str, lease_seconds: float
+) -> Row[Any] | None:
     """queued → running, taking the lease, with its ``task.run.started`` event (one statement).
 
+    Lease ends are computed with the database's clock (as is every comparison with them), so
+    workers and reapers on hosts whose clocks disagree still agree on who holds a lease.
     None when the run is not queued any more (finished, canceled, or claimed by another).
     """
-    return conn.execute(_CLAIM_RUN, {"run_id": run_id, "owner": owner, "until": until}).first()
+    return conn.execute(
+        _CLAIM_RUN, {"run_id": run_id, "owner": owner, "lease_seconds": lease_seconds}
+    ).first()
 
 
 _RESERVE_RUNS = sa.text(
     """
-    UPDATE task_run SET lease_owner = :owner, leased_until = :until
+    UPDATE task_run
+    SET lease_owner = :owner, leased_until = now() + make_interval(secs => :lease_seconds)
     WHERE id = ANY(:ids) AND status = 'queued'
     """
 )
 
 
 def reserve_runs(
-    conn: Connection, run_ids: Sequence[uuid.UUID], owner: str, until: datetime
+    conn: Connection, run_ids: Sequence[uuid.UUID], owner: str, lease_seconds: float
 ) -> None:
-    """Mark queued runs as held by ``owner`` (whose message it has) until ``until``.
+    """Mark queued runs as held by ``owner`` (whose message it has) for one lease.
 
     Advisory only — any worker may still claim them — but a reservation that runs out tells
     the sweeper their message died with its worker.
     """
     if run_ids:
-        conn.execute(_RESERVE_RUNS, {"ids": list(run_ids), "owner": owner, "until": until})
+        conn.execute(
+            _RESERVE_RUNS,
+            {"ids": list(run_ids), "owner": owner, "lease_seconds": lease_seconds},
+        )
 
 
 _EXTEND_LEASE = sa.text(
     """
-    UPDATE task_run SET leased_until = :until
+    UPDATE task_run SET leased_until = now() + make_interval(secs => :lease_seconds)
     WHERE lease_owner = :owner
       AND ((id = :run_id AND status = 'running')
            OR (id = ANY(:reserved) AND status = 'queued'))
@@ -80,14 +90,19 @@ def extend_lease(
     conn: Connection,
     run_id: uuid.UUID,
     owner: str,
-    until: datetime,
+    lease_seconds: float,
     reserved: Sequence[uuid.UUID] = (),
 ) -> bool:
     """Push the lease (and our reservations) forward; False when the run is no longer ours
     (reaped or canceled)."""
     rows = conn.execute(
         _EXTEND_LEASE,
-        {"run_id": run_id, "owner": owner, "until": until, "reserved": list(reserved)},
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "lease_seconds": lease_seconds,
+            "reserved": list(reserved),
+        },
     ).all()
     return any(r.id == run_id and r.status == "running" for r in rows)
 
@@ -200,7 +215,7 @@ _REAP_EXPIRED = sa.text(
         leased_until = NULL
     FROM task AS t
     WHERE r.id IN (SELECT id FROM task_run
-                   WHERE status = 'running' AND leased_until < :now
+                   WHERE status = 'running' AND leased_until < now()
                    ORDER BY leased_until LIMIT :limit FOR UPDATE SKIP LOCKED)
       AND t.id = r.task_id
     RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.priority, r.event, r.lease_owner,
@@ -210,9 +225,9 @@ _REAP_EXPIRED = sa.text(
 )
 
 
-def reap_expired_runs(conn: Connection, now: datetime, limit: int) -> Sequence[Row[Any]]:
-    """running runs whose lease expired → failed; returned so the caller can plan retries."""
-    return conn.execute(_REAP_EXPIRED, {"now": now, "limit": limit}).all()
+def reap_expired_runs(conn: Connection, limit: int) -> Sequence[Row[Any]]:
+    """running runs whose lease expired (database clock) → failed; returned for retries."""
+    return conn.execute(_REAP_EXPIRED, {"limit": limit}).all()
 
 
 _CACHED_STEP = sa.text(
