@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, ValidationError
-from ordinaut.runs.states import RunStatus, Trigger
+from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import MAX_PREVIEW, parse_schedule, preview
 from ordinaut.service.audit import record
@@ -24,20 +24,24 @@ from ordinaut.store.tables import task
 MAX_RECORDED_SKIPS = 100
 
 
-def _skipped_run(row: Any, occurrence: datetime, now: datetime, reason: str) -> dict[str, Any]:
-    return {
-        "task_id": row.id,
-        "status": RunStatus.SKIPPED.value,
-        "trigger": Trigger.SCHEDULE.value,
-        "scheduled_for": occurrence,
-        "attempt": 1,
-        "priority": row.priority,
-        "concurrency_key": None,
-        "dedupe_key": None,
-        "event": None,
-        "reason": reason,
-        "finished_at": now,
-    }
+def _record_skipped(
+    conn: Connection, row: Any, occurrences: list[datetime], now: datetime, reason: str
+) -> None:
+    """Record occurrences that will not run, each with its event (the statement beat uses)."""
+    queries.record_skipped_runs(
+        conn,
+        [
+            {
+                "task_id": row.id,
+                "trigger": Trigger.SCHEDULE.value,
+                "scheduled_for": at,
+                "priority": row.priority,
+                "reason": reason,
+                "finished_at": now,
+            }
+            for at in occurrences
+        ],
+    )
 
 
 def snooze(
@@ -60,7 +64,7 @@ def snooze(
     while following is not None and following <= target and len(jumped) < MAX_RECORDED_SKIPS:
         jumped.append(following)
         following = schedule.next_after(following)
-    queries.insert_runs(conn, [_skipped_run(row, at, now, "superseded by snooze") for at in jumped])
+    _record_skipped(conn, row, jumped, now, "superseded by snooze")
     values = {"next_occurrence_at": target, "next_run_at": target, "updated_at": now}
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.snooze", task_id, before=row, changes=values)
@@ -85,7 +89,7 @@ def skip_next(
     while current is not None and len(skipped) < body.count:
         skipped.append(current)
         current = schedule.next_after(current)
-    queries.insert_runs(conn, [_skipped_run(row, at, now, "skipped on request") for at in skipped])
+    _record_skipped(conn, row, skipped, now, "skipped on request")
     values: dict[str, Any] = {
         "next_occurrence_at": current,
         "next_run_at": fire_time(row.id, current, row.jitter_seconds),
@@ -95,20 +99,6 @@ def skip_next(
         values["status"] = "completed"
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
-    queries.emit(
-        conn,
-        [
-            (
-                "task.run.skipped",
-                {
-                    "task_id": str(task_id),
-                    "scheduled_for": at.isoformat(),
-                    "reason": "skipped on request",
-                },
-            )
-            for at in skipped
-        ],
-    )
     return get_task(conn, principal, task_id, scope="tasks:write")
 
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ordinaut.store.tables import audit_log, due_work, task, task_run
+from ordinaut.store.tables import audit_log, due_work, outbox, task, task_run
 from tests.integration.conftest import Api, serve
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {"x": 1}, "save_as": "e"}]}
@@ -199,6 +199,13 @@ def test_snooze_and_skip_next(api: Api, engine: Engine) -> None:
         ).all()
     assert sorted(r.reason for r in reasons) == ["skipped on request", "skipped on request"]
     assert {r.status for r in reasons} == {"skipped"}
+    with engine.connect() as conn:
+        skipped_events = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(outbox)
+            .where(outbox.c.topic == "task.run.skipped")
+        ).scalar_one()
+    assert skipped_events == 2
     until = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
     moved = api.admin.post(f"/tasks/{made['id']}/snooze", json={"until": until.isoformat()})
     assert datetime.fromisoformat(moved.json()["next_run_at"]) == until
