@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         settings = _prepare(env, say)
         _write_env_file(data_dir, env)
         _start_children(sup, settings, env, args)
-        _announce(sup, args, settings, stop, say)
+        _announce(args, stop, say)
         exited = sup.wait_any(stop)
         if exited is not None and not stop.is_set():
             assert exited.proc is not None
@@ -236,26 +236,23 @@ def _start_children(
         )
 
 
-def _announce(
-    sup: Supervisor,
-    args: argparse.Namespace,
-    settings: Settings,
-    stop: threading.Event,
-    say: Callable[[str], None],
-) -> None:
+def _announce(args: argparse.Namespace, stop: threading.Event, say: Callable[[str], None]) -> None:
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     base = f"http://{host}:{args.port}"
     deadline = time.monotonic() + 120
-    while not stop.is_set() and time.monotonic() < deadline:
+    healthy = False
+    while not healthy and not stop.is_set() and time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base}/health", timeout=2):
-                break
+                healthy = True
         except OSError:
             stop.wait(0.5)
     if stop.is_set():
+        return
+    if not healthy:
+        say(f"not healthy after 120 s: see the lines above, or GET {base}/health")
         return
     say(f"Ordinaut is up. API {base}   docs {base}/docs   MCP {base}/mcp")
     if args.flower:
         say(f"Flower http://127.0.0.1:{args.flower_port}")
     say("Ctrl-C stops everything; data and history are kept for the next start.")
-    del settings
