@@ -27,11 +27,8 @@ from ordinaut.service.models import (
     TaskPublic,
     TaskUpdate,
 )
+from ordinaut.vocabulary import RunStatus, TaskStatus
 
-TaskStatus = Literal["active", "paused", "canceled", "completed"]
-RunStatus = Literal[
-    "queued", "running", "succeeded", "failed", "canceled", "skipped", "waiting_approval"
-]
 _TASK_ID = "The task's id (a UUID), as returned by create_task or list_tasks."
 _RUN_ID = "The run's id (a UUID), as returned by list_runs."
 _LIMIT = "Page size, 1-1000 (default 50)."

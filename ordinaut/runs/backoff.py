@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
 
-
-class BackoffStrategy(StrEnum):
-    EXPONENTIAL_JITTER = "exponential_jitter"
-    EXPONENTIAL = "exponential"
-    FIXED = "fixed"
-    NONE = "none"
+from ordinaut.vocabulary import BackoffStrategy
 
 
 def retry_delay(

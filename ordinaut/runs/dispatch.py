@@ -46,8 +46,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine, Row
 
-from ordinaut.runs.states import RunStatus, TaskStatus, Trigger
 from ordinaut.store import queries
+from ordinaut.vocabulary import RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.dispatch")
 

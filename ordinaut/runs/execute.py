@@ -54,9 +54,9 @@ from ordinaut.runs.lease import Lease, autocommit, reserve
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
-from ordinaut.runs.states import RunStatus
 from ordinaut.store import queries
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
+from ordinaut.vocabulary import RunStatus
 
 log = logging.getLogger("ordinaut.runs")
 

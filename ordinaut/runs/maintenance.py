@@ -27,10 +27,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
-from ordinaut.runs.backoff import BackoffStrategy
 from ordinaut.runs.dispatch import QueuedRun
 from ordinaut.runs.retry import plan_retry
 from ordinaut.store import queries
+from ordinaut.vocabulary import BackoffStrategy
 
 log = logging.getLogger("ordinaut.runs")
 

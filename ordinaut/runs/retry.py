@@ -18,9 +18,9 @@ from sqlalchemy.engine import Connection, Row
 
 from ordinaut.config import Settings
 from ordinaut.pipeline.model import Pipeline
-from ordinaut.runs.backoff import BackoffStrategy, retry_delay
-from ordinaut.runs.states import Trigger
+from ordinaut.runs.backoff import retry_delay
 from ordinaut.store import queries
+from ordinaut.vocabulary import BackoffStrategy, Trigger
 
 
 def utcnow() -> datetime:

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Forbidden
 from ordinaut.pipeline.model import Pipeline
-from ordinaut.service.auth import ADMIN_SCOPE
 from ordinaut.store.tables import agent
 from ordinaut.tools.spec import ToolSpec
+from ordinaut.vocabulary import ADMIN_SCOPE
 
 
 def check_tool_scopes(

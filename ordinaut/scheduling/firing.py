@@ -28,11 +28,10 @@ from typing import Any
 from sqlalchemy.engine import Engine, Row
 
 from ordinaut.errors import ValidationError
-from ordinaut.runs.states import TaskStatus, Trigger
-from ordinaut.scheduling.misfire import MisfirePolicy
 from ordinaut.scheduling.planning import TaskPlan, plan_due_task
 from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from ordinaut.store import queries
+from ordinaut.vocabulary import MisfirePolicy, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.beat")
 

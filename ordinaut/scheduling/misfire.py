@@ -20,22 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from ordinaut.scheduling.recurrence import Schedule
+from ordinaut.vocabulary import MisfirePolicy
 
 __all__ = ["COUNT_LIMIT", "CatchUp", "MisfirePolicy", "plan_catch_up"]
 
 COUNT_LIMIT = 100_000  # about half a second of counting
 _TICK = timedelta(microseconds=1)
-
-
-class MisfirePolicy(StrEnum):
-    """What to do with missed occurrences."""
-
-    RUN_ONCE = "run_once"
-    SKIP = "skip"
-    RUN_ALL = "run_all"
 
 
 @dataclass(frozen=True)

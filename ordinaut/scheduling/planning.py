@@ -21,10 +21,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.jitter import jitter_delay
-from ordinaut.scheduling.misfire import MisfirePolicy, plan_catch_up
+from ordinaut.scheduling.misfire import plan_catch_up
 from ordinaut.scheduling.recurrence import Schedule
+from ordinaut.vocabulary import MisfirePolicy, Trigger
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from itertools import islice
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 from ordinaut.errors import ValidationError
 from ordinaut.scheduling import cron, rrule, wall
 from ordinaut.scheduling.wall import parse_timezone
+from ordinaut.vocabulary import ScheduleKind
 
 __all__ = [
     "DEFAULT_TIMEZONE",
@@ -49,16 +49,6 @@ DEFAULT_TIMEZONE = "Europe/Chisinau"
 MAX_PREVIEW = 1000
 _TOPIC = re.compile(r"[A-Za-z0-9_.*:-]{1,200}")
 _MAX_EXPR = 4000
-
-
-class ScheduleKind(StrEnum):
-    """How a task is triggered."""
-
-    CRON = "cron"
-    RRULE = "rrule"
-    ONCE = "once"
-    EVENT = "event"
-    CONDITION = "condition"
 
 
 @dataclass(frozen=True)

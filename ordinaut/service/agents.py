@@ -16,6 +16,7 @@ from ordinaut.service.audit import record
 from ordinaut.service.auth import ADMIN_SCOPES, Principal, hash_token, new_token
 from ordinaut.service.models import AgentCreate, AgentPublic
 from ordinaut.store.tables import agent, audit_log
+from ordinaut.vocabulary import Scope
 
 ADMIN_NAME = "admin"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -118,7 +119,7 @@ def _agent_row(conn: Connection, agent_id: uuid.UUID) -> Any:
 
 def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> AgentPublic:
     """Create an agent (agents:admin); the response carries its token, once."""
-    principal.require("agents:admin")
+    principal.require(Scope.AGENTS_ADMIN)
     made = create_agent(conn, body.name, body.scopes, actor=principal.agent_id)
     if body.webhook_url:
         conn.execute(
@@ -129,7 +130,7 @@ def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> Agen
 
 def list_agents(conn: Connection, principal: Principal) -> list[AgentPublic]:
     """Every agent (agents:admin)."""
-    principal.require("agents:admin")
+    principal.require(Scope.AGENTS_ADMIN)
     rows = conn.execute(sa.select(agent).order_by(agent.c.created_at, agent.c.name)).all()
     return [_public(r) for r in rows]
 
@@ -142,7 +143,7 @@ def me(conn: Connection, principal: Principal) -> AgentPublic:
 def rotate_token(conn: Connection, principal: Principal, agent_id: uuid.UUID) -> AgentPublic:
     """A new token for an agent (itself, or any with agents:admin); the old one stops working."""
     if agent_id != principal.agent_id:
-        principal.require("agents:admin")
+        principal.require(Scope.AGENTS_ADMIN)
     row = _agent_row(conn, agent_id)
     if row.revoked_at is not None:
         raise Conflict("agent is revoked", field="agent_id")
@@ -156,7 +157,7 @@ def rotate_token(conn: Connection, principal: Principal, agent_id: uuid.UUID) ->
 
 def revoke_agent(conn: Connection, principal: Principal, agent_id: uuid.UUID) -> AgentPublic:
     """Revoke an agent's token for good (its tasks and history stay)."""
-    principal.require("agents:admin")
+    principal.require(Scope.AGENTS_ADMIN)
     row = _agent_row(conn, agent_id)
     if row.revoked_at is not None:
         raise Conflict("agent is already revoked", field="agent_id")

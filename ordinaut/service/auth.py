@@ -17,20 +17,11 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import AuthError, Forbidden
 from ordinaut.store.tables import agent
+from ordinaut.vocabulary import ADMIN_SCOPE, OPERATION_SCOPES, holds
 
 TOKEN_PREFIX = "ord_"
 
-OPERATION_SCOPES = (
-    "tasks:read",
-    "tasks:write",
-    "runs:read",
-    "runs:approve",
-    "events:publish",
-    "tools:admin",
-    "agents:admin",
-)
 ADMIN_SCOPES = OPERATION_SCOPES
-ADMIN_SCOPE = "agents:admin"
 
 
 @dataclass(frozen=True)
@@ -47,8 +38,8 @@ class Principal:
 
     def require(self, scope: str) -> None:
         """Raise Forbidden unless this agent holds ``scope`` (admins hold every scope)."""
-        if scope not in self.scopes and not self.is_admin:
-            raise Forbidden(f"this token lacks the scope {scope!r}", field="scope")
+        if not holds(self.scopes, scope):
+            raise Forbidden(f"this token lacks the scope '{scope}'", field="scope")
 
 
 def new_token() -> str:

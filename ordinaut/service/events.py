@@ -15,6 +15,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import EventAccepted, EventIn
 from ordinaut.store import queries
 from ordinaut.store.tables import audit_log
+from ordinaut.vocabulary import Scope
 
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -23,7 +24,7 @@ def publish_event(
     conn: Connection, principal: Principal, body: EventIn, *, now: datetime
 ) -> EventAccepted:
     """Record an external event in the outbox (``event.external.<topic>``)."""
-    principal.require("events:publish")
+    principal.require(Scope.EVENTS_PUBLISH)
     size = len(json.dumps(body.payload))
     if size > MAX_EVENT_BYTES:
         raise PayloadTooLarge(
@@ -53,7 +54,7 @@ def list_audit(
     conn: Connection, principal: Principal, *, subject_id: uuid.UUID | None, limit: int
 ) -> list[dict[str, Any]]:
     """Audit entries, newest first (agents:admin)."""
-    principal.require("agents:admin")
+    principal.require(Scope.AGENTS_ADMIN)
     query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
     if subject_id is not None:
         query = query.where(audit_log.c.subject_id == subject_id)

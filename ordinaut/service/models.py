@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ScheduleKindName = Literal["cron", "rrule", "once", "event", "condition"]
-BackoffName = Literal["exponential_jitter", "exponential", "fixed", "none"]
-OverlapName = Literal["allow", "skip", "queue"]
-MisfireName = Literal["run_once", "skip", "run_all"]
+from ordinaut.vocabulary import (
+    BackoffStrategy,
+    MisfirePolicy,
+    OverlapPolicy,
+    RunStatus,
+    ScheduleKind,
+    StepStatus,
+    TaskStatus,
+    Trigger,
+)
 
 
 class TaskCreate(BaseModel):
@@ -21,7 +27,7 @@ class TaskCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
-    schedule_kind: ScheduleKindName
+    schedule_kind: ScheduleKind
     schedule_expr: str | None = Field(default=None, max_length=4000)
     timezone: str | None = Field(default=None, max_length=64)
     payload: dict[str, Any]
@@ -29,11 +35,11 @@ class TaskCreate(BaseModel):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int = Field(default=0, ge=0, le=366 * 86400)
     max_retries: int = Field(default=3, ge=0, le=100)
-    backoff_strategy: BackoffName = "exponential_jitter"
+    backoff_strategy: BackoffStrategy = BackoffStrategy.EXPONENTIAL_JITTER
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
     concurrency_limit: int = Field(default=1, ge=1, le=10_000)
-    overlap_policy: OverlapName = "allow"
-    misfire_policy: MisfireName = "run_once"
+    overlap_policy: OverlapPolicy = OverlapPolicy.ALLOW
+    misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
     jitter_seconds: int = Field(default=0, ge=0, le=86400)
     timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
     created_by: str | None = Field(
@@ -68,7 +74,7 @@ class TaskUpdate(BaseModel):
 
     title: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=4000)
-    schedule_kind: ScheduleKindName | None = None
+    schedule_kind: ScheduleKind | None = None
     schedule_expr: str | None = Field(default=None, max_length=4000)
     timezone: str | None = Field(default=None, max_length=64)
     payload: dict[str, Any] | None = None
@@ -76,11 +82,11 @@ class TaskUpdate(BaseModel):
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=0, le=366 * 86400)
     max_retries: int | None = Field(default=None, ge=0, le=100)
-    backoff_strategy: BackoffName | None = None
+    backoff_strategy: BackoffStrategy | None = None
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
     concurrency_limit: int | None = Field(default=None, ge=1, le=10_000)
-    overlap_policy: OverlapName | None = None
-    misfire_policy: MisfireName | None = None
+    overlap_policy: OverlapPolicy | None = None
+    misfire_policy: MisfirePolicy | None = None
     jitter_seconds: int | None = Field(default=None, ge=0, le=86400)
     timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
 
@@ -120,20 +126,20 @@ class TaskPublic(BaseModel):
     title: str
     description: str
     created_by: uuid.UUID
-    schedule_kind: ScheduleKindName
+    schedule_kind: ScheduleKind
     schedule_expr: str | None
     timezone: str
     payload: dict[str, Any]
-    status: Literal["active", "paused", "canceled", "completed"]
+    status: TaskStatus
     priority: int
     dedupe_key: str | None
     dedupe_window_seconds: int
     max_retries: int
-    backoff_strategy: BackoffName
+    backoff_strategy: BackoffStrategy
     concurrency_key: str | None
     concurrency_limit: int
-    overlap_policy: OverlapName
-    misfire_policy: MisfireName
+    overlap_policy: OverlapPolicy
+    misfire_policy: MisfirePolicy
     jitter_seconds: int
     timeout_seconds: int | None
     next_run_at: datetime | None
@@ -148,7 +154,7 @@ class StepPublic(BaseModel):
     step_path: str
     step_id: str
     address: str
-    status: str
+    status: StepStatus
     attempt: int
     input: Any
     output: Any
@@ -162,10 +168,8 @@ class RunPublic(BaseModel):
 
     id: uuid.UUID
     task_id: uuid.UUID
-    status: Literal[
-        "queued", "running", "succeeded", "failed", "canceled", "skipped", "waiting_approval"
-    ]
-    trigger: str
+    status: RunStatus
+    trigger: Trigger
     attempt: int
     scheduled_for: datetime
     started_at: datetime | None

@@ -16,6 +16,7 @@ from ordinaut.service.models import RunPublic
 from ordinaut.service.runs import get_run
 from ordinaut.store import queries
 from ordinaut.store.tables import task, task_run
+from ordinaut.vocabulary import Scope
 
 
 def _owned_run(conn: Connection, principal: Principal, run_id: uuid.UUID) -> Any:
@@ -34,7 +35,7 @@ def cancel_run(
     conn: Connection, principal: Principal, run_id: uuid.UUID, *, now: datetime
 ) -> RunPublic:
     """Cancel a queued, waiting or running run (a running one stops between steps)."""
-    principal.require("tasks:write")
+    principal.require(Scope.TASKS_WRITE)
     row = _owned_run(conn, principal, run_id)
     if row.status not in ("queued", "waiting_approval", "running"):
         raise Conflict(f"run is already {row.status}", field="status")
@@ -47,14 +48,14 @@ def cancel_run(
     queries.emit(
         conn, [("task.run.canceled", {"run_id": str(run_id), "task_id": str(row.task_id)})]
     )
-    return get_run(conn, principal, run_id, scope="tasks:write")
+    return get_run(conn, principal, run_id, scope=Scope.TASKS_WRITE)
 
 
 def decide_run(
     conn: Connection, principal: Principal, run_id: uuid.UUID, *, approve: bool, now: datetime
 ) -> RunPublic:
     """Approve (→ queued) or reject (→ canceled) a run waiting for approval; 409 otherwise."""
-    principal.require("runs:approve")
+    principal.require(Scope.RUNS_APPROVE)
     row = _owned_run(conn, principal, run_id)
     if row.status != "waiting_approval":
         raise Conflict(f"run is {row.status}, not waiting for approval", field="status")
@@ -68,4 +69,4 @@ def decide_run(
     record(conn, principal, f"run.{action}", run_id)
     topic = "task.run.approved" if approve else "task.run.rejected"
     queries.emit(conn, [(topic, {"run_id": str(run_id), "task_id": str(row.task_id)})])
-    return get_run(conn, principal, run_id, scope="runs:approve")
+    return get_run(conn, principal, run_id, scope=Scope.RUNS_APPROVE)

@@ -9,11 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import NotFound, ValidationError
-from ordinaut.runs.states import RunStatus
 from ordinaut.service import cursor
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunPublic, StepPublic
 from ordinaut.store.tables import step_result, task, task_run
+from ordinaut.vocabulary import RunStatus, Scope
 
 _RUN_COLUMNS = [c for c in task_run.c if c.name not in ("lease_owner", "leased_until")]
 
@@ -28,7 +28,7 @@ def list_runs(
     after: str | None = None,
 ) -> tuple[list[RunPublic], str | None]:
     """Runs the caller may see, newest first, with a cursor for the next page."""
-    principal.require("runs:read")
+    principal.require(Scope.RUNS_READ)
     if status is not None and status not in set(RunStatus):
         raise ValidationError(
             f"status must be one of {', '.join(s.value for s in RunStatus)}", field="status"
@@ -60,7 +60,7 @@ def list_runs(
 
 
 def get_run(
-    conn: Connection, principal: Principal, run_id: uuid.UUID, *, scope: str = "runs:read"
+    conn: Connection, principal: Principal, run_id: uuid.UUID, *, scope: str = Scope.RUNS_READ
 ) -> RunPublic:
     """One run with its step receipts (404 for another agent's run, unless admin)."""
     principal.require(scope)

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, ValidationError
-from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import MAX_PREVIEW, parse_schedule, preview
 from ordinaut.service.audit import record
@@ -20,6 +19,7 @@ from ordinaut.service.task_ops import owned_task
 from ordinaut.service.tasks import get_task
 from ordinaut.store import queries
 from ordinaut.store.tables import task
+from ordinaut.vocabulary import Scope, Trigger
 
 MAX_RECORDED_SKIPS = 100
 
@@ -71,7 +71,7 @@ def snooze(
     queries.emit(
         conn, [("task.snoozed", {"task_id": str(task_id), "next_run_at": target.isoformat()})]
     )
-    return get_task(conn, principal, task_id, scope="tasks:write")
+    return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
 
 
 def skip_next(
@@ -99,7 +99,7 @@ def skip_next(
         values["status"] = "completed"
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
-    return get_task(conn, principal, task_id, scope="tasks:write")
+    return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
 
 
 def preview_schedule(

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Conflict, NotFound
-from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
@@ -23,13 +22,14 @@ from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
 from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
 from ordinaut.store import queries
 from ordinaut.store.tables import due_work, task, task_run
+from ordinaut.vocabulary import Scope, Trigger
 
 _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
 
 def owned_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> Row[Any]:
     """The task row, locked for update, if the caller may change it (404 otherwise)."""
-    principal.require("tasks:write")
+    principal.require(Scope.TASKS_WRITE)
     row = conn.execute(sa.select(task).where(task.c.id == task_id).with_for_update()).first()
     if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
         raise NotFound(f"no task {task_id}", field="task_id")
@@ -64,7 +64,7 @@ def update_task(
             changes["status"] = "completed"
     changes["updated_at"] = now
     conn.execute(sa.update(task).where(task.c.id == task_id).values(changes))
-    after = get_task(conn, principal, task_id, scope="tasks:write")
+    after = get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
     record(conn, principal, "task.update", task_id, before=row, changes=changes)
     queries.emit(conn, [("task.updated", {"task_id": str(task_id), "fields": sorted(changes)})])
     return after
@@ -131,4 +131,4 @@ def set_status(
     conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
     record(conn, principal, f"task.{action}", task_id, before=row, changes=values)
     queries.emit(conn, [(f"task.{target}", {"task_id": str(task_id)})])
-    return get_task(conn, principal, task_id, scope="tasks:write")
+    return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)

@@ -21,6 +21,7 @@ from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
 from ordinaut.store.tables import task
 from ordinaut.tools.registry import tools_for_payload
+from ordinaut.vocabulary import Scope
 
 TASK_STATUSES = ("active", "paused", "canceled", "completed")
 
@@ -29,7 +30,7 @@ def create_task(
     conn: Connection, principal: Principal, body: TaskCreate, *, now: datetime, default_tz: str
 ) -> TaskPublic:
     """Validate and store a task; it is picked up by the next beat tick."""
-    principal.require("tasks:write")
+    principal.require(Scope.TASKS_WRITE)
     reject_untriggered(body.schedule_kind)
     tz = body.timezone or default_tz
     schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
@@ -92,11 +93,11 @@ def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None
 
 
 def get_task(
-    conn: Connection, principal: Principal, task_id: uuid.UUID, *, scope: str = "tasks:read"
+    conn: Connection, principal: Principal, task_id: uuid.UUID, *, scope: str = Scope.TASKS_READ
 ) -> TaskPublic:
     """One task the caller may see (404 for another agent's, unless admin).
 
-    Write operations pass ``scope="tasks:write"``: an agent may always see what it changed.
+    Write operations pass ``scope=Scope.TASKS_WRITE``: an agent may always see what it changed.
     """
     principal.require(scope)
     row = conn.execute(sa.select(task).where(task.c.id == task_id)).first()
@@ -114,7 +115,7 @@ def list_tasks(
     after: str | None = None,
 ) -> tuple[list[TaskPublic], str | None]:
     """The caller's tasks, newest first, with a cursor for the next page."""
-    principal.require("tasks:read")
+    principal.require(Scope.TASKS_READ)
     if status is not None and status not in TASK_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
     query = sa.select(task)

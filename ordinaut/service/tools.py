@@ -27,6 +27,7 @@ from ordinaut.tools import catalog, secrets
 from ordinaut.tools.mcp_client import RemoteTool
 from ordinaut.tools.registry import RESERVED_SERVERS, builtin_tools
 from ordinaut.tools.spec import Auth, McpServer, ToolSpec, Transport, check_schema
+from ordinaut.vocabulary import Scope
 
 ADDRESS = re.compile(
     r"^(?P<server>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\.(?P<tool>[A-Za-z0-9_.-]{1,128})$"
@@ -134,7 +135,7 @@ def _audit(conn: Connection, principal: Principal | None, action: str, **details
 
 def list_tools(conn: Connection, principal: Principal | None) -> list[ToolPublic]:
     """Every tool (built-ins and catalog), by address."""
-    _require(principal, "tasks:read")
+    _require(principal, Scope.TASKS_READ)
     tools = {**catalog.load_catalog(conn), **builtin_tools()}
     return [public(tools[address]) for address in sorted(tools)]
 
@@ -219,7 +220,7 @@ def register_tool(
     conn: Connection, principal: Principal | None, body: ToolCreate, *, replace: bool = False
 ) -> ToolPublic:
     """Check and store a tool; an existing address is a Conflict unless ``replace``."""
-    _require(principal, "tools:admin")
+    _require(principal, Scope.TOOLS_ADMIN)
     spec = check_tool(conn, body)
     if not replace and catalog.get_tool(conn, spec.address) is not None:
         raise Conflict(f"tool {spec.address!r} exists (replace it explicitly)", field="address")
@@ -232,7 +233,7 @@ def register_tool(
 
 def delete_tool(conn: Connection, principal: Principal | None, address: str) -> None:
     """Remove a registered tool (tasks using it will fail at their next run)."""
-    _require(principal, "tools:admin")
+    _require(principal, Scope.TOOLS_ADMIN)
     if address in builtin_tools():
         raise Conflict(f"{address!r} is a built-in tool and cannot be deleted", field="address")
     if not catalog.delete_tool(conn, address):
@@ -244,7 +245,7 @@ def save_mcp_server(
     conn: Connection, principal: Principal | None, body: McpServerCreate
 ) -> McpServer:
     """Check and store (or replace) an MCP server configuration."""
-    _require(principal, "tools:admin")
+    _require(principal, Scope.TOOLS_ADMIN)
     if not SERVER_NAME.match(body.name) or body.name in RESERVED_SERVERS:
         raise ValidationError("1-64 of A-Z a-z 0-9 _ - (not a reserved prefix)", field="name")
     if (body.url is None) == (body.command is None):
@@ -275,7 +276,7 @@ def import_mcp_tools(
     conn: Connection, principal: Principal | None, server: str, listed: Sequence[RemoteTool]
 ) -> list[ToolPublic]:
     """Register (or replace) ``server.<name>`` for every tool the server listed."""
-    _require(principal, "tools:admin")
+    _require(principal, Scope.TOOLS_ADMIN)
     done = []
     for remote in listed:
         body = ToolCreate(

@@ -29,11 +29,12 @@ from sqlalchemy.engine import Engine
 
 from ordinaut.celery_app import control_queue, create_app
 from ordinaut.config import Settings
-from ordinaut.runs.backoff import BackoffStrategy, retry_delay
+from ordinaut.runs.backoff import retry_delay
 from ordinaut.store import queries
 from ordinaut.store.engine import make_engine
 from ordinaut.tools import catalog
 from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.vocabulary import BackoffStrategy
 from tests.integration.test_dispatch import add_due, make_task
 from tests.support import Proc, processes, start_beat, start_worker, wait_for
 

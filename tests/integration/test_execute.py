@@ -22,7 +22,8 @@ from ordinaut.config import Settings
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
 from ordinaut.runs import maintenance
-from ordinaut.runs.backoff import BackoffStrategy, retry_delay
+from ordinaut.runs.backoff import retry_delay
+from ordinaut.vocabulary import BackoffStrategy
 from tests.integration.test_dispatch import NS, add_due, make_task, runs
 
 OWNER = "test-host:1"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ordinaut.runs.backoff import BackoffStrategy, retry_delay
+from ordinaut.runs.backoff import retry_delay
+from ordinaut.vocabulary import BackoffStrategy
 
 EXP = BackoffStrategy.EXPONENTIAL
 JIT = BackoffStrategy.EXPONENTIAL_JITTER

@@ -9,8 +9,9 @@ import pytest
 
 from ordinaut.scheduling import misfire
 from ordinaut.scheduling.jitter import jitter_delay
-from ordinaut.scheduling.misfire import CatchUp, MisfirePolicy, plan_catch_up
+from ordinaut.scheduling.misfire import CatchUp, plan_catch_up
 from ordinaut.scheduling.recurrence import parse_schedule
+from ordinaut.vocabulary import MisfirePolicy
 
 CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 EVERY_10 = parse_schedule("cron", "*/10 * * * *", "UTC", created_at=CREATED)

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ordinaut.runs.states import Trigger
 from ordinaut.scheduling.jitter import jitter_delay
-from ordinaut.scheduling.misfire import MisfirePolicy
 from ordinaut.scheduling.planning import TaskPlan, Work, fire_time, plan_due_task
 from ordinaut.scheduling.recurrence import Schedule, parse_schedule
+from ordinaut.vocabulary import MisfirePolicy, Trigger
 
 CREATED = datetime(2026, 3, 1, tzinfo=UTC)
 EVERY_10 = parse_schedule("cron", "*/10 * * * *", "UTC", created_at=CREATED)

@@ -319,7 +319,8 @@ def test_rejections(expr: str, fragment: str) -> None:
 def test_rrule_without_dtstart_needs_an_anchor() -> None:
     from zoneinfo import ZoneInfo
 
-    from ordinaut.scheduling.recurrence import Schedule, ScheduleKind
+    from ordinaut.scheduling.recurrence import Schedule
+    from ordinaut.vocabulary import ScheduleKind
 
     with pytest.raises(ValueError, match="needs created_at"):
         Schedule(ScheduleKind.RRULE, "FREQ=DAILY", ZoneInfo("UTC"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ordinaut.runs.states import FINISHED, TRANSITIONS, RunStatus, sources
+from ordinaut.vocabulary import FINISHED, TRANSITIONS, RunStatus, sources
 
 S = RunStatus
 

@@ -1,0 +1,151 @@
+"""Ordinaut's vocabulary: every status, kind, policy and scope name, defined once.
+
+The edge models (API, MCP), the store's statements and the domain code all use these
+enums; a value written anywhere else as a bare string is a bug waiting to drift. The run
+state machine is data here (:data:`TRANSITIONS`); every statement in ``ordinaut.store`` that
+changes a run's status declares the edges it moves along, and a test checks them against
+this table::
+
+    queued ──claim──► running ──► succeeded | failed | canceled
+       │                 │
+       ├──► canceled     └──(lease expired)──► failed (a new attempt may follow)
+       └──► waiting_approval ──► queued | canceled
+    skipped   (recorded without running: dedupe, overlap, misfire, skip_next)
+
+This module imports nothing from Ordinaut: it is the bottom layer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Where one attempt of one occurrence stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    SKIPPED = "skipped"
+    WAITING_APPROVAL = "waiting_approval"
+
+    @property
+    def finished(self) -> bool:
+        """True for states a run never leaves."""
+        return self in FINISHED
+
+
+FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED})
+
+# Runs are *inserted* as queued (dispatch) or skipped (records of what did not run); every
+# later change of status is one of these edges.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.QUEUED: frozenset(
+        {RunStatus.RUNNING, RunStatus.CANCELED, RunStatus.WAITING_APPROVAL}
+    ),
+    RunStatus.WAITING_APPROVAL: frozenset({RunStatus.QUEUED, RunStatus.CANCELED}),
+    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED}),
+}
+INSERTED_AS = frozenset({RunStatus.QUEUED, RunStatus.SKIPPED})
+
+
+def sources(target: RunStatus) -> tuple[RunStatus, ...]:
+    """The states from which ``target`` may be reached (for conditional UPDATEs)."""
+    return tuple(sorted(s for s, targets in TRANSITIONS.items() if target in targets))
+
+
+def allowed(source: RunStatus, target: RunStatus) -> bool:
+    """True when the state machine has the edge ``source → target``."""
+    return target in TRANSITIONS.get(source, frozenset())
+
+
+class StepStatus(StrEnum):
+    """How one step of a run ended (a step receipt)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class TaskStatus(StrEnum):
+    """Whether a task still schedules work."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELED = "canceled"
+    COMPLETED = "completed"
+
+
+class Trigger(StrEnum):
+    """Why a piece of due work (and the run made from it) exists."""
+
+    SCHEDULE = "schedule"
+    CATCH_UP = "catch_up"
+    MANUAL = "manual"
+    RETRY = "retry"
+    EVENT = "event"
+
+
+class ScheduleKind(StrEnum):
+    """How a task is triggered."""
+
+    CRON = "cron"
+    RRULE = "rrule"
+    ONCE = "once"
+    EVENT = "event"
+    CONDITION = "condition"
+
+
+class MisfirePolicy(StrEnum):
+    """What to do with occurrences missed while nothing was scheduling."""
+
+    RUN_ONCE = "run_once"
+    SKIP = "skip"
+    RUN_ALL = "run_all"
+
+
+class OverlapPolicy(StrEnum):
+    """What an occurrence does while a run of the same task is still open."""
+
+    ALLOW = "allow"
+    SKIP = "skip"
+    QUEUE = "queue"
+
+
+class BackoffStrategy(StrEnum):
+    """How long a failed attempt waits before the next one."""
+
+    EXPONENTIAL_JITTER = "exponential_jitter"
+    EXPONENTIAL = "exponential"
+    FIXED = "fixed"
+    NONE = "none"
+
+
+class OnError(StrEnum):
+    """What a failing step does to its pipeline."""
+
+    FAIL = "fail"
+    CONTINUE = "continue"
+
+
+class Scope(StrEnum):
+    """What a token may do. ``agents:admin`` holds every scope and sees every agent's work."""
+
+    TASKS_READ = "tasks:read"
+    TASKS_WRITE = "tasks:write"
+    RUNS_READ = "runs:read"
+    RUNS_APPROVE = "runs:approve"
+    EVENTS_PUBLISH = "events:publish"
+    TOOLS_ADMIN = "tools:admin"
+    AGENTS_ADMIN = "agents:admin"
+
+
+OPERATION_SCOPES: tuple[str, ...] = tuple(Scope)
+ADMIN_SCOPE = Scope.AGENTS_ADMIN
+
+
+def holds(held: frozenset[str] | set[str], scope: str) -> bool:
+    """True when a holder of ``held`` may use ``scope`` (admins hold every scope)."""
+    return scope in held or ADMIN_SCOPE in held
