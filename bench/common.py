@@ -239,7 +239,7 @@ def percentile(values: list[float], q: float) -> float:
 def _plain_app() -> Any:
     from celery import Celery
 
-    from ordinaut.celery_app import celery_config
+    from ordinaut.celery import celery_config
     from ordinaut.config import load_settings
 
     settings = load_settings()

@@ -41,8 +41,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bench.common import Bench, wait_for
-from ordinaut.celery_app import create_app
-from ordinaut.scheduling.beat import DatabaseScheduler
+from ordinaut.beat.scheduler import DatabaseScheduler
+from ordinaut.celery import create_app
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import parse_schedule
 

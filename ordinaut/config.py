@@ -62,9 +62,14 @@ class Settings(BaseSettings):
         return value
 
     @property
-    def celery_queue_prefix(self) -> str:
-        """Prefix of every Celery queue this deployment uses."""
-        return self.namespace
+    def control_queue(self) -> str:
+        """Celery queue for dispatch and the maintenance tasks."""
+        return f"{self.namespace}.control"
+
+    @property
+    def runs_queue(self) -> str:
+        """Celery queue for ``execute_run``."""
+        return f"{self.namespace}.runs"
 
 
 def normalise_database_url(value: str) -> str:

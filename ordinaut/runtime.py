@@ -1,14 +1,18 @@
-"""Per-process resources (engine, Redis client) built from Settings on first use.
+"""Per-process resources (engine, Redis client) built from Settings, and the Redis key names.
 
 Celery's prefork pool forks after the parent may have touched these, so a Runtime notices a
-changed pid and rebuilds its connections instead of sharing sockets across processes.
+changed pid and rebuilds its connections instead of sharing sockets across processes; a
+worker builds them once per pool process, in ``worker_process_init`` (:mod:`ordinaut.tasks`).
+
+A Celery app built by :func:`ordinaut.celery.create_app` carries its Runtime;
+:func:`runtime_of` finds it (this module imports no Celery, so anything may use it).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -18,6 +22,10 @@ from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
 from ordinaut.store.engine import make_engine
+
+# Redis keys: heartbeats say who is alive; /health and the supervisor read them
+HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_TTL = int(HEARTBEAT_SECONDS * 3)
 
 
 @dataclass
@@ -36,26 +44,6 @@ class Runtime:
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.settings.redis_url, protocol=3, decode_responses=True)
 
-    @cached_property
-    def celery(self) -> Any:
-        """A Celery app for sending messages (built on first use)."""
-        from ordinaut.celery_app import create_app
-
-        return create_app(self.settings)
-
-    def kick_dispatch(self) -> None:
-        """Ask a worker to dispatch now (best effort: the periodic dispatch is the backstop).
-
-        Coalesced with every other request through the same Redis flag, so a burst of
-        ``run_now`` calls sends one dispatch message, not one each.
-        """
-        from ordinaut.runs.celery_tasks import request_dispatch
-
-        try:
-            request_dispatch(self.celery, self)
-        except Exception:
-            logging.getLogger("ordinaut").warning("could not send dispatch", exc_info=True)
-
     @property
     def identity(self) -> str:
         """Who holds a lease: host and pid."""
@@ -65,6 +53,10 @@ class Runtime:
         """A Redis key inside this deployment's namespace."""
         return ":".join((self.settings.namespace, *parts))
 
+    def heartbeat_key(self, role: str, name: str = "") -> str:
+        """Where ``role`` (``beat``, or ``worker`` with its host name) says it is alive."""
+        return self.key("heartbeat", role, name) if name else self.key("heartbeat", role)
+
     def close(self) -> None:
         """Release pooled connections (safe to call twice)."""
         if "engine" in self.__dict__:
@@ -73,9 +65,6 @@ class Runtime:
         if "redis" in self.__dict__:
             self.redis.close()
             del self.__dict__["redis"]
-        if "celery" in self.__dict__:
-            self.celery.close()
-            del self.__dict__["celery"]
 
     def after_fork(self) -> None:
         """Drop connections inherited from a parent process."""
@@ -85,3 +74,22 @@ class Runtime:
                 del self.__dict__["engine"]
             self.__dict__.pop("redis", None)
             self.pid = os.getpid()
+
+
+def bind(app: Any, factory: Callable[[], Runtime]) -> None:
+    """Attach to a Celery ``app`` the Runtime that ``factory`` builds on first use."""
+    holder: list[Runtime] = []
+
+    def runtime() -> Runtime:
+        if not holder:
+            holder.append(factory())
+        return holder[0]
+
+    app.ordinaut_runtime = runtime
+
+
+def runtime_of(app: Any) -> Runtime:
+    """The Runtime bound to a Celery app built by ``create_app``; fresh in a forked child."""
+    rt: Runtime = app.ordinaut_runtime()
+    rt.after_fork()
+    return rt

@@ -28,3 +28,15 @@ def test_ruff_lint_and_format() -> None:
 def test_mypy_strict() -> None:
     result = _run("mypy", "ordinaut")
     assert result.returncode == 0, result.stdout[-5000:]
+
+
+def test_layer_contracts() -> None:
+    """import-linter: layers only point down, the pure core does no I/O, no import circles."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]

@@ -11,8 +11,10 @@ from ordinaut import __version__
 from ordinaut.api import errors
 from ordinaut.api.limits import BodyLimit
 from ordinaut.api.routes import health, misc, runs, tasks, tools
+from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
+from ordinaut.runs import wake
 from ordinaut.runtime import Runtime
 from ordinaut.service.facade import Service
 
@@ -21,6 +23,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
     runtime = Runtime(settings, role="api")
+    sender = create_app(settings)  # sends dispatch requests (run_now, approve)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +31,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
             async with mcp.running():  # the /mcp session manager lives as long as the app
                 yield
         finally:
+            sender.close()
             runtime.close()
 
     app = FastAPI(
@@ -37,7 +41,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.state.service = Service(runtime)
+    app.state.service = Service(runtime, kick_dispatch=wake.kicker(sender, runtime))
     errors.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (tasks, runs, tools, misc):

@@ -18,9 +18,11 @@ from typing import Any
 
 import anyio
 
+from ordinaut.celery import create_app
 from ordinaut.cli.admin import database_url
 from ordinaut.config import load_settings
 from ordinaut.errors import ConfigError
+from ordinaut.runs import wake
 from ordinaut.runtime import Runtime
 from ordinaut.service.facade import Service
 from ordinaut.store.engine import check_database
@@ -71,11 +73,14 @@ def run(args: argparse.Namespace) -> int:
         DATABASE_URL=database_url(args.data_dir), REDIS_URL=redis_url(args.data_dir)
     )
     runtime = Runtime(settings, role="mcp")
+    sender = create_app(settings)
     try:
         check_database(runtime.engine)
         from ordinaut.mcp import stdio
 
-        anyio.run(stdio.serve, Service(runtime), token)
+        service = Service(runtime, kick_dispatch=wake.kicker(sender, runtime))
+        anyio.run(stdio.serve, service, token)
     finally:
+        sender.close()
         runtime.close()
     return 0

@@ -21,7 +21,7 @@ from types import FrameType
 
 import platformdirs
 
-from ordinaut.celery_app import BEAT_SCHEDULER, control_queue, runs_queue
+from ordinaut.celery import BEAT_SCHEDULER
 from ordinaut.cli.supervisor import Child, Supervisor
 from ordinaut.config import Settings, load_settings
 from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -197,7 +197,7 @@ def _start_children(
                 *celery,
                 "worker",
                 "-Q",
-                control_queue(settings),
+                settings.control_queue,
                 "-c",
                 "1",
                 "-n",
@@ -215,7 +215,7 @@ def _start_children(
                 *celery,
                 "worker",
                 "-Q",
-                runs_queue(settings),
+                settings.runs_queue,
                 "-c",
                 str(args.workers),
                 "-n",

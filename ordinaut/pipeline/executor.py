@@ -42,21 +42,9 @@ from ordinaut.errors import OrdinautError, StepError, ToolError
 from ordinaut.pipeline import template
 from ordinaut.pipeline.model import DEFAULT_LIMITS, Limits, Pipeline, Step
 from ordinaut.tools import spec as tool_spec
-from ordinaut.tools.spec import ToolSpec
+from ordinaut.tools.spec import ToolCall, ToolSpec
 
 StepStatus = Literal["succeeded", "failed", "skipped"]
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """One call ``call_tool`` must make; ``args`` are already valid for the input schema."""
-
-    address: str
-    args: Mapping[str, Any]
-    step_id: str
-    step_path: str
-    idempotency_key: str
-    timeout_seconds: float
 
 
 @dataclass(frozen=True)

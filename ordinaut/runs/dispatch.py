@@ -60,6 +60,10 @@ class QueuedRun:
     priority: int
 
 
+Publish = Callable[[Sequence[QueuedRun]], None]
+"""Sends ``execute_run`` messages for queued runs (the Celery shell provides it)."""
+
+
 @dataclass
 class DispatchResult:
     """What one dispatch pass did."""
@@ -219,7 +223,7 @@ def dispatch(
     engine: Engine,
     namespace: str,
     clock: Callable[[], datetime],
-    publish: Callable[[Sequence[QueuedRun]], None],
+    publish: Publish,
     *,
     batch_size: int,
     max_batches: int = 20,

@@ -47,7 +47,7 @@ from sqlalchemy.engine import Engine, Row
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
-from ordinaut.pipeline.executor import Canceled, ToolCall, run_pipeline
+from ordinaut.pipeline.executor import Canceled, run_pipeline
 from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs.lease import Lease, autocommit, reserve
@@ -56,6 +56,7 @@ from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_pol
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
+from ordinaut.tools.spec import ToolCall
 from ordinaut.vocabulary import RunStatus
 
 log = logging.getLogger("ordinaut.runs")

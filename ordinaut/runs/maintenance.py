@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
-from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.runs.dispatch import Publish, QueuedRun
 from ordinaut.runs.retry import plan_retry
 from ordinaut.store import queries
 from ordinaut.vocabulary import BackoffStrategy
@@ -90,7 +89,7 @@ def sweep(
     engine: Engine,
     settings: Settings,
     now: datetime,
-    publish: Callable[[Sequence[QueuedRun]], None],
+    publish: Publish,
     limit: int = SWEEP_LIMIT,
 ) -> list[uuid.UUID]:
     """Re-send ``execute_run`` for queued runs without a live message; returns their ids."""

@@ -11,12 +11,13 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import redis
 from sqlalchemy.engine import Connection
 
+from ordinaut.clock import utcnow
 from ordinaut.errors import RateLimited
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
@@ -72,10 +73,6 @@ OPERATIONS = (
 log = logging.getLogger("ordinaut.service")
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Service:
     """Ordinaut's operations over one Runtime."""
 
@@ -83,12 +80,12 @@ class Service:
         self,
         runtime: Runtime,
         *,
+        kick_dispatch: Callable[[], None],
         clock: Callable[[], datetime] = utcnow,
-        kick_dispatch: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.clock = clock
-        self._kick = kick_dispatch or runtime.kick_dispatch
+        self._kick = kick_dispatch
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:

@@ -2,7 +2,7 @@
 
 :func:`load_tools` merges the built-ins (``builtin.*``, ``pipeline.foreach``, ``llm.*``) with
 the registered ``http`` and ``mcp`` tools. :class:`ToolRunner` is the only place tool I/O
-happens: it routes a :class:`~ordinaut.pipeline.executor.ToolCall` to its transport
+happens: it routes a :class:`~ordinaut.tools.spec.ToolCall` to its transport
 (:mod:`~ordinaut.tools.http`, :mod:`~ordinaut.tools.mcp_pool`, :mod:`~ordinaut.tools.llm`,
 :mod:`~ordinaut.tools.builtin`) and lets only ``ToolError`` (with its retry intent) out.
 Secrets and the LLM settings are read from ``environ`` (default: the process environment)
@@ -19,10 +19,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import ToolError
-from ordinaut.pipeline.executor import ToolCall
 from ordinaut.tools import catalog, http, llm, mcp_pool
 from ordinaut.tools.builtin import BUILTIN_TOOLS, call_builtin
-from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.tools.spec import ToolCall, ToolSpec, Transport
 
 RESERVED_SERVERS = frozenset({"builtin", "pipeline", "llm"})
 

@@ -36,6 +36,18 @@ class Transport(StrEnum):
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """One call ``call_tool`` must make; ``args`` are already valid for the input schema."""
+
+    address: str
+    args: Mapping[str, Any]
+    step_id: str
+    step_path: str
+    idempotency_key: str
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
 class Auth:
     """An auth header whose value comes from a secret: ``{header}: {prefix}{secret value}``.
 

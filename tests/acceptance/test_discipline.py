@@ -27,7 +27,7 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ordinaut.celery_app import control_queue, create_app
+from ordinaut.celery import create_app
 from ordinaut.config import Settings
 from ordinaut.runs.backoff import retry_delay
 from ordinaut.store import queries
@@ -123,7 +123,7 @@ def test_two_workers_run_2000_due_runs_exactly_once(
             ]
             assert queries.insert_due_work(conn, due) == 2000
         for _ in range(12):  # dispatchers in both workers at once, racing for the same rows
-            app.send_task("ordinaut.dispatch", queue=control_queue(settings))
+            app.send_task("ordinaut.dispatch", queue=settings.control_queue)
 
         def finished() -> bool:
             (n,) = rows(engine, "SELECT count(*) FROM task_run WHERE status <> 'queued'")[0]

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ordinaut.scheduling.firing import TickResult, fire_due_tasks
+from ordinaut.beat.firing import TickResult, fire_due_tasks
 from ordinaut.scheduling.jitter import jitter_delay
 from ordinaut.store import queries
 from ordinaut.store.tables import agent, due_work, outbox, task, task_run

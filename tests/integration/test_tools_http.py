@@ -19,12 +19,11 @@ from sqlalchemy.engine import Engine
 from ordinaut.demo import app as demo_app
 from ordinaut.demo import catalog as demo_catalog
 from ordinaut.errors import ToolError
-from ordinaut.pipeline.executor import ToolCall
 from ordinaut.runs.dispatch import dispatch_batch
 from ordinaut.runs.execute import Outcome, execute_run
 from ordinaut.store.tables import step_result
 from ordinaut.tools.registry import ToolRunner
-from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.tools.spec import ToolCall, ToolSpec, Transport
 from tests.integration.conftest import Api
 from tests.support import free_port
 

@@ -19,10 +19,9 @@ from ordinaut.cli import main
 from ordinaut.demo import app as demo_app
 from ordinaut.demo.tools import BY_ADDRESS
 from ordinaut.errors import ToolError
-from ordinaut.pipeline.executor import ToolCall
 from ordinaut.tools import mcp_pool
 from ordinaut.tools.registry import ToolRunner
-from ordinaut.tools.spec import McpServer, ToolSpec, Transport
+from ordinaut.tools.spec import McpServer, ToolCall, ToolSpec, Transport
 from tests.integration.conftest import Api
 from tests.integration.test_tools_http import drive, run_detail, start_run, step_keys
 from tests.support import free_port

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from ordinaut.errors import ToolError, ValidationError
-from ordinaut.pipeline.executor import ToolCall, run_pipeline
+from ordinaut.pipeline.executor import run_pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.tools import builtin, spec
 from ordinaut.tools.builtin import BUILTIN_TOOLS, call_builtin
-from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.tools.spec import ToolCall, ToolSpec, Transport
 
 SEND_SCHEMA: dict[str, Any] = {
     "type": "object",

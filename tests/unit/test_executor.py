@@ -14,13 +14,12 @@ from ordinaut.pipeline.executor import (
     Canceled,
     PipelineResult,
     StepRecord,
-    ToolCall,
     run_pipeline,
 )
 from ordinaut.pipeline.model import Limits
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.tools.builtin import BUILTIN_TOOLS
-from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.tools.spec import ToolCall, ToolSpec, Transport
 
 T0 = datetime(2025, 8, 8, 5, 30, tzinfo=UTC)
 ANY_OBJECT: dict[str, Any] = {"type": "object"}

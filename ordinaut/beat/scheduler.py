@@ -1,6 +1,6 @@
 """Ordinaut's Celery beat scheduler: the database is the schedule.
 
-Use with ``celery -A ordinaut beat -S ordinaut.scheduling.beat:DatabaseScheduler`` (the
+Use with ``celery -A ordinaut beat -S ordinaut.beat.scheduler:DatabaseScheduler`` (the
 app's default). Each ``tick()``:
 
 1. claims the tasks whose ``next_run_at`` has come (``FOR UPDATE SKIP LOCKED``, batched),
@@ -24,25 +24,22 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import beat
 from sqlalchemy.exc import DBAPIError
 
-from ordinaut.celery_app import runtime_of
-from ordinaut.runs import celery_tasks
-from ordinaut.scheduling.firing import fire_due_tasks
+from ordinaut.beat.firing import fire_due_tasks
+from ordinaut.clock import utcnow
+from ordinaut.runs import wake
+from ordinaut.runtime import HEARTBEAT_TTL, runtime_of
 from ordinaut.store import queries
 
 log = logging.getLogger("ordinaut.beat")
 
 MAX_BATCHES_PER_TICK = 50
 HEARTBEAT_EVERY = 1.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
@@ -121,6 +118,8 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 break
         return wrote
 
+    # Overrides a private method of celery.beat.Scheduler (Celery 5.5-5.7; ``connection``
+    # and ``producer`` call it): the public API has no way to bound the connect retries.
     def _ensure_connected(self) -> Any:
         """Connect to the broker with one quick attempt, not Celery's long retry loop.
 
@@ -138,7 +137,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         beat (which would also stop every other scheduled occurrence).
         """
         try:
-            celery_tasks.request_dispatch(self.app, self._runtime, producer=self.producer)
+            wake.request_dispatch(self.app, self._runtime, producer=self.producer)
         except Exception as exc:
             log.warning("could not request a dispatch (broker unreachable?): %s", exc)
 
@@ -148,7 +147,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         self._last_heartbeat = time.monotonic()
         try:
             rt = self._runtime
-            rt.redis.set(rt.key("heartbeat", "beat"), utcnow().isoformat(), ex=15)
+            rt.redis.set(rt.heartbeat_key("beat"), utcnow().isoformat(), ex=HEARTBEAT_TTL)
         except Exception:  # Redis down: the broker errors will say so louder
             log.debug("beat heartbeat failed", exc_info=True)
 

@@ -1,8 +1,9 @@
 """The Celery app: queues, routing, reliability settings and the beat entries.
 
-``celery -A ordinaut worker|beat|flower`` finds ``ordinaut.app``; it is configured from the
-environment the first time Celery reads its configuration, so importing it connects to
-nothing. Tests and ``ordinaut up`` build their own with ``create_app(settings)``.
+``celery -A ordinaut worker|beat|flower`` finds :data:`app` here (Celery's convention:
+``<package>.celery.app``); it is configured from the environment the first time Celery reads
+its configuration, so importing it connects to nothing. The API, tests and ``ordinaut up``
+build their own with ``create_app(settings)``. The tasks are in :mod:`ordinaut.tasks`.
 
 Queues (prefixed with ORDINAUT_NAMESPACE): ``<ns>.control`` carries dispatch and the
 maintenance jobs, ``<ns>.runs`` carries ``execute_run``; give each its own worker so a flood
@@ -39,21 +40,12 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+import ordinaut.tasks  # noqa: F401  (defines the shared tasks every app gets)
 from ordinaut.config import Settings, load_settings
 from ordinaut.errors import ConfigError
-from ordinaut.runtime import Runtime
+from ordinaut.runtime import Runtime, bind
 
-BEAT_SCHEDULER = "ordinaut.scheduling.beat:DatabaseScheduler"
-
-
-def control_queue(settings: Settings) -> str:
-    """Queue for dispatch and maintenance tasks."""
-    return f"{settings.namespace}.control"
-
-
-def runs_queue(settings: Settings) -> str:
-    """Queue for execute_run."""
-    return f"{settings.namespace}.runs"
+BEAT_SCHEDULER = "ordinaut.beat.scheduler:DatabaseScheduler"
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -73,7 +65,7 @@ def sweep_every(settings: Settings) -> float:
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from Ordinaut's settings."""
-    control, runs = control_queue(settings), runs_queue(settings)
+    control, runs = settings.control_queue, settings.runs_queue
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
@@ -118,42 +110,34 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app with Ordinaut's tasks; with no settings, they come from the environment."""
     app = Celery("ordinaut", set_as_current=False)
-    holder: dict[str, Runtime] = {}
-
     if settings is not None:
         app.conf.update(celery_config(settings))
-        holder["runtime"] = Runtime(settings, role="celery")
-    else:
+        fixed = settings
+        bind(app, lambda: Runtime(fixed, role="celery"))
+        return app
 
-        def from_environment() -> dict[str, Any]:
-            try:
-                loaded = load_settings()
-            except ConfigError as exc:
-                print(f"ordinaut: {exc.message}", file=sys.stderr)
-                raise SystemExit(2) from None
-            holder["runtime"] = Runtime(loaded, role="celery")
-            return celery_config(loaded)
+    loaded: list[Settings] = []
 
-        # evaluated when Celery first reads its configuration, not at import
-        app.add_defaults(from_environment)
+    def from_environment() -> dict[str, Any]:
+        try:
+            loaded.append(load_settings())
+        except ConfigError as exc:
+            print(f"ordinaut: {exc.message}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return celery_config(loaded[0])
 
     def runtime() -> Runtime:
-        if "runtime" not in holder:
-            _ = app.conf.broker_url  # triggers on_configure
-        rt = holder["runtime"]
-        rt.after_fork()
-        return rt
+        if not loaded:
+            _ = app.conf.broker_url  # reading the configuration loads the settings
+        return Runtime(loaded[0], role="celery")
 
-    app.ordinaut_runtime = runtime  # type: ignore[attr-defined]
-    from ordinaut.events import tasks as event_tasks
-    from ordinaut.runs import celery_tasks
-
-    celery_tasks.register(app, runtime)
-    event_tasks.register(app, runtime)
+    # evaluated when Celery first reads its configuration, not at import
+    app.add_defaults(from_environment)
+    bind(app, runtime)
     return app
 
 
-def runtime_of(app: Celery) -> Runtime:
-    """The Runtime (settings and connections) bound to an app built by create_app."""
-    rt: Runtime = app.ordinaut_runtime()
-    return rt
+# ``celery -A ordinaut …`` finds this app (Celery looks for ``ordinaut.celery.app``). It is
+# configured from the environment when Celery first reads its configuration, so importing
+# this module connects to nothing.
+app = create_app()

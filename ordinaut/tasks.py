@@ -1,0 +1,187 @@
+"""Ordinaut's Celery tasks, defined once at module level: thin shells over ``ordinaut.runs``.
+
+``from ordinaut.tasks import execute_run`` works, and ``celery -A ordinaut inspect
+registered`` lists them. They are shared tasks, so every app built by
+:func:`ordinaut.celery.create_app` (one per deployment namespace) has them; each finds
+its settings and connections with :func:`ordinaut.runtime.runtime_of` (``self.app``).
+Connections are built once per pool process, in ``worker_process_init``.
+
+- ``ordinaut.dispatch`` (control queue): lease due work, create runs, publish ``execute_run``.
+  Requests for it are coalesced (:mod:`ordinaut.runs.wake`).
+- ``ordinaut.execute_run(run_id, *more)`` (runs queue; ``acks_late``,
+  ``reject_on_worker_lost``): claim and run one run, or a group of runs in order (see
+  :func:`~ordinaut.runs.dispatch.message_groups`). Duplicates are harmless: each claim is
+  conditional. The later runs of a group are reserved for this worker for one lease
+  (extended while it works through the group); if the worker dies, they are still
+  ``queued`` and the sweeper re-sends them once the reservation has run out.
+- ``ordinaut.reap`` and ``ordinaut.sweep`` (control queue, beat entries): see
+  :mod:`ordinaut.runs.maintenance`.
+- ``ordinaut.relay`` (control queue, a beat entry): the outbox to Redis Streams
+  (:mod:`ordinaut.events.relay`).
+
+A worker also keeps a heartbeat in Redis (``/health`` counts live workers by it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from celery import current_app, shared_task
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
+
+from ordinaut.clock import utcnow
+from ordinaut.events.relay import relay as relay_outbox
+from ordinaut.runs import dispatch as dispatching
+from ordinaut.runs import execute as executing
+from ordinaut.runs import lease, maintenance, wake
+from ordinaut.runtime import HEARTBEAT_SECONDS, HEARTBEAT_TTL, Runtime, runtime_of
+
+log = logging.getLogger("ordinaut.runs")
+
+EXECUTE_RUN = "ordinaut.execute_run"
+
+
+def publisher(app: Any) -> dispatching.Publish:
+    """Publish queued runs as ``execute_run`` messages: one pipelined round trip per batch."""
+
+    def publish(runs: Sequence[dispatching.QueuedRun]) -> None:
+        with app.producer_or_acquire() as producer, producer.batch():
+            for group in dispatching.message_groups(runs):
+                ids = [str(run.id) for run in group]
+                # argsrepr given: Celery would otherwise saferepr() the args of every message
+                app.send_task(
+                    EXECUTE_RUN,
+                    args=ids,
+                    argsrepr=",".join(ids),
+                    kwargsrepr="{}",
+                    priority=min(run.priority for run in group),
+                    producer=producer,
+                )
+
+    return publish
+
+
+@shared_task(name=wake.DISPATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def dispatch(self: Any) -> dict[str, int]:
+    """Lease dispatchable due work, create its runs and publish them."""
+    rt = runtime_of(self.app)
+    wake.clear_request(rt)
+    result = dispatching.dispatch(
+        rt.engine,
+        rt.settings.namespace,
+        utcnow,
+        publisher(self.app),
+        batch_size=rt.settings.dispatch_batch_size,
+    )
+    return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name=EXECUTE_RUN, bind=True, ignore_result=True, acks_late=True, reject_on_worker_lost=True
+)
+def execute_run(self: Any, run_id: str, *more: str) -> str:
+    """Claim and run one run (or a message's group of runs, in order)."""
+    rt = runtime_of(self.app)
+    ids = [uuid.UUID(one) for one in (run_id, *more)]
+    lease.reserve(rt.engine, rt.settings, ids[1:], rt.identity)
+    wake_dispatch, statuses = False, []
+    for i, one in enumerate(ids):
+        outcome = executing.execute_run(
+            rt.engine, rt.settings, one, rt.identity, sleep=time.sleep, reserved=ids[i + 1 :]
+        )
+        wake_dispatch = wake_dispatch or outcome.wake_dispatch
+        statuses.append(outcome.status)
+    if wake_dispatch:
+        wake.request_dispatch(self.app, rt)
+    return ",".join(statuses)
+
+
+@shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def reap(self: Any) -> int:
+    """Fail runs whose lease expired and plan their retries."""
+    rt = runtime_of(self.app)
+    reaped = maintenance.reap(rt.engine, rt.settings)
+    now = utcnow()
+    if any(r.frees_slot or (r.retry_at and r.retry_at <= now) for r in reaped):
+        wake.request_dispatch(self.app, rt)
+    return len(reaped)
+
+
+@shared_task(name="ordinaut.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep(self: Any) -> int:
+    """Re-publish queued runs whose message was lost."""
+    rt = runtime_of(self.app)
+    return len(maintenance.sweep(rt.engine, rt.settings, utcnow(), publisher(self.app)))
+
+
+@shared_task(name="ordinaut.relay", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def relay(self: Any) -> int:
+    """Append unpublished outbox rows to the Redis stream."""
+    rt = runtime_of(self.app)
+    return relay_outbox(rt.engine, rt.redis, rt.settings.namespace)
+
+
+# --- per-process resources and the worker heartbeat ---------------------------------------
+
+
+def _ordinaut_app(app: Any) -> bool:
+    return hasattr(app, "ordinaut_runtime")
+
+
+@worker_process_init.connect(weak=False)  # type: ignore[untyped-decorator]
+def _open_connections(**_: Any) -> None:
+    """Build this pool process's engine and Redis client once, before its first task."""
+    app = current_app._get_current_object()
+    if _ordinaut_app(app):
+        rt = runtime_of(app)
+        rt.engine.pool.connect().close()  # a pooled connection, ready for the first run
+        rt.redis.ping()
+
+
+@worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
+def _close_connections(**_: Any) -> None:
+    app = current_app._get_current_object()
+    if _ordinaut_app(app):
+        runtime_of(app).close()
+
+
+def _heartbeat_loop(rt: Runtime, hostname: str, stop: threading.Event) -> None:
+    key = rt.heartbeat_key("worker", hostname)
+    while True:
+        try:
+            rt.redis.set(key, utcnow().isoformat(), ex=HEARTBEAT_TTL)
+        except Exception:  # Redis down: /health will say so; keep trying
+            log.debug("worker heartbeat failed", exc_info=True)
+        if stop.wait(HEARTBEAT_SECONDS):
+            return
+
+
+_stop_heartbeat = threading.Event()
+
+
+@worker_ready.connect(weak=False)  # type: ignore[untyped-decorator]
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    app = getattr(sender, "app", None)
+    if not _ordinaut_app(app):
+        return
+    threading.Thread(
+        target=_heartbeat_loop,
+        args=(runtime_of(app), sender.hostname, _stop_heartbeat),
+        name="ordinaut-heartbeat",
+        daemon=True,
+    ).start()
+
+
+@worker_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
+def _end_heartbeat(**_: Any) -> None:
+    _stop_heartbeat.set()
