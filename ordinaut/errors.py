@@ -16,6 +16,14 @@ OrdinautError                 anything Ordinaut raises on purpose
 from __future__ import annotations
 
 
+def error_detail(code: str, message: str, field: str | None = None) -> dict[str, str]:
+    """The JSON shape of every error, over HTTP and MCP: ``{"code", "message", "field"?}``."""
+    out = {"code": code, "message": message}
+    if field:
+        out["field"] = field
+    return out
+
+
 class OrdinautError(Exception):
     """Root of every error Ordinaut raises on purpose."""
 
@@ -29,10 +37,7 @@ class OrdinautError(Exception):
 
     def to_dict(self) -> dict[str, str]:
         """The public JSON shape: ``{"code", "message", "field"?}``."""
-        out = {"code": self.code, "message": self.message}
-        if self.field:
-            out["field"] = self.field
-        return out
+        return error_detail(self.code, self.message, self.field)
 
 
 class ConfigError(OrdinautError):

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ordinaut.errors import OrdinautError, RateLimited
+from ordinaut.errors import OrdinautError, RateLimited, error_detail
 
 
 class ErrorDetail(BaseModel):
@@ -41,9 +41,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body: dict[str, str] = {"code": code, "message": message}
-    if field:
-        body["field"] = field
+    body = error_detail(code, message, field)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ordinaut.errors import PayloadTooLarge
 
 
 class _TooLarge(Exception):
@@ -51,13 +52,8 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body: dict[str, Any] = {
-            "error": {
-                "code": "payload_too_large",
-                "message": f"request body is larger than {self.max_bytes} bytes",
-            }
-        }
-        data = json.dumps(body).encode()
+        too_large = PayloadTooLarge(f"request body is larger than {self.max_bytes} bytes")
+        data = json.dumps({"error": too_large.to_dict()}).encode()
         await send(
             {
                 "type": "http.response.start",

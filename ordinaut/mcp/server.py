@@ -35,7 +35,7 @@ from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 
 from ordinaut import __version__
-from ordinaut.errors import OrdinautError
+from ordinaut.errors import OrdinautError, error_detail
 from ordinaut.mcp import prompts, resources
 from ordinaut.mcp.auth import Identify
 from ordinaut.mcp.tool import McpTool
@@ -185,9 +185,7 @@ def _error(
     field: str | None = None,
     retry_after: float | None = None,
 ) -> types.CallToolResult:
-    detail: dict[str, Any] = {"code": code, "message": message or text}
-    if field:
-        detail["field"] = field
+    detail: dict[str, Any] = error_detail(code, message or text, field)
     if retry_after is not None:
         detail["retry_after"] = retry_after
     return types.CallToolResult(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-
+from ordinaut.scheduling.jitter import stable_fraction
 from ordinaut.vocabulary import BackoffStrategy
 
 
@@ -32,8 +31,7 @@ def retry_delay(
     else:
         delay = min(cap, base * 2 ** (failed_attempt - 1))
         if strategy is BackoffStrategy.EXPONENTIAL_JITTER:
-            digest = hashlib.sha256(f"{seed}:{failed_attempt}".encode()).digest()
-            fraction = int.from_bytes(digest[:8], "big") / 2**64
+            fraction = stable_fraction(f"{seed}:{failed_attempt}")
             low = min(delay, base / 2)
             delay = low + (delay - low) * fraction
     if retry_after is not None:

@@ -10,7 +10,17 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["jitter_delay"]
+__all__ = ["jitter_delay", "stable_fraction", "stable_int"]
+
+
+def stable_int(seed: str) -> int:
+    """A 64-bit number that depends only on ``seed``: the same on every host and run."""
+    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
+
+
+def stable_fraction(seed: str) -> float:
+    """A number in ``[0, 1)`` that depends only on ``seed`` (see :func:`stable_int`)."""
+    return stable_int(seed) / 2**64
 
 
 def jitter_delay(task_id: str, occurrence: datetime, jitter_seconds: int) -> timedelta:
@@ -22,6 +32,5 @@ def jitter_delay(task_id: str, occurrence: datetime, jitter_seconds: int) -> tim
     if jitter_seconds == 0:
         return timedelta(0)
     instant = occurrence.astimezone(UTC).isoformat()
-    digest = hashlib.sha256(f"{task_id}\x00{instant}".encode()).digest()
-    millis = int.from_bytes(digest[:8], "big") % (jitter_seconds * 1000 + 1)
+    millis = stable_int(f"{task_id}\x00{instant}") % (jitter_seconds * 1000 + 1)
     return timedelta(milliseconds=millis)
