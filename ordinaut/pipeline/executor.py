@@ -40,9 +40,10 @@ from typing import Any, Literal
 
 from ordinaut.errors import OrdinautError, StepError, ToolError
 from ordinaut.pipeline import template
-from ordinaut.pipeline.model import DEFAULT_LIMITS, Limits, Pipeline, Step
+from ordinaut.pipeline.model import DEFAULT_LIMITS, ForeachStep, Limits, Pipeline, Step, ToolStep
 from ordinaut.tools import spec as tool_spec
 from ordinaut.tools.spec import ToolCall, ToolSpec
+from ordinaut.vocabulary import OnError
 
 StepStatus = Literal["succeeded", "failed", "skipped"]
 
@@ -189,14 +190,14 @@ class _Runner:
             if step.if_ is not None and not template.truthy(self.search(step.if_, ctx, path, "if")):
                 record("skipped")
                 return "skipped", None
-            if step.foreach is not None:
+            if isinstance(step, ForeachStep):
                 outcome.output = self.foreach(step, ctx, path, emit, outcome)
             else:
                 outcome.output = self.call(step, ctx, path, outcome)
         except ToolError as exc:
             error = _as_step_error(exc, path)
             record("failed", error.message)
-            if step.on_error == "continue":
+            if step.on_error is OnError.CONTINUE:
                 return "failed", None
             if error is exc:
                 raise
@@ -224,7 +225,7 @@ class _Runner:
             )
             raise StepError(path, f"{where}: {exc.message}", field=where) from None
 
-    def call(self, step: Step, ctx: dict[str, Any], path: str, outcome: _Outcome) -> Any:
+    def call(self, step: ToolStep, ctx: dict[str, Any], path: str, outcome: _Outcome) -> Any:
         tool = self.tools.get(step.uses)
         if tool is None:
             raise StepError(path, f"unknown tool {step.uses!r}", field="uses")
@@ -253,9 +254,8 @@ class _Runner:
             raise _contract_error(path, "output", tool.address, violation)
         return output
 
-    def items(self, step: Step, ctx: dict[str, Any], path: str) -> list[Any]:
+    def items(self, step: ForeachStep, ctx: dict[str, Any], path: str) -> list[Any]:
         loop = step.foreach
-        assert loop is not None
         if loop.items_path is not None:
             field = "with.items_path"
             items = self.search(loop.items_path, ctx, path, field)
@@ -279,10 +279,9 @@ class _Runner:
         return items
 
     def foreach(
-        self, step: Step, ctx: dict[str, Any], path: str, emit: Emit, outcome: _Outcome
+        self, step: ForeachStep, ctx: dict[str, Any], path: str, emit: Emit, outcome: _Outcome
     ) -> list[Any]:
         loop = step.foreach
-        assert loop is not None
         items = self.items(step, ctx, path)
         outcome.input = {"items": items}
 

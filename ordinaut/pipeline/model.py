@@ -1,4 +1,4 @@
-"""The pipeline as frozen values, and the shape check that builds them from a task payload.
+"""The pipeline language as frozen pydantic models: the shape of a task's payload.
 
 A payload is ``{"params": {...}, "pipeline": [step, ...]}``. A step is::
 
@@ -6,46 +6,46 @@ A payload is ``{"params": {...}, "pipeline": [step, ...]}``. A step is::
      "save_as": "sent", "timeout_seconds": 15, "idempotency_key": "<template>",
      "on_error": "fail" | "continue", "retry": {"max_retries": 2, "backoff": "fixed"}}
 
-A ``pipeline.foreach`` step keeps its loop in ``with``: ``items_path`` (JMESPath; a leading
-``$.`` is dropped) or ``items`` (a list or a template), ``body`` (steps) and ``max_parallel``.
+:data:`Step` is discriminated on ``uses``: ``pipeline.foreach`` makes a :class:`ForeachStep`,
+whose ``with`` is its loop (:class:`Foreach`: ``items_path`` or ``items``, ``body``,
+``max_parallel``) and which takes no ``timeout_seconds`` or ``idempotency_key``; any other
+address makes a :class:`ToolStep`. Both answer ``.foreach`` (the loop, or None).
 
-:func:`parse_payload` checks shape only (types, keys, ranges, ids, nesting, counts) and raises
-``ValidationError`` naming the exact field; meaning (tools, references, schemas, JMESPath) is
-checked by :mod:`ordinaut.pipeline.validate`.
+The models check each value's shape and are the source of the JSON Schema agents read
+(:mod:`ordinaut.pipeline.schema`), so every field's description is written for them.
+:func:`ordinaut.pipeline.parse.parse_payload` adds the rules across steps (unique ids, the
+:class:`Limits`) and names the step and field of the first problem;
+:mod:`ordinaut.pipeline.validate` checks meaning (tools, references, JMESPath, schemas).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from ordinaut.errors import ValidationError
-from ordinaut.tools.builtin import FOREACH
-
-OnError = Literal["fail", "continue"]
-ON_ERROR: tuple[OnError, ...] = ("fail", "continue")
-BACKOFFS = ("exponential_jitter", "exponential", "fixed", "none")
-STEP_KEYS = frozenset(
-    (
-        "id",
-        "uses",
-        "with",
-        "if",
-        "save_as",
-        "timeout_seconds",
-        "idempotency_key",
-        "on_error",
-        "retry",
-    )
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    Tag,
+    field_validator,
+    model_validator,
 )
-FOREACH_KEYS = frozenset({"items_path", "items", "body", "max_parallel"})
-RETRY_KEYS = frozenset({"max_retries", "backoff"})
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from ordinaut.tools.builtin import FOREACH
+from ordinaut.vocabulary import BackoffStrategy, OnError
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+NAME_RULE = "1-64 characters of A-Z, a-z, 0-9, '_' or '-'"
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_RETRIES = 100
 MAX_KEY_TEMPLATE = 256
-_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_EXPRESSIONS = "JMESPath over params, steps, item, event, run and now"
 
 
 @dataclass(frozen=True)
@@ -61,46 +61,239 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-@dataclass(frozen=True)
-class StepRetry:
-    """A per-step retry override; ``backoff`` None means the task's strategy."""
-
-    max_retries: int
-    backoff: str | None = None
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-@dataclass(frozen=True)
-class Foreach:
-    """The loop of a ``pipeline.foreach`` step: exactly one of ``items_path`` / ``items``."""
+StepId = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description=f"The step's name, unique in the whole pipeline: {NAME_RULE}. "
+        "Receipts and errors name the step by it.",
+    ),
+]
+Condition = Annotated[
+    str | None,
+    Field(
+        alias="if",
+        pattern=r"\S",
+        description=f"Run the step only when this expression ({_EXPRESSIONS}; no ${{}}) is "
+        "truthy, e.g. \"length(steps.inbox.threads) > `0`\"; false, null, '', [] and {} "
+        "skip it (0 does not).",
+    ),
+]
+SaveAs = Annotated[
+    str | None,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Save the step's output under this name; later steps read it as "
+        "${steps.<save_as>.<path>}. On a pipeline.foreach step: a list with one object per "
+        f"item, holding that item's body step outputs by their save_as. {NAME_RULE}.",
+    ),
+]
+StepOnError = Annotated[
+    OnError,
+    Field(
+        description="fail (default): a failing step fails the run (and the run may be "
+        "retried); continue: record the failure and go on, with nothing saved under save_as."
+    ),
+]
 
-    items_path: str | None
-    items: Any
-    body: tuple[Step, ...]
-    max_parallel: int = 1
+
+class StepRetry(_Frozen):
+    """How often a run that failed at this step is retried, overriding the task's policy."""
+
+    max_retries: Annotated[int, Strict()] = Field(
+        ge=0, le=MAX_RETRIES, description=f"Retries after a failure at this step, 0-{MAX_RETRIES}."
+    )
+    backoff: BackoffStrategy | None = Field(
+        default=None, description="Delay between attempts; omitted: the task's backoff_strategy."
+    )
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step; ``foreach`` is set exactly when ``uses`` is ``pipeline.foreach``."""
-
-    id: str
-    uses: str
-    with_: Mapping[str, Any] = field(default_factory=dict)
-    if_: str | None = None
-    save_as: str | None = None
-    timeout_seconds: float | None = None
-    idempotency_key: str | None = None
-    on_error: OnError = "fail"
-    retry: StepRetry | None = None
-    foreach: Foreach | None = None
+StepRetryField = Annotated[
+    StepRetry | None,
+    Field(description="Retry policy for failures at this step; omitted: the task's."),
+]
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """A parsed payload. Step ids are unique across the whole pipeline, bodies included."""
+ItemList = Annotated[
+    list[Any], Field(json_schema_extra={"maxItems": DEFAULT_LIMITS.max_foreach_items})
+]
 
-    params: Mapping[str, Any]
-    steps: tuple[Step, ...]
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Drop ``"default": null`` where null is not allowed (the key is simply optional)."""
+    schema.pop("default", None)
+
+
+class Foreach(_Frozen):
+    """The loop of a pipeline.foreach step: exactly one of items_path and items, and a body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["items_path"]}, {"required": ["items"]}]}
+    )
+
+    items_path: Annotated[str, Field(pattern=r"\S")] | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_no_default,
+        description=f"Where the list comes from: a JMESPath expression ({_EXPRESSIONS}; no "
+        '${}), e.g. "steps.targets.items"; a leading "$." is dropped.',
+    )
+    items: ItemList | str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_no_default,
+        description=f"The list itself (at most {DEFAULT_LIMITS.max_foreach_items} items), or a "
+        'template that yields one, e.g. "${steps.targets.items}".',
+    )
+    body: tuple[Step, ...] = Field(
+        min_length=1,
+        json_schema_extra={"maxItems": DEFAULT_LIMITS.max_steps},
+        description="Steps run once per item, in order, with ${item} bound to the item. Body "
+        "steps see earlier body steps' save_as and the steps before the loop; what they save "
+        f"is per item. Loops nest at most {DEFAULT_LIMITS.max_depth} levels deep.",
+    )
+    max_parallel: Annotated[int, Strict()] = Field(
+        default=1,
+        ge=1,
+        json_schema_extra={"maximum": DEFAULT_LIMITS.max_parallel},
+        description="How many items run at once (default 1: one after another). Results keep "
+        "item order.",
+    )
+
+    @field_validator("items_path", "items", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    @field_validator("items_path")
+    @classmethod
+    def _jmespath_only(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip().removeprefix("$.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Foreach:
+        if ("items_path" in self.model_fields_set) == ("items" in self.model_fields_set):
+            raise PydanticCustomError(
+                "pipeline_foreach_items",
+                "pipeline.foreach needs exactly one of 'items_path' and 'items'",
+            )
+        return self
+
+
+class ToolStep(_Frozen):
+    """A step that calls one tool: uses names it, with gives its arguments."""
+
+    id: StepId
+    uses: str = Field(
+        min_length=1,
+        json_schema_extra={"not": {"const": FOREACH}},
+        description="The tool to call, by address: 'builtin.echo', 'llm.plan' or a catalog "
+        "tool such as 'calendar.list_events' (list_tools, or GET /tools, shows every address "
+        "with its input schema). 'pipeline.foreach' makes a loop step instead.",
+    )
+    with_: dict[str, Any] = Field(
+        default_factory=dict,
+        alias="with",
+        description="The tool's arguments, checked against its input schema. Any string may "
+        f"hold ${{expr}} templates ({_EXPRESSIONS}), e.g. '${{params.city}}' or 'Hi "
+        "${steps.user.name}': a string that is exactly one template keeps the value's JSON "
+        "type, a template that finds nothing is an error (give a default with ||), '$${' "
+        "writes a literal '${'.",
+    )
+    if_: Condition = None
+    save_as: SaveAs = None
+    timeout_seconds: Annotated[float, Strict()] | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_TIMEOUT_SECONDS,
+        description=f"Fail the call after this many seconds (up to {MAX_TIMEOUT_SECONDS:g}); "
+        "omitted: the tool's own timeout.",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_KEY_TEMPLATE,
+        description="The key the tool receives to recognise a repeated call (a template, e.g. "
+        "'remind-${params.user}-${now}'); omitted: derived from the run and the step, the same "
+        "on every retry of the same occurrence.",
+    )
+    on_error: StepOnError = OnError.FAIL
+    retry: StepRetryField = None
+
+    @field_validator("uses")
+    @classmethod
+    def _not_a_loop(cls, value: str) -> str:
+        if value == FOREACH:
+            raise ValueError(f"a {FOREACH} step is a ForeachStep")
+        return value
+
+    @property
+    def foreach(self) -> None:
+        """A tool step has no loop."""
+        return None
+
+
+class ForeachStep(_Frozen):
+    """A loop: runs with.body once per item of with.items_path or with.items."""
+
+    id: StepId
+    uses: Literal["pipeline.foreach"] = Field(description="Always 'pipeline.foreach'.")
+    with_: Foreach = Field(alias="with", description="The loop: its items and its body.")
+    if_: Condition = None
+    save_as: SaveAs = None
+    on_error: StepOnError = OnError.FAIL
+    retry: StepRetryField = None
+
+    @property
+    def foreach(self) -> Foreach:
+        """The loop (the step's ``with``)."""
+        return self.with_
+
+
+def _step_kind(value: Any) -> str:
+    uses = value.get("uses") if isinstance(value, Mapping) else getattr(value, "uses", None)
+    return "foreach" if uses == FOREACH else "tool"
+
+
+Step = Annotated[
+    Annotated[ToolStep, Tag("tool")] | Annotated[ForeachStep, Tag("foreach")],
+    Discriminator(_step_kind),
+]
+"""One step: a :class:`ForeachStep` when ``uses`` is ``pipeline.foreach``, else a ToolStep."""
+STEP_TAGS = frozenset({"tool", "foreach"})
+
+Foreach.model_rebuild()
+
+
+class Pipeline(_Frozen):
+    """A task's payload: what runs at every occurrence.
+
+    params are constants; pipeline is the list of steps, run in order. Each step calls one
+    tool (uses, with) or loops over a list (uses: pipeline.foreach). Strings in with,
+    idempotency_key and items may hold ${expr} templates; if and items_path are bare
+    expressions. Expressions are JMESPath and read params, steps (what earlier steps saved
+    with save_as), item (inside a loop), event (the event that fired the task, if any),
+    run (id, task_id, attempt, scheduled_for, trigger) and now (ISO 8601). Everything is
+    checked when the task is created: unknown tools, duplicate ids, references to steps
+    that do not run earlier, invalid JMESPath, literal arguments against the tool's input
+    schema.
+    """
+
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description='Constants for the steps, read as ${params.<name>}, e.g. {"city": "Chisinau"}.',
+    )
+    steps: tuple[Step, ...] = Field(
+        alias="pipeline",
+        min_length=1,
+        json_schema_extra={"maxItems": DEFAULT_LIMITS.max_steps},
+        description=f"The steps, run in order; at most {DEFAULT_LIMITS.max_steps} in all, "
+        "loop bodies included, each with its own id.",
+    )
 
     def walk(self) -> Iterator[Step]:
         """Every step, depth first, foreach bodies right after their foreach step."""
@@ -117,182 +310,3 @@ def _walk(steps: tuple[Step, ...]) -> Iterator[Step]:
         yield step
         if step.foreach is not None:
             yield from _walk(step.foreach.body)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-class _Parser:
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.count = 0
-        self.seen: dict[str, str] = {}
-
-    def steps(self, raw: Any, where: str, depth: int) -> tuple[Step, ...]:
-        if not isinstance(raw, list) or not raw:
-            raise ValidationError("must be a non-empty list of steps", field=where)
-        return tuple(self.step(item, f"{where}[{i}]", i, depth) for i, item in enumerate(raw))
-
-    def step(self, raw: Any, where: str, index: int, depth: int) -> Step:
-        if not isinstance(raw, Mapping):
-            raise ValidationError(f"step #{index} must be an object", field=where)
-        self.count += 1
-        if self.count > self.limits.max_steps:
-            raise ValidationError(
-                f"a pipeline may have at most {self.limits.max_steps} steps", field=where
-            )
-        step_id = raw.get("id")
-        if not isinstance(step_id, str) or not _NAME.fullmatch(step_id):
-            raise ValidationError(
-                f"step #{index}: 'id' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
-                field=f"{where}.id",
-            )
-        fail = _Failer(step_id, where)
-        if unknown := sorted(set(raw) - STEP_KEYS, key=str):
-            fail(
-                f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(STEP_KEYS))})",
-                f".{unknown[0]}",
-            )
-        if step_id in self.seen:
-            fail(f"duplicate step id (first used at {self.seen[step_id]})", ".id")
-        self.seen[step_id] = where
-        uses = raw.get("uses")
-        if not isinstance(uses, str) or not uses:
-            fail("'uses' must be a tool address such as 'server.tool'", ".uses")
-        with_ = raw.get("with", {})
-        if not isinstance(with_, Mapping):
-            fail("'with' must be an object of arguments", ".with")
-        if_ = raw.get("if")
-        if if_ is not None and (not isinstance(if_, str) or not if_.strip()):
-            fail("'if' must be a non-empty JMESPath expression", ".if")
-        save_as = raw.get("save_as")
-        if save_as is not None and (not isinstance(save_as, str) or not _NAME.fullmatch(save_as)):
-            fail("'save_as' must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'", ".save_as")
-        timeout = raw.get("timeout_seconds")
-        if timeout is not None and (
-            not _is_number(timeout) or not 0 < timeout <= MAX_TIMEOUT_SECONDS
-        ):
-            fail(
-                f"'timeout_seconds' must be a number in (0, {MAX_TIMEOUT_SECONDS:g}]",
-                ".timeout_seconds",
-            )
-        key = raw.get("idempotency_key")
-        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_TEMPLATE):
-            fail(
-                f"'idempotency_key' must be a string of 1-{MAX_KEY_TEMPLATE} characters",
-                ".idempotency_key",
-            )
-        on_error = raw.get("on_error", "fail")
-        if on_error not in ON_ERROR:
-            fail("'on_error' must be 'fail' or 'continue'", ".on_error")
-        foreach = None
-        if uses == FOREACH:
-            for name in ("timeout_seconds", "idempotency_key"):
-                if name in raw:
-                    fail(
-                        f"{name!r} is not allowed on pipeline.foreach (set it on body steps)",
-                        f".{name}",
-                    )
-            foreach = self.foreach(with_, fail, f"{where}.with", depth)
-        return Step(
-            id=step_id,
-            uses=uses,
-            with_=dict(with_),
-            if_=if_,
-            save_as=save_as,
-            timeout_seconds=None if timeout is None else float(timeout),
-            idempotency_key=key,
-            on_error=on_error,
-            retry=self.retry(raw.get("retry"), fail),
-            foreach=foreach,
-        )
-
-    def retry(self, raw: Any, fail: _Failer) -> StepRetry | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, Mapping):
-            fail("'retry' must be an object {max_retries, backoff}", ".retry")
-        if unknown := sorted(set(raw) - RETRY_KEYS, key=str):
-            fail(
-                f"unknown key {unknown[0]!r} in 'retry' (allowed: backoff, max_retries)",
-                f".retry.{unknown[0]}",
-            )
-        count: Any = raw.get("max_retries")
-        if not _is_int(count) or not 0 <= count <= MAX_RETRIES:
-            fail(f"'max_retries' must be an integer in 0..{MAX_RETRIES}", ".retry.max_retries")
-        backoff = raw.get("backoff")
-        if backoff is not None and backoff not in BACKOFFS:
-            fail(f"'backoff' must be one of {', '.join(BACKOFFS)}", ".retry.backoff")
-        return StepRetry(max_retries=count, backoff=backoff)
-
-    def foreach(self, raw: Mapping[str, Any], fail: _Failer, where: str, depth: int) -> Foreach:
-        if unknown := sorted(set(raw) - FOREACH_KEYS, key=str):
-            allowed = ", ".join(sorted(FOREACH_KEYS))
-            fail(
-                f"unknown key {unknown[0]!r} for pipeline.foreach (allowed: {allowed})",
-                f".with.{unknown[0]}",
-            )
-        if ("items_path" in raw) == ("items" in raw):
-            fail("pipeline.foreach needs exactly one of 'items_path' and 'items'", ".with")
-        items_path = raw.get("items_path")
-        if "items_path" in raw:
-            if not isinstance(items_path, str) or not items_path.strip():
-                fail("'items_path' must be a JMESPath expression", ".with.items_path")
-            items_path = items_path.strip().removeprefix("$.")
-        items = raw.get("items")
-        if "items" in raw:
-            if not isinstance(items, (list, str)):
-                fail("'items' must be a list or a template string", ".with.items")
-            if isinstance(items, list) and len(items) > self.limits.max_foreach_items:
-                fail(
-                    f"'items' may hold at most {self.limits.max_foreach_items} items", ".with.items"
-                )
-        parallel = raw.get("max_parallel", 1)
-        if not _is_int(parallel) or not 1 <= parallel <= self.limits.max_parallel:
-            fail(
-                f"'max_parallel' must be an integer in 1..{self.limits.max_parallel}",
-                ".with.max_parallel",
-            )
-        if depth + 1 > self.limits.max_depth:
-            fail(
-                f"pipeline.foreach may nest at most {self.limits.max_depth} levels deep",
-                ".with.body",
-            )
-        body = self.steps(raw.get("body"), f"{where}.body", depth + 1)
-        return Foreach(items_path=items_path, items=items, body=body, max_parallel=parallel)
-
-
-class _Failer:
-    """Raises ValidationError for one step: the message names the step, the field is exact."""
-
-    def __init__(self, step_id: str, where: str) -> None:
-        self.step_id = step_id
-        self.where = where
-
-    def __call__(self, message: str, suffix: str) -> NoReturn:
-        raise ValidationError(f"step {self.step_id!r}: {message}", field=f"{self.where}{suffix}")
-
-
-def parse_payload(
-    payload: Any, *, field: str = "payload", limits: Limits = DEFAULT_LIMITS
-) -> Pipeline:
-    """Build a :class:`Pipeline` from a payload, checking shape only (see module docstring)."""
-    if not isinstance(payload, Mapping):
-        raise ValidationError(
-            "must be an object with 'pipeline' and optional 'params'", field=field
-        )
-    unknown = sorted(set(payload) - {"params", "pipeline"}, key=str)
-    if unknown:
-        raise ValidationError(
-            f"unknown key {unknown[0]!r} (allowed: params, pipeline)", field=f"{field}.{unknown[0]}"
-        )
-    params = payload.get("params", {})
-    if not isinstance(params, Mapping):
-        raise ValidationError("'params' must be an object", field=f"{field}.params")
-    steps = _Parser(limits).steps(payload.get("pipeline"), f"{field}.pipeline", 0)
-    return Pipeline(params=dict(params), steps=steps)

@@ -1,6 +1,6 @@
 """Creation-time validation: a bad pipeline is refused before it is stored.
 
-:func:`validate_payload` = :func:`ordinaut.pipeline.model.parse_payload` (shape, limits) plus
+:func:`validate_payload` = :func:`ordinaut.pipeline.parse.parse_payload` (shape, limits) plus
 these checks of meaning, each failing with a ``ValidationError`` that names the step in its
 message and the exact field (``payload.pipeline[2].with.text``):
 
@@ -23,7 +23,8 @@ from typing import Any, NoReturn
 
 from ordinaut.errors import ValidationError
 from ordinaut.pipeline import template
-from ordinaut.pipeline.model import DEFAULT_LIMITS, Limits, Pipeline, Step, parse_payload
+from ordinaut.pipeline.model import DEFAULT_LIMITS, ForeachStep, Limits, Pipeline, Step
+from ordinaut.pipeline.parse import parse_payload
 from ordinaut.tools import spec as tool_spec
 from ordinaut.tools.spec import ToolSpec
 
@@ -98,9 +99,7 @@ class _Checker:
 
         if step.if_ is not None and (problem := _expr_problem(step.if_, "condition", scope)):
             fail(problem, ".if")
-        if step.idempotency_key is not None:
-            _check_templates(step.idempotency_key, ".idempotency_key", scope, fail)
-        if step.foreach is not None:
+        if isinstance(step, ForeachStep):
             loop = step.foreach
             if loop.items_path is None:
                 _check_templates(loop.items, ".with.items", scope, fail)
@@ -108,6 +107,8 @@ class _Checker:
                 fail(problem, ".with.items_path")
             self.steps(loop.body, f"{where}.with.body", scope.saved, True)
             return
+        if step.idempotency_key is not None:
+            _check_templates(step.idempotency_key, ".idempotency_key", scope, fail)
         tool = self.tools.get(step.uses)
         if tool is None:
             fail(f"unknown tool {step.uses!r}", ".uses")
