@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ordinaut import __version__
 from ordinaut.api import errors
 from ordinaut.api.limits import BodyLimit
-from ordinaut.api.routes import health, misc, runs, tasks, tools
+from ordinaut.api.routes import health, misc, runs, schemas, tasks, tools
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
@@ -47,6 +47,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     for module in (tasks, runs, tools, misc):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
+    app.include_router(schemas.router)
     mcp = mcp_http.attach(app, app.state.service)  # MCP streamable HTTP at /mcp
     return app
 

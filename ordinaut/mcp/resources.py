@@ -1,14 +1,17 @@
-"""MCP resources for tasks and runs: ``ordinaut://tasks/{task_id}`` and ``ordinaut://runs/{run_id}``.
+"""MCP resources: tasks and runs (``ordinaut://tasks/{task_id}``, ``ordinaut://runs/{run_id}``)
+and the pipeline language (``ordinaut://schemas/pipeline``).
 
-Reading one gives the same JSON as get_task / get_run, for the calling agent (scopes and
-ownership checked by the service). ``resources/list`` lists the caller's newest tasks, so a
-client can offer them for attaching to a conversation. Errors are protocol errors, as the
-specification has it for resources: no such resource is ``-32602`` (invalid params), no
-permission is ``-32600`` (invalid request).
+Reading a task or run gives the same JSON as get_task / get_run, for the calling agent
+(scopes and ownership checked by the service); the schema is the document of
+``GET /schemas/pipeline``, readable by anyone. ``resources/list`` lists the schema and the
+caller's newest tasks, so a client can offer them for attaching to a conversation. Errors
+are protocol errors, as the specification has it for resources: no such resource is
+``-32602`` (invalid params), no permission is ``-32600`` (invalid request).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -22,6 +25,16 @@ from ordinaut.service.facade import Service
 JSON = "application/json"
 LISTED_TASKS = 50
 _URI = re.compile(r"^ordinaut://(?P<kind>tasks|runs)/(?P<id>[^/?#]+)$")
+PIPELINE_SCHEMA_URI = "ordinaut://schemas/pipeline"
+
+PIPELINE_SCHEMA = types.Resource(
+    name="pipeline-schema",
+    title="The pipeline language (JSON Schema)",
+    uri=PIPELINE_SCHEMA_URI,
+    description="JSON Schema of a task's payload (create_task's payload): the steps, loops, "
+    "templates and limits a pipeline may use.",
+    mime_type=JSON,
+)
 
 TEMPLATES = [
     types.ResourceTemplate(
@@ -42,12 +55,12 @@ TEMPLATES = [
 
 
 def listed(service: Service, principal: Principal) -> list[types.Resource]:
-    """The caller's newest tasks as resources (none when the token may not read tasks)."""
+    """The pipeline schema, then the caller's newest tasks (if the token may read tasks)."""
     try:
         tasks, _ = service.list_tasks(principal, limit=LISTED_TASKS)
     except OrdinautError:
-        return []
-    return [
+        tasks = []
+    return [PIPELINE_SCHEMA] + [
         types.Resource(
             name=f"task-{t.id}",
             title=t.title,
@@ -60,12 +73,18 @@ def listed(service: Service, principal: Principal) -> list[types.Resource]:
 
 
 def read(service: Service, principal: Principal, uri: str) -> types.ReadResourceResult:
-    """The JSON of the task or run ``uri`` names; MCPError when it cannot be read."""
+    """The JSON of the schema, task or run ``uri`` names; MCPError when it cannot be read."""
+    if uri == PIPELINE_SCHEMA_URI:
+        text = json.dumps(service.pipeline_schema(), ensure_ascii=False)
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type=JSON, text=text)]
+        )
     match = _URI.match(uri)
     try:
         if match is None:
             raise NotFound(
-                f"no resource {uri}; use ordinaut://tasks/{{id}} or ordinaut://runs/{{id}}"
+                f"no resource {uri}; use ordinaut://tasks/{{id}}, ordinaut://runs/{{id}} "
+                f"or {PIPELINE_SCHEMA_URI}"
             )
         try:
             ident = uuid.UUID(match["id"])

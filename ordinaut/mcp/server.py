@@ -52,7 +52,8 @@ INSTRUCTIONS = """Ordinaut runs your scheduled work exactly on time: tasks are a
 (RRULE, cron, once, or an event topic) plus a pipeline of tool calls, run by Ordinaut's
 workers as you, with a receipt for every run. Typical flow: preview_schedule to confirm the
 times with the user, list_tools to find step tools, create_task, then run_now / list_runs /
-get_run to check it. Times are stored in UTC; each task has an IANA time zone."""
+get_run to check it. Times are stored in UTC; each task has an IANA time zone. The pipeline
+language (a task's payload) is the JSON Schema at the resource ordinaut://schemas/pipeline."""
 
 
 def build_server(service: Service, identify: Identify) -> Server[Any]:

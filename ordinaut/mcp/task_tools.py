@@ -51,7 +51,8 @@ TASK_FIELD_HELP = {
     "payload": (
         'What to run: {"params": {...}, "pipeline": [step, ...]}. A step is {"id": '
         '"greet", "uses": "<tool address from list_tools>", "with": {arguments}, '
-        '"save_as": "name"}; arguments may use ${params.x} or ${steps.name.field}.'
+        '"save_as": "name"}; arguments may use ${params.x} or ${steps.name.field}. '
+        "Loops: uses pipeline.foreach. The full language is the Pipeline schema here."
     ),
     "dedupe_key": "Occurrences with the same key inside dedupe_window_seconds run once.",
     "dedupe_window_seconds": "Window for dedupe_key, in seconds (0 = off).",
@@ -112,8 +113,10 @@ TASK_TOOLS = (
 every occurrence, exactly on time, acting as you (this agent). Use it when the user wants
 something done later or repeatedly ("every weekday at 08:30 ...", "tomorrow at 9 remind me").
 Confirm the times with preview_schedule first, and find tool addresses with list_tools.
-Everything is validated before anything is stored: a bad RRULE, cron, timezone or pipeline
-returns an error naming the field. Returns the task, with next_run in UTC and local time.""",
+The payload's schema (steps, pipeline.foreach loops, ${...} templates, limits) is in this
+tool's input schema and in the resource ordinaut://schemas/pipeline. Everything is
+validated before anything is stored: a bad RRULE, cron, timezone or pipeline returns an
+error naming the field. Returns the task, with next_run in UTC and local time.""",
         args=TaskCreate,
         result=TaskPublic,
         call=_create,

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.clock import utcnow
 from ordinaut.errors import RateLimited
+from ordinaut.pipeline.schema import pipeline_schema
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
     agents,
@@ -258,6 +259,10 @@ class Service:
         return schedule_ops.preview_schedule(
             kind, expr, zone, count=count, after=after, now=self.clock()
         )
+
+    def pipeline_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a task payload; public, like the OpenAPI document."""
+        return pipeline_schema()
 
     def list_tools(self, p: Principal) -> list[ToolPublic]:
         with self._tx() as conn:

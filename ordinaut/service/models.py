@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ordinaut.pipeline.schema import PayloadJson
 from ordinaut.vocabulary import (
     BackoffStrategy,
     MisfirePolicy,
@@ -30,7 +31,7 @@ class TaskCreate(BaseModel):
     schedule_kind: ScheduleKind
     schedule_expr: str | None = Field(default=None, max_length=4000)
     timezone: str | None = Field(default=None, max_length=64)
-    payload: dict[str, Any]
+    payload: PayloadJson
     priority: int = Field(default=5, ge=1, le=9, description="1 is most urgent, 9 least")
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int = Field(default=0, ge=0, le=366 * 86400)
@@ -77,7 +78,7 @@ class TaskUpdate(BaseModel):
     schedule_kind: ScheduleKind | None = None
     schedule_expr: str | None = Field(default=None, max_length=4000)
     timezone: str | None = Field(default=None, max_length=64)
-    payload: dict[str, Any] | None = None
+    payload: PayloadJson | None = None
     priority: int | None = Field(default=None, ge=1, le=9)
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
     dedupe_window_seconds: int | None = Field(default=None, ge=0, le=366 * 86400)
@@ -129,7 +130,13 @@ class TaskPublic(BaseModel):
     schedule_kind: ScheduleKind
     schedule_expr: str | None
     timezone: str
-    payload: dict[str, Any]
+    # Loose on purpose: reading a task must never fail on a payload stored under an older
+    # version of the language, and pydantic cannot share a recursive model's definitions
+    # between request and response schemas (it would publish Pipeline-Input/-Output copies).
+    payload: dict[str, Any] = Field(
+        description="The pipeline as stored: params and steps (its schema: GET "
+        "/schemas/pipeline, or the MCP resource ordinaut://schemas/pipeline)."
+    )
     status: TaskStatus
     priority: int
     dedupe_key: str | None

@@ -211,7 +211,10 @@ def test_a_session_acts_as_its_agent(api: Api) -> None:
             shown = json.loads(read.contents[0].text)  # type: ignore[union-attr]
             assert shown == ok(await s.call_tool("get_task", {"task_id": task["id"]}))
             listed = (await s.list_resources()).resources
-            assert [r.uri for r in listed] == [f"ordinaut://tasks/{task['id']}"]
+            assert [r.uri for r in listed] == [
+                "ordinaut://schemas/pipeline",
+                f"ordinaut://tasks/{task['id']}",
+            ]
         async with mcp_session(api.base_url, bob["token"]) as s:
             stranger = await s.call_tool("get_task", {"task_id": task["id"]})
             assert error_text(stranger) == f"task_id: no task {task['id']}"
