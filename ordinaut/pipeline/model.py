@@ -62,7 +62,8 @@ DEFAULT_LIMITS = Limits()
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Python's re, like jsonschema's, so the parser and the schema agree on what \S matches
+    model_config = ConfigDict(frozen=True, extra="forbid", regex_engine="python-re")
 
 
 StepId = Annotated[

@@ -191,8 +191,10 @@ def _translate(error: ErrorDetails, payload: Any, field: str, limits: Limits) ->
         message = _unknown(place)
     elif kind == "step" and key is None:
         return ValidationError(f"step #{place.index} must be an object", field=place.field)
-    else:
+    elif (kind, key) in _MUST:
         message = _must(kind, key, limits)
+    else:  # not reached by any payload we know of; still a 422, never a 500
+        message = f"{key or kind}: {error['msg']}"
     if kind == "payload":
         return ValidationError(message, field=place.field)
     return ValidationError(f"{_label(place)}: {message}", field=place.field)

@@ -6,6 +6,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ordinaut.errors import ValidationError
 from ordinaut.pipeline.model import DEFAULT_LIMITS, MAX_KEY_TEMPLATE, MAX_TIMEOUT_SECONDS
@@ -81,6 +83,7 @@ SHAPE_ERRORS: list[Any] = [
     _payload(_step("a", **{"with": [1]})),
     _payload(_step("a", **{"if": ""})),
     _payload(_step("a", **{"if": "   "})),
+    _payload(_step("a", **{"if": "\x1c"})),  # whitespace to Python's re and str.strip
     _payload(_step("a", save_as="a b")),
     _payload(_step("a", on_error="ignore")),
     _payload(_step("a", on_error=None)),
@@ -178,3 +181,104 @@ def test_schema_is_a_fresh_copy_each_time() -> None:
     first = pipeline_schema()
     first["$defs"].clear()
     assert pipeline_schema() == SCHEMA
+
+
+# --- property: on any payload, the parser and the schema give the same verdict ----------------
+
+_CROSS_STEP = ("duplicate step id", f"at most {DEFAULT_LIMITS.max_steps} steps", "may nest at most")
+_SOMETHING = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 5000),
+    # JSON Schema counts 2.0 as an integer, the parser does not: leave integral floats out
+    st.floats(-1, 5000, allow_nan=False).filter(lambda f: not f.is_integer()),
+    st.sampled_from(["", " ", "\t", "a", "a b", "x" * 300, "$.", "${params.x}", "fixed"]),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["k", "body"]), st.integers(), max_size=2),
+)
+
+
+def _one_source(loop: Any) -> Any:
+    """Turn the drawn ``source`` into its key (a second source stays: a fault to find)."""
+    if not isinstance(loop, dict) or "source" not in loop:
+        return loop
+    loop = dict(loop)
+    key, value = loop.pop("source")
+    return {key: value, **loop}
+
+
+def _maybe(valid: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """Mostly a ``valid`` value, one time in twenty anything at all."""
+    return st.integers(0, 19).flatmap(lambda n: _SOMETHING if n == 0 else valid)
+
+
+def _object(
+    required: dict[str, st.SearchStrategy[Any]], optional: dict[str, st.SearchStrategy[Any]]
+) -> st.SearchStrategy[Any]:
+    """An object with these keys, one time in twenty with an unknown key as well."""
+    known = st.fixed_dictionaries(required, optional=optional)
+    extra = st.dictionaries(st.just("bogus"), _SOMETHING, max_size=1)
+    return _maybe(
+        st.tuples(known, st.integers(0, 19), extra).map(
+            lambda t: {**t[0], **t[2]} if t[1] == 0 else t[0]
+        )
+    )
+
+
+_IDS = _maybe(st.text("abcdefgh_-", min_size=1, max_size=4))
+_RETRY = _object(
+    {"max_retries": _maybe(st.integers(0, 100))},
+    {"backoff": _maybe(st.sampled_from(["fixed", "none", None]))},
+)
+_COMMON = {
+    "if": _maybe(st.sampled_from(["params.go", "length(steps.a) > `0`", None])),
+    "save_as": _maybe(st.sampled_from(["out", "a-b_1", None])),
+    "on_error": _maybe(st.sampled_from(["fail", "continue"])),
+    "retry": _RETRY,
+}
+_STEPS: st.SearchStrategy[Any] = st.deferred(
+    lambda: _maybe(st.lists(st.one_of(_TOOL_STEP, _TOOL_STEP, _LOOP_STEP), min_size=1, max_size=3))
+)
+_TOOL_STEP: st.SearchStrategy[Any] = _object(
+    {"id": _IDS, "uses": _maybe(st.sampled_from(["builtin.echo", "llm.plan"]))},
+    {
+        **_COMMON,
+        "with": _maybe(st.dictionaries(st.sampled_from(["x", "y"]), _SOMETHING, max_size=2)),
+        "timeout_seconds": _maybe(st.floats(0.001, 3600) | st.integers(1, 3600)),
+        "idempotency_key": _maybe(st.sampled_from(["k", "k-${now}"])),
+    },
+)
+_LOOP = _object(
+    {
+        "body": _STEPS,
+        "source": st.sampled_from(
+            [("items_path", "steps.a.items"), ("items_path", "$.params.l"), ("items", [1])]
+        ),
+    },
+    {
+        "items": _maybe(st.just("${params.list}")),
+        "max_parallel": _maybe(st.integers(1, 16)),
+    },
+).map(_one_source)
+_LOOP_STEP: st.SearchStrategy[Any] = _object(
+    {"id": _IDS, "uses": st.just("pipeline.foreach"), "with": _LOOP},
+    {**_COMMON, "timeout_seconds": _maybe(st.nothing())},
+)
+_PAYLOADS = _object(
+    {"pipeline": _STEPS},
+    {"params": _maybe(st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))},
+)
+
+
+@given(_PAYLOADS)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_parser_and_schema_agree_on_any_payload(payload: Any) -> None:
+    try:
+        parse_payload(payload)
+        problem = None
+    except ValidationError as exc:  # anything else would be a 500 at the API
+        problem = exc.message
+    if problem is None or any(rule in problem for rule in _CROSS_STEP):
+        CHECKER.validate(payload)  # valid shape: only cross-step rules can fail
+    else:
+        assert not CHECKER.is_valid(payload), problem
