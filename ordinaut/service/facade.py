@@ -261,7 +261,11 @@ class Service:
         )
 
     def pipeline_schema(self) -> dict[str, Any]:
-        """The JSON Schema of a task payload; public, like the OpenAPI document."""
+        """The JSON Schema of a task payload; public, like the OpenAPI document.
+
+        Not in OPERATIONS: MCP serves it as the resource ``ordinaut://schemas/pipeline``
+        (and inside create_task's input schema), not as a tool.
+        """
         return pipeline_schema()
 
     def list_tools(self, p: Principal) -> list[ToolPublic]:
