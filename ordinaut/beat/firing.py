@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Engine
 
 from ordinaut.errors import ValidationError
 from ordinaut.scheduling.planning import TaskPlan, plan_due_task
@@ -119,12 +119,14 @@ def fire_due_tasks(
     return TickResult(len(rows), written, len(skipped), completed, paused)
 
 
-def _occurrence(row: Row[Any]) -> datetime:
+def _occurrence(row: queries.DueTask) -> datetime:
     occurrence: datetime = row.next_occurrence_at or row.next_run_at
     return occurrence
 
 
-def _plan(row: Row[Any], schedule: Schedule, now: datetime, grace: timedelta, cap: int) -> TaskPlan:
+def _plan(
+    row: queries.DueTask, schedule: Schedule, now: datetime, grace: timedelta, cap: int
+) -> TaskPlan:
     return plan_due_task(
         row.id,
         schedule,
@@ -166,7 +168,7 @@ _MISFIRE_REASON = {
 }
 
 
-def _skipped_runs(row: Row[Any], plan: TaskPlan, now: datetime) -> list[dict[str, Any]]:
+def _skipped_runs(row: queries.DueTask, plan: TaskPlan, now: datetime) -> list[dict[str, Any]]:
     reason = _MISFIRE_REASON[MisfirePolicy(row.misfire_policy)]
     runs = [_skipped(row, occurrence, now, reason) for occurrence in plan.skipped]
     if plan.skipped_more and runs:
@@ -174,7 +176,9 @@ def _skipped_runs(row: Row[Any], plan: TaskPlan, now: datetime) -> list[dict[str
     return runs
 
 
-def _skipped(row: Row[Any], occurrence: datetime, now: datetime, reason: str) -> dict[str, Any]:
+def _skipped(
+    row: queries.DueTask, occurrence: datetime, now: datetime, reason: str
+) -> dict[str, Any]:
     return {
         "task_id": row.id,
         "trigger": Trigger.SCHEDULE.value,

@@ -14,22 +14,12 @@ from __future__ import annotations
 import json
 
 import redis
-import sqlalchemy as sa
 from redis.typing import EncodableT, FieldT
 from sqlalchemy.engine import Engine
 
-MAX_STREAM_LENGTH = 100_000
+from ordinaut.store import queries
 
-_TAKE = sa.text(
-    """
-    SELECT id, topic, payload, created_at FROM outbox
-    WHERE published_at IS NULL
-    ORDER BY id
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-    """
-)
-_MARK = sa.text("UPDATE outbox SET published_at = now() WHERE id = ANY(:ids)")
+MAX_STREAM_LENGTH = 100_000
 
 
 def stream_key(namespace: str) -> str:
@@ -40,7 +30,7 @@ def stream_key(namespace: str) -> str:
 def relay_batch(engine: Engine, client: redis.Redis, namespace: str, *, limit: int = 500) -> int:
     """Publish up to ``limit`` outbox rows; returns how many were published."""
     with engine.begin() as conn:
-        rows = conn.execute(_TAKE, {"limit": limit}).all()
+        rows = queries.take_unpublished(conn, limit)
         if not rows:
             return 0
         pipe = client.pipeline(transaction=False)
@@ -53,7 +43,7 @@ def relay_batch(engine: Engine, client: redis.Redis, namespace: str, *, limit: i
             }
             pipe.xadd(stream_key(namespace), fields, maxlen=MAX_STREAM_LENGTH, approximate=True)
         pipe.execute()
-        conn.execute(_MARK, {"ids": [row.id for row in rows]})
+        queries.mark_relayed(conn, [row.id for row in rows])
     return len(rows)
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from ordinaut.store import queries
 from ordinaut.vocabulary import RunStatus, TaskStatus, Trigger
@@ -89,17 +89,20 @@ class _Live:
     dedupe_taken: dict[str, list[datetime]] = field(default_factory=dict)
 
 
-def _needs_dedupe(row: Row[Any]) -> bool:
-    return bool(row.dedupe_key) and row.dedupe_window_seconds > 0 and row.trigger != Trigger.RETRY
+def _dedupe_key(row: queries.LeasedWork) -> str | None:
+    """The row's dedupe key when dedupe applies to it (a window, and not a retry)."""
+    if row.dedupe_key and row.dedupe_window_seconds > 0 and row.trigger != Trigger.RETRY:
+        return row.dedupe_key
+    return None
 
 
-def _lock_set(namespace: str, rows: Sequence[Row[Any]]) -> set[tuple[str, str]]:
+def _lock_set(namespace: str, rows: Sequence[queries.LeasedWork]) -> set[tuple[str, str]]:
     keys: set[tuple[str, str]] = set()
     for row in rows:
         if row.concurrency_key:
             keys.add((f"{namespace}:concurrency", row.concurrency_key))
-        if _needs_dedupe(row):
-            keys.add((f"{namespace}:dedupe", row.dedupe_key))
+        if (dedupe := _dedupe_key(row)) is not None:
+            keys.add((f"{namespace}:dedupe", dedupe))
         if row.overlap_policy != "allow":
             keys.add((f"{namespace}:overlap", str(row.task_id)))
     return keys
@@ -156,12 +159,15 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
     return result
 
 
-def _decide(conn: Connection, row: Row[Any], live: _Live) -> tuple[RunStatus, str | None] | None:
+def _decide(
+    conn: Connection, row: queries.LeasedWork, live: _Live
+) -> tuple[RunStatus, str | None] | None:
     """(status, reason) for a row, or None to leave it due; updates ``live`` when queued."""
     if row.task_status == TaskStatus.CANCELED:
         return RunStatus.SKIPPED, "task was canceled before this occurrence ran"
-    if _needs_dedupe(row):
-        key, window = row.dedupe_key, timedelta(seconds=row.dedupe_window_seconds)
+    key = _dedupe_key(row)
+    if key is not None:
+        window = timedelta(seconds=row.dedupe_window_seconds)
         if any(abs(at - row.run_at) < window for at in live.dedupe_taken.get(key, ())):
             return RunStatus.SKIPPED, (
                 f"dedupe: another run with key {key!r} in this dispatch is within "
@@ -182,12 +188,14 @@ def _decide(conn: Connection, row: Row[Any], live: _Live) -> tuple[RunStatus, st
             return None
         live.slots_used[row.concurrency_key] = used + 1
     live.busy_tasks.add(row.task_id)
-    if _needs_dedupe(row):
-        live.dedupe_taken.setdefault(row.dedupe_key, []).append(row.run_at)
+    if key is not None:
+        live.dedupe_taken.setdefault(key, []).append(row.run_at)
     return RunStatus.QUEUED, None
 
 
-def _run_row(row: Row[Any], status: RunStatus, reason: str | None, now: datetime) -> dict[str, Any]:
+def _run_row(
+    row: queries.LeasedWork, status: RunStatus, reason: str | None, now: datetime
+) -> dict[str, Any]:
     return {
         "task_id": row.task_id,
         "status": status.value,

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
@@ -158,7 +158,7 @@ def execute_run(
 
 def _run_pipeline(
     db: RunDb,
-    claimed: Row[Any],
+    claimed: queries.ClaimedRun,
     pipeline: Pipeline,
     tools: Mapping[str, Any],
     runner: ToolRunner,
@@ -272,7 +272,7 @@ def _run_pipeline(
 def _finish(
     db: RunDb,
     settings: Settings,
-    claimed: Row[Any],
+    claimed: queries.ClaimedRun,
     owner: str,
     result: _Result,
     receipts: Receipts,
@@ -296,7 +296,7 @@ def _finish(
             conn,
             claimed.id,
             owner,
-            status=status,
+            status=result.status,
             output=result.output,
             error=result.error,
             events=events,
@@ -332,7 +332,7 @@ def _finish(
     return Outcome(claimed.id, status, retry_at=retry_at, wake_dispatch=wake)
 
 
-def _event(row: Row[Any], status: str, *, error: str | None = None) -> dict[str, Any]:
+def _event(row: queries.ClaimedRun, status: str, *, error: str | None = None) -> dict[str, Any]:
     event: dict[str, Any] = {
         "run_id": str(row.id),
         "task_id": str(row.task_id),

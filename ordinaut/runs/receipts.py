@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Engine
 
 from ordinaut.pipeline.executor import StepRecord
 from ordinaut.store import queries
@@ -44,7 +44,7 @@ class RunDb:
 class Receipts:
     """Step receipts waiting to be written, and the keys served from earlier receipts."""
 
-    def __init__(self, db: RunDb, claimed: Row[Any]) -> None:
+    def __init__(self, db: RunDb, claimed: queries.ClaimedRun) -> None:
         self.db, self.claimed = db, claimed
         self._pending: list[dict[str, Any]] = []
         self._served: set[str] = set()
@@ -75,7 +75,7 @@ class Receipts:
                 queries.insert_step_results(conn, rows)
 
 
-def step_row(claimed: Row[Any], record: StepRecord, *, cached: bool) -> dict[str, Any]:
+def step_row(claimed: queries.ClaimedRun, record: StepRecord, *, cached: bool) -> dict[str, Any]:
     """The ``step_result`` row of one step of the claimed run."""
     return {
         "run_id": claimed.id,

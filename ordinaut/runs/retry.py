@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from ordinaut.config import Settings
 from ordinaut.pipeline.model import Pipeline
@@ -22,13 +22,16 @@ from ordinaut.runs.backoff import retry_delay
 from ordinaut.store import queries
 from ordinaut.vocabulary import BackoffStrategy, Trigger
 
+# a failed attempt: finished by its worker (claimed) or by the reaper
+Attempt = queries.ClaimedRun | queries.ReapedRun
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 def retry_policy(
-    claimed: Row[Any], pipeline: Pipeline | None, failed_step: str | None
+    claimed: queries.ClaimedRun, pipeline: Pipeline | None, failed_step: str | None
 ) -> tuple[int, BackoffStrategy]:
     """(max_retries, strategy) for a failure: the failing step's override, else the task's."""
     step = pipeline.find_step(failed_step) if pipeline and failed_step else None
@@ -41,7 +44,7 @@ def retry_policy(
 
 def next_attempt(
     settings: Settings,
-    run: Row[Any],
+    run: Attempt,
     strategy: BackoffStrategy,
     *,
     retry_after: float | None = None,
@@ -69,7 +72,7 @@ def next_attempt(
 def plan_retry(
     conn: Connection,
     settings: Settings,
-    run: Row[Any],
+    run: Attempt,
     strategy: BackoffStrategy,
     *,
     retry_after: float | None = None,
@@ -82,7 +85,7 @@ def plan_retry(
     return not_before
 
 
-def retry_event(run: Row[Any], row: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+def retry_event(run: Attempt, row: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The ``task.run.retry_planned`` event for ``run``'s next attempt ``row``."""
     return (
         "task.run.retry_planned",

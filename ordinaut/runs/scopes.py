@@ -6,12 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Forbidden
 from ordinaut.pipeline.model import Pipeline
-from ordinaut.store.tables import agent
+from ordinaut.store import queries
 from ordinaut.tools.spec import ToolSpec
 from ordinaut.vocabulary import ADMIN_SCOPE
 
@@ -26,9 +25,7 @@ def check_tool_scopes(
     needed = {step.id: set(tools[step.uses].scopes) for step in pipeline.walk()}
     if not any(needed.values()):
         return
-    row = conn.execute(
-        sa.select(agent.c.scopes, agent.c.revoked_at).where(agent.c.id == owner)
-    ).first()
+    row = queries.get_agent(conn, owner)
     if row is None or row.revoked_at is not None:
         raise Forbidden("the agent that owns this task was revoked", field="created_by")
     held = set(row.scopes)

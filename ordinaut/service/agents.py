@@ -6,16 +6,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, NotFound, ValidationError
 from ordinaut.service.audit import record
 from ordinaut.service.auth import ADMIN_SCOPES, Principal, hash_token, new_token
 from ordinaut.service.models import AgentCreate, AgentPublic
-from ordinaut.store.tables import agent, audit_log
+from ordinaut.store import queries
 from ordinaut.vocabulary import Scope
 
 ADMIN_NAME = "admin"
@@ -59,21 +57,15 @@ def create_agent(
         )
     clean = check_scopes(scopes)
     token = token or new_token()
-    exists = conn.execute(sa.select(agent.c.id).where(agent.c.name == name)).first()
-    if exists is not None:
+    if queries.agent_named(conn, name) is not None:
         raise Conflict(f"an agent named {name!r} already exists", field="name")
-    agent_id = conn.execute(
-        sa.insert(agent)
-        .values(name=name, scopes=list(clean), token_hash=hash_token(token))
-        .returning(agent.c.id)
-    ).scalar_one()
-    conn.execute(
-        sa.insert(audit_log).values(
-            actor_agent_id=actor or agent_id,
-            action="agent.create",
-            subject_id=agent_id,
-            details={"after": {"name": name, "scopes": list(clean)}},
-        )
+    agent_id = queries.insert_agent(conn, name, clean, hash_token(token))
+    queries.insert_audit(
+        conn,
+        actor=actor or agent_id,
+        action="agent.create",
+        subject_id=agent_id,
+        details={"after": {"name": name, "scopes": list(clean)}},
     )
     return NewAgent(agent_id, name, clean, token)
 
@@ -84,21 +76,15 @@ def ensure_admin(conn: Connection, token: str | None) -> NewAgent | None:
     With ``token`` (ORDINAUT_ADMIN_TOKEN) the admin's token is set to it on every start, so
     automation can rely on it; without, a random token is made once and shown once.
     """
-    row: Any = conn.execute(
-        sa.select(agent.c.id, agent.c.token_hash).where(agent.c.name == ADMIN_NAME)
-    ).first()
+    row = queries.agent_named(conn, ADMIN_NAME)
     if row is None:
         return create_agent(conn, ADMIN_NAME, ADMIN_SCOPES, token=token)
     if token is not None and row.token_hash != hash_token(token):
-        conn.execute(
-            sa.update(agent)
-            .where(agent.c.id == row.id)
-            .values(token_hash=hash_token(token), revoked_at=None)
-        )
+        queries.set_agent_token(conn, row.id, hash_token(token), reinstate=True)
     return None
 
 
-def _public(row: Any, token: str | None = None) -> AgentPublic:
+def _public(row: queries.Agent, token: str | None = None) -> AgentPublic:
     return AgentPublic(
         id=row.id,
         name=row.name,
@@ -110,8 +96,8 @@ def _public(row: Any, token: str | None = None) -> AgentPublic:
     )
 
 
-def _agent_row(conn: Connection, agent_id: uuid.UUID) -> Any:
-    row = conn.execute(sa.select(agent).where(agent.c.id == agent_id)).first()
+def _agent_row(conn: Connection, agent_id: uuid.UUID) -> queries.Agent:
+    row = queries.get_agent(conn, agent_id)
     if row is None:
         raise NotFound(f"no agent {agent_id}", field="agent_id")
     return row
@@ -122,17 +108,14 @@ def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> Agen
     principal.require(Scope.AGENTS_ADMIN)
     made = create_agent(conn, body.name, body.scopes, actor=principal.agent_id)
     if body.webhook_url:
-        conn.execute(
-            sa.update(agent).where(agent.c.id == made.id).values(webhook_url=body.webhook_url)
-        )
+        queries.set_agent_webhook(conn, made.id, body.webhook_url)
     return _public(_agent_row(conn, made.id), made.token)
 
 
 def list_agents(conn: Connection, principal: Principal) -> list[AgentPublic]:
     """Every agent (agents:admin)."""
     principal.require(Scope.AGENTS_ADMIN)
-    rows = conn.execute(sa.select(agent).order_by(agent.c.created_at, agent.c.name)).all()
-    return [_public(r) for r in rows]
+    return [_public(r) for r in queries.list_agents(conn)]
 
 
 def me(conn: Connection, principal: Principal) -> AgentPublic:
@@ -148,9 +131,7 @@ def rotate_token(conn: Connection, principal: Principal, agent_id: uuid.UUID) ->
     if row.revoked_at is not None:
         raise Conflict("agent is revoked", field="agent_id")
     token = new_token()
-    conn.execute(
-        sa.update(agent).where(agent.c.id == agent_id).values(token_hash=hash_token(token))
-    )
+    queries.set_agent_token(conn, agent_id, hash_token(token))
     record(conn, principal, "agent.rotate_token", agent_id)
     return _public(row, token)
 
@@ -163,10 +144,6 @@ def revoke_agent(conn: Connection, principal: Principal, agent_id: uuid.UUID) ->
         raise Conflict("agent is already revoked", field="agent_id")
     if agent_id == principal.agent_id:
         raise Conflict("an agent cannot revoke itself", field="agent_id")
-    conn.execute(
-        sa.update(agent)
-        .where(agent.c.id == agent_id)
-        .values(revoked_at=sa.func.now(), token_hash=None)
-    )
+    queries.revoke_agent(conn, agent_id)
     record(conn, principal, "agent.revoke", agent_id)
     return _public(_agent_row(conn, agent_id))

@@ -6,11 +6,10 @@ import json
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.service.auth import Principal
-from ordinaut.store.tables import audit_log
+from ordinaut.store import queries
 
 
 def _plain(value: Any) -> Any:
@@ -34,11 +33,10 @@ def record(
         fields = [k for k in changes if k != "updated_at"]
         body["before"] = {k: old.get(k) for k in fields}
         body["after"] = {k: changes[k] for k in fields}
-    conn.execute(
-        sa.insert(audit_log).values(
-            actor_agent_id=principal.agent_id,
-            action=action,
-            subject_id=subject_id,
-            details=_plain(body),
-        )
+    queries.insert_audit(
+        conn,
+        actor=principal.agent_id,
+        action=action,
+        subject_id=subject_id,
+        details=_plain(body),
     )

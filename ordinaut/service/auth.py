@@ -12,11 +12,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import AuthError, Forbidden
-from ordinaut.store.tables import agent
+from ordinaut.store import queries
 from ordinaut.vocabulary import ADMIN_SCOPE, OPERATION_SCOPES, holds
 
 TOKEN_PREFIX = "ord_"
@@ -56,11 +55,7 @@ def authenticate(conn: Connection, token: str | None) -> Principal:
     """The agent owning ``token``; AuthError when missing, unknown or revoked."""
     if not token:
         raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
-    row = conn.execute(
-        sa.select(agent.c.id, agent.c.name, agent.c.scopes).where(
-            agent.c.token_hash == hash_token(token), agent.c.revoked_at.is_(None)
-        )
-    ).first()
-    if row is None:
+    found = queries.agent_by_token(conn, hash_token(token))
+    if found is None:
         raise AuthError("unknown or revoked token")
-    return Principal(row.id, row.name, frozenset(row.scopes))
+    return Principal(found.id, found.name, frozenset(found.scopes))

@@ -7,14 +7,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import PayloadTooLarge
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import EventAccepted, EventIn
 from ordinaut.store import queries
-from ordinaut.store.tables import audit_log
 from ordinaut.vocabulary import Scope
 
 MAX_EVENT_BYTES = 64 * 1024
@@ -55,7 +53,4 @@ def list_audit(
 ) -> list[dict[str, Any]]:
     """Audit entries, newest first (agents:admin)."""
     principal.require(Scope.AGENTS_ADMIN)
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-    if subject_id is not None:
-        query = query.where(audit_log.c.subject_id == subject_id)
-    return [dict(r._mapping) for r in conn.execute(query)]
+    return queries.list_audit(conn, subject_id=subject_id, limit=limit)

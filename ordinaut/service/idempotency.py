@@ -13,14 +13,12 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-import sqlalchemy as sa
 from pydantic import BaseModel
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, ValidationError
 from ordinaut.service.auth import Principal
-from ordinaut.store.tables import api_idempotency
+from ordinaut.store import queries
 
 M = TypeVar("M", bound=BaseModel)
 MAX_KEY = 200
@@ -48,18 +46,8 @@ def replay_or_run(
             f"Idempotency-Key must be 1-{MAX_KEY} characters", field="Idempotency-Key"
         )
     digest = fingerprint(request)
-    claimed = conn.execute(
-        insert(api_idempotency)
-        .values(agent_id=principal.agent_id, key=key, operation=operation, request_hash=digest)
-        .on_conflict_do_nothing()
-        .returning(api_idempotency.c.key)
-    ).first()
-    if claimed is None:
-        row = conn.execute(
-            sa.select(api_idempotency).where(
-                api_idempotency.c.agent_id == principal.agent_id, api_idempotency.c.key == key
-            )
-        ).one()
+    if not queries.claim_idempotency_key(conn, principal.agent_id, key, operation, digest):
+        row = queries.idempotency_entry(conn, principal.agent_id, key)
         if row.operation != operation or row.request_hash != digest:
             raise Conflict(
                 "Idempotency-Key was already used with a different request",
@@ -71,9 +59,5 @@ def replay_or_run(
             )
         return model.model_validate(row.response)
     result = run()
-    conn.execute(
-        sa.update(api_idempotency)
-        .where(api_idempotency.c.agent_id == principal.agent_id, api_idempotency.c.key == key)
-        .values(response=result.model_dump(mode="json"))
-    )
+    queries.save_idempotent_response(conn, principal.agent_id, key, result.model_dump(mode="json"))
     return result

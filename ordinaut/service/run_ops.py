@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, NotFound
@@ -15,17 +13,12 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunPublic
 from ordinaut.service.runs import get_run
 from ordinaut.store import queries
-from ordinaut.store.tables import task, task_run
-from ordinaut.vocabulary import Scope
+from ordinaut.store.queries import transitions
+from ordinaut.vocabulary import RunStatus, Scope
 
 
-def _owned_run(conn: Connection, principal: Principal, run_id: uuid.UUID) -> Any:
-    row = conn.execute(
-        sa.select(task_run.c.id, task_run.c.status, task_run.c.task_id, task.c.created_by)
-        .join(task, task.c.id == task_run.c.task_id)
-        .where(task_run.c.id == run_id)
-        .with_for_update(of=task_run)
-    ).first()
+def _owned_run(conn: Connection, principal: Principal, run_id: uuid.UUID) -> queries.LockedRun:
+    row = queries.lock_run(conn, run_id)
     if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
         raise NotFound(f"no run {run_id}", field="run_id")
     return row
@@ -37,14 +30,10 @@ def cancel_run(
     """Cancel a queued, waiting or running run (a running one stops between steps)."""
     principal.require(Scope.TASKS_WRITE)
     row = _owned_run(conn, principal, run_id)
-    if row.status not in ("queued", "waiting_approval", "running"):
+    if row.status not in transitions.CANCEL.sources:
         raise Conflict(f"run is already {row.status}", field="status")
-    conn.execute(
-        sa.update(task_run)
-        .where(task_run.c.id == run_id)
-        .values(status="canceled", finished_at=now, reason="canceled by request", leased_until=None)
-    )
-    record(conn, principal, "run.cancel", run_id, details={"from": row.status})
+    queries.cancel_run(conn, run_id, now=now, reason="canceled by request")
+    record(conn, principal, "run.cancel", run_id, details={"from": row.status.value})
     queries.emit(
         conn, [("task.run.canceled", {"run_id": str(run_id), "task_id": str(row.task_id)})]
     )
@@ -57,14 +46,12 @@ def decide_run(
     """Approve (→ queued) or reject (→ canceled) a run waiting for approval; 409 otherwise."""
     principal.require(Scope.RUNS_APPROVE)
     row = _owned_run(conn, principal, run_id)
-    if row.status != "waiting_approval":
+    if row.status is not RunStatus.WAITING_APPROVAL:
         raise Conflict(f"run is {row.status}, not waiting for approval", field="status")
-    values: dict[str, Any] = (
-        {"status": "queued", "published_at": None}
-        if approve
-        else {"status": "canceled", "finished_at": now, "reason": "rejected"}
-    )
-    conn.execute(sa.update(task_run).where(task_run.c.id == run_id).values(values))
+    if approve:
+        queries.approve_run(conn, run_id)
+    else:
+        queries.reject_run(conn, run_id, now=now, reason="rejected")
     action = "approve" if approve else "reject"
     record(conn, principal, f"run.{action}", run_id)
     topic = "task.run.approved" if approve else "task.run.rejected"

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, ValidationError
@@ -18,7 +17,6 @@ from ordinaut.service.models import SkipIn, SnoozeIn, TaskPublic
 from ordinaut.service.task_ops import owned_task
 from ordinaut.service.tasks import get_task
 from ordinaut.store import queries
-from ordinaut.store.tables import task
 from ordinaut.vocabulary import Scope, Trigger
 
 MAX_RECORDED_SKIPS = 100
@@ -66,7 +64,7 @@ def snooze(
         following = schedule.next_after(following)
     _record_skipped(conn, row, jumped, now, "superseded by snooze")
     values = {"next_occurrence_at": target, "next_run_at": target, "updated_at": now}
-    conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
+    queries.update_task(conn, task_id, values)
     record(conn, principal, "task.snooze", task_id, before=row, changes=values)
     queries.emit(
         conn, [("task.snoozed", {"task_id": str(task_id), "next_run_at": target.isoformat()})]
@@ -97,7 +95,7 @@ def skip_next(
     }
     if current is None:
         values["status"] = "completed"
-    conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
+    queries.update_task(conn, task_id, values)
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
     return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
 

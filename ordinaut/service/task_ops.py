@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Conflict, NotFound
@@ -21,7 +20,6 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
 from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
 from ordinaut.store import queries
-from ordinaut.store.tables import due_work, task, task_run
 from ordinaut.vocabulary import Scope, Trigger
 
 _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
@@ -30,7 +28,7 @@ _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 def owned_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> Row[Any]:
     """The task row, locked for update, if the caller may change it (404 otherwise)."""
     principal.require(Scope.TASKS_WRITE)
-    row = conn.execute(sa.select(task).where(task.c.id == task_id).with_for_update()).first()
+    row = queries.get_task(conn, task_id, lock=True)
     if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
         raise NotFound(f"no task {task_id}", field="task_id")
     return row
@@ -63,7 +61,7 @@ def update_task(
         if occurrence is None and kind in ("cron", "rrule", "once"):
             changes["status"] = "completed"
     changes["updated_at"] = now
-    conn.execute(sa.update(task).where(task.c.id == task_id).values(changes))
+    queries.update_task(conn, task_id, changes)
     after = get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
     record(conn, principal, "task.update", task_id, before=row, changes=changes)
     queries.emit(conn, [("task.updated", {"task_id": str(task_id), "fields": sorted(changes)})])
@@ -117,18 +115,11 @@ def set_status(
     values: dict[str, Any] = {"status": target, "updated_at": now}
     if action == "cancel":
         values.update(next_run_at=None, next_occurrence_at=None)
-        conn.execute(sa.delete(due_work).where(due_work.c.task_id == task_id))
-        conn.execute(
-            sa.update(task_run)
-            .where(
-                task_run.c.task_id == task_id,
-                task_run.c.status.in_(["queued", "waiting_approval", "running"]),
-            )
-            .values(status="canceled", finished_at=now, reason="task canceled", leased_until=None)
-        )
+        queries.delete_task_due_work(conn, task_id)
+        queries.cancel_task_runs(conn, task_id, now=now, reason="task canceled")
     if action == "resume" and row.status == "paused" and row.next_run_at is None:
         values["status"] = "completed" if row.schedule_kind in ("once",) else "active"
-    conn.execute(sa.update(task).where(task.c.id == task_id).values(values))
+    queries.update_task(conn, task_id, values)
     record(conn, principal, f"task.{action}", task_id, before=row, changes=values)
     queries.emit(conn, [(f"task.{target}", {"task_id": str(task_id)})])
     return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)

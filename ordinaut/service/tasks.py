@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Forbidden, NotFound, ValidationError
@@ -19,9 +18,8 @@ from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
-from ordinaut.store.tables import task
 from ordinaut.tools.registry import tools_for_payload
-from ordinaut.vocabulary import Scope
+from ordinaut.vocabulary import Scope, TaskStatus
 
 TASK_STATUSES = ("active", "paused", "canceled", "completed")
 
@@ -53,7 +51,7 @@ def create_task(
         created_at=now,
         updated_at=now,
     )
-    row = conn.execute(sa.insert(task).values(values).returning(task)).one()
+    row = queries.insert_task(conn, values)
     record(conn, principal, "task.create", task_id, details={"after": values})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
     return task_public(row)
@@ -100,7 +98,7 @@ def get_task(
     Write operations pass ``scope=Scope.TASKS_WRITE``: an agent may always see what it changed.
     """
     principal.require(scope)
-    row = conn.execute(sa.select(task).where(task.c.id == task_id)).first()
+    row = queries.get_task(conn, task_id)
     if row is None or (row.created_by != principal.agent_id and not principal.is_admin):
         raise NotFound(f"no task {task_id}", field="task_id")
     return task_public(row)
@@ -118,17 +116,13 @@ def list_tasks(
     principal.require(Scope.TASKS_READ)
     if status is not None and status not in TASK_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
-    query = sa.select(task)
-    if not principal.is_admin:
-        query = query.where(task.c.created_by == principal.agent_id)
-    if status is not None:
-        query = query.where(task.c.status == status)
-    if after is not None:
-        at, last_id = cursor.decode(after)
-        query = query.where(sa.tuple_(task.c.created_at, task.c.id) < sa.tuple_(at, last_id))
-    rows = conn.execute(
-        query.order_by(task.c.created_at.desc(), task.c.id.desc()).limit(limit + 1)
-    ).all()
+    rows = queries.list_tasks(
+        conn,
+        created_by=None if principal.is_admin else principal.agent_id,
+        status=TaskStatus(status) if status is not None else None,
+        before=cursor.decode(after) if after is not None else None,
+        limit=limit + 1,
+    )
     page = [task_public(r) for r in rows[:limit]]
     more = (
         cursor.encode(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None

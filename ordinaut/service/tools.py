@@ -15,14 +15,13 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import pydantic
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, NotFound, ValidationError
 from ordinaut.service.agents import check_scopes
 from ordinaut.service.auth import Principal
-from ordinaut.store.tables import audit_log
+from ordinaut.store import queries
 from ordinaut.tools import catalog, secrets
 from ordinaut.tools.mcp_client import RemoteTool
 from ordinaut.tools.registry import RESERVED_SERVERS, builtin_tools
@@ -130,7 +129,7 @@ def _require(principal: Principal | None, scope: str) -> None:
 
 def _audit(conn: Connection, principal: Principal | None, action: str, **details: Any) -> None:
     actor = principal.agent_id if principal is not None else None
-    conn.execute(sa.insert(audit_log).values(actor_agent_id=actor, action=action, details=details))
+    queries.insert_audit(conn, actor=actor, action=action, details=details)
 
 
 def list_tools(conn: Connection, principal: Principal | None) -> list[ToolPublic]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.engine import Connection, Row
 
-from ordinaut.store.tables import mcp_server, tool
+from ordinaut.store import queries
 from ordinaut.tools.spec import Auth, McpServer, ToolSpec, Transport
 
 
@@ -87,13 +85,12 @@ def tool_values(spec: ToolSpec) -> dict[str, Any]:
 
 def list_servers(conn: Connection) -> dict[str, McpServer]:
     """Every configured MCP server, by name."""
-    rows = conn.execute(sa.select(mcp_server).order_by(mcp_server.c.name)).all()
-    return {row.name: server_from_row(row) for row in rows}
+    return {row.name: server_from_row(row) for row in queries.list_mcp_servers(conn)}
 
 
 def get_server(conn: Connection, name: str) -> McpServer | None:
     """One MCP server, or None."""
-    row = conn.execute(sa.select(mcp_server).where(mcp_server.c.name == name)).first()
+    row = queries.get_mcp_server(conn, name)
     return server_from_row(row) if row is not None else None
 
 
@@ -107,27 +104,18 @@ def save_server(conn: Connection, server: McpServer) -> bool:
         "env": dict(server.env),
         "auth": auth_to_json(server.auth),
     }
-    insert = pg.insert(mcp_server).values(values)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[mcp_server.c.name],
-        set_={
-            **{k: insert.excluded[k] for k in values if k != "name"},
-            "updated_at": sa.func.now(),
-        },
-    )
-    return bool(conn.execute(upsert.returning(sa.literal_column("xmax = 0"))).scalar_one())
+    return queries.upsert_mcp_server(conn, values)
 
 
 def load_catalog(conn: Connection) -> dict[str, ToolSpec]:
     """Every registered tool, by address, with its MCP server resolved."""
     servers = list_servers(conn)
-    rows = conn.execute(sa.select(tool).order_by(tool.c.address)).all()
-    return {row.address: spec_from_row(row, servers) for row in rows}
+    return {row.address: spec_from_row(row, servers) for row in queries.list_tools(conn)}
 
 
 def get_tool(conn: Connection, address: str) -> ToolSpec | None:
     """One registered tool, or None."""
-    row = conn.execute(sa.select(tool).where(tool.c.address == address)).first()
+    row = queries.get_tool(conn, address)
     if row is None:
         return None
     servers = {row.server: s} if row.server and (s := get_server(conn, row.server)) else {}
@@ -136,18 +124,9 @@ def get_tool(conn: Connection, address: str) -> ToolSpec | None:
 
 def save_tool(conn: Connection, spec: ToolSpec, *, created_by: Any = None) -> bool:
     """Insert or replace a tool; True when it is new."""
-    values = tool_values(spec)
-    insert = pg.insert(tool).values({**values, "created_by": created_by})
-    upsert = insert.on_conflict_do_update(
-        index_elements=[tool.c.address],
-        set_={
-            **{k: insert.excluded[k] for k in values if k != "address"},
-            "updated_at": sa.func.now(),
-        },
-    )
-    return bool(conn.execute(upsert.returning(sa.literal_column("xmax = 0"))).scalar_one())
+    return queries.upsert_tool(conn, tool_values(spec), created_by=created_by)
 
 
 def delete_tool(conn: Connection, address: str) -> bool:
     """Remove a tool; False when there was none."""
-    return conn.execute(sa.delete(tool).where(tool.c.address == address)).rowcount > 0
+    return queries.delete_tool(conn, address)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ordinaut.api.deps import Svc
+from ordinaut.store import queries
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +23,7 @@ def health(svc: Svc) -> JSONResponse:
     report: dict[str, Any] = {}
     try:
         with rt.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+            queries.ping(conn)
         report["database"] = "ok"
     except Exception as exc:
         report["database"] = f"down: {type(exc).__name__}"

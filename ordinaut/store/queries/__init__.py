@@ -1,76 +1,179 @@
-"""The statements that need care, each one named: claims, ON CONFLICT inserts, leases.
+"""Every SQL statement of Ordinaut, each one named, grouped by the table it touches.
 
 Callers pass a Connection inside a transaction they own; nothing here commits. Row locks
 taken with ``FOR UPDATE SKIP LOCKED`` are held until the caller's transaction ends, which
-is what makes two beats or two dispatchers safe to run side by side.
+is what makes two beats or two dispatchers safe to run side by side. Hot paths get frozen
+records back (:class:`DueTask`, :class:`LeasedWork`, :class:`ClaimedRun`,
+:class:`ReapedRun`, ...); the service's reads of whole rows for its public models get rows.
 
-One module per stage of the data flow, every name re-exported here so callers write
+One module per noun, every name re-exported here so callers write
 ``queries.claim_due_tasks(...)``:
 
-- :mod:`.beat` — claim due tasks, write due_work and skipped runs, advance tasks, next wake;
-- :mod:`.runs` — insert task_run rows;
-- :mod:`.dispatch` — lease due_work, advisory locks, limits, dedupe, publish bookkeeping;
-- :mod:`.execution` — claim, reserve, lease, step receipts, finish, reap;
-- :mod:`.outbox` — events in the caller's transaction;
-- :mod:`.jsonb` — how batches travel as one JSON parameter.
+- :mod:`.tasks` — create, read, list, change; beat's claim and advance;
+- :mod:`.due_work` — write, lease for dispatch, consume; when beat wakes next;
+- :mod:`.runs` — insert task_run rows (queued, skipped), read them, count open ones;
+- :mod:`.run_states` — every change of a run's status (claim, finish, reap, cancel,
+  approve, reject), each along an edge declared in :mod:`.transitions`;
+- :mod:`.leases` — reservations, leases and message bookkeeping of queued/running runs;
+- :mod:`.steps` — step receipts and outcomes served from them;
+- :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
+- :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
+  :mod:`.outbox`, :mod:`.health`;
+- :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
+  JSON parameter).
 """
 
-from ordinaut.store.queries.beat import (
-    Wake,
-    advance_tasks,
-    claim_due_tasks,
-    insert_due_work,
-    next_wake,
-    record_skipped_runs,
+from ordinaut.store.queries import transitions
+from ordinaut.store.queries.agents import (
+    Agent,
+    agent_by_token,
+    agent_named,
+    get_agent,
+    insert_agent,
+    list_agents,
+    revoke_agent,
+    set_agent_token,
+    set_agent_webhook,
 )
-from ordinaut.store.queries.dispatch import (
-    advisory_key,
+from ordinaut.store.queries.audit import insert_audit, list_audit
+from ordinaut.store.queries.due_work import (
+    LeasedWork,
+    Wake,
     delete_due_work,
+    delete_task_due_work,
+    insert_due_work,
     lease_due_work,
-    lock_keys,
+    next_wake,
+)
+from ordinaut.store.queries.health import ping
+from ordinaut.store.queries.idempotency import (
+    IdempotencyEntry,
+    claim_idempotency_key,
+    idempotency_entry,
+    save_idempotent_response,
+)
+from ordinaut.store.queries.leases import (
+    StaleRun,
+    extend_lease,
     mark_published,
+    reserve_runs,
+    take_stale_queued_runs,
+)
+from ordinaut.store.queries.locks import advisory_key, lock_keys
+from ordinaut.store.queries.outbox import OutboxEvent, emit, mark_relayed, take_unpublished
+from ordinaut.store.queries.run_states import (
+    ClaimedRun,
+    ReapedRun,
+    approve_run,
+    cancel_run,
+    cancel_task_runs,
+    claim_run,
+    finish_run,
+    reap_expired_runs,
+    reject_run,
+)
+from ordinaut.store.queries.runs import (
+    LockedRun,
+    get_run,
+    insert_runs,
+    list_runs,
+    lock_run,
     open_runs_by_key,
     recent_dedupe_run,
-    take_stale_queued_runs,
+    record_skipped_runs,
+    run_status,
     tasks_with_open_runs,
 )
-from ordinaut.store.queries.execution import (
-    cached_step_output,
-    claim_run,
-    extend_lease,
-    finish_run,
-    insert_step_results,
-    reap_expired_runs,
-    reserve_runs,
-    run_status,
+from ordinaut.store.queries.steps import cached_step_output, insert_step_results, steps_of_run
+from ordinaut.store.queries.tasks import (
+    DueTask,
+    advance_tasks,
+    claim_due_tasks,
+    get_task,
+    insert_task,
+    list_tasks,
+    update_task,
 )
-from ordinaut.store.queries.outbox import emit
-from ordinaut.store.queries.runs import insert_runs
+from ordinaut.store.queries.tools import (
+    delete_tool,
+    get_mcp_server,
+    get_tool,
+    list_mcp_servers,
+    list_tools,
+    upsert_mcp_server,
+    upsert_tool,
+)
 
 __all__ = [
+    "Agent",
+    "ClaimedRun",
+    "DueTask",
+    "IdempotencyEntry",
+    "LeasedWork",
+    "LockedRun",
+    "OutboxEvent",
+    "ReapedRun",
+    "StaleRun",
     "Wake",
     "advance_tasks",
     "advisory_key",
+    "agent_by_token",
+    "agent_named",
+    "approve_run",
     "cached_step_output",
+    "cancel_run",
+    "cancel_task_runs",
     "claim_due_tasks",
+    "claim_idempotency_key",
     "claim_run",
     "delete_due_work",
+    "delete_task_due_work",
+    "delete_tool",
     "emit",
     "extend_lease",
     "finish_run",
+    "get_agent",
+    "get_mcp_server",
+    "get_run",
+    "get_task",
+    "get_tool",
+    "idempotency_entry",
+    "insert_agent",
+    "insert_audit",
     "insert_due_work",
     "insert_runs",
     "insert_step_results",
+    "insert_task",
     "lease_due_work",
+    "list_agents",
+    "list_audit",
+    "list_mcp_servers",
+    "list_runs",
+    "list_tasks",
+    "list_tools",
     "lock_keys",
+    "lock_run",
     "mark_published",
+    "mark_relayed",
     "next_wake",
     "open_runs_by_key",
+    "ping",
     "reap_expired_runs",
     "recent_dedupe_run",
     "record_skipped_runs",
+    "reject_run",
     "reserve_runs",
+    "revoke_agent",
     "run_status",
+    "save_idempotent_response",
+    "set_agent_token",
+    "set_agent_webhook",
+    "steps_of_run",
     "take_stale_queued_runs",
+    "take_unpublished",
     "tasks_with_open_runs",
+    "transitions",
+    "update_task",
+    "upsert_mcp_server",
+    "upsert_tool",
 ]

@@ -16,3 +16,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def iso(value: datetime | None) -> str | None:
+    """``value`` in ISO 8601 (None stays None), as a batch row field."""
+    return None if value is None else value.isoformat()

@@ -1,15 +1,29 @@
-"""Creating task_run rows in bulk: runs dispatch makes, and skips recorded on request."""
+"""task_run rows: created (by dispatch, and as records of what did not run) and read.
+
+Every change of a run's status lives in :mod:`.run_states`, along a declared transition.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ordinaut.store.queries import jsonb
+from ordinaut.store.queries.render import literal, one_of
+from ordinaut.store.queries.transitions import check_inserted, inserted
+from ordinaut.store.tables import task, task_run
+from ordinaut.vocabulary import RunStatus, Trigger
+
+# runs that hold a concurrency slot or block their task's next occurrence (queued ones are
+# about to run)
+OPEN: Final = (RunStatus.QUEUED, RunStatus.RUNNING)
 
 _RUN_FIELDS = frozenset(
     {
@@ -30,13 +44,14 @@ _RUN_FIELDS = frozenset(
 )
 
 _INSERT_RUNS = sa.text(
-    """
+    f"""
     INSERT INTO task_run (id, task_id, status, trigger, scheduled_for, not_before,
                           work_created_at, attempt, priority, concurrency_key, dedupe_key,
                           event, reason, finished_at)
     SELECT CAST(v->>'id' AS uuid), CAST(v->>'task_id' AS uuid),
-           CAST(coalesce(v->>'status', 'queued') AS run_status),
-           coalesce(v->>'trigger', 'schedule'), CAST(v->>'scheduled_for' AS timestamptz),
+           CAST(coalesce(v->>'status', {inserted(RunStatus.QUEUED)}) AS run_status),
+           coalesce(v->>'trigger', {literal(Trigger.SCHEDULE)}),
+           CAST(v->>'scheduled_for' AS timestamptz),
            CAST(v->>'not_before' AS timestamptz), CAST(v->>'work_created_at' AS timestamptz),
            coalesce(CAST(v->>'attempt' AS int), 1), coalesce(CAST(v->>'priority' AS int), 5),
            v->>'concurrency_key', v->>'dedupe_key', NULLIF(v->'event', 'null'), v->>'reason',
@@ -49,14 +64,202 @@ _INSERT_RUNS = sa.text(
 def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
     """Insert task_run rows (one statement, any count) and return their new ids, in order.
 
-    Keys are task_run columns (``_RUN_FIELDS``); missing ones take the column defaults.
+    Keys are task_run columns (``_RUN_FIELDS``); missing ones take the column defaults. A
+    ``status`` must be one a run may be inserted with (``queued`` or ``skipped``).
     """
     if not rows:
         return []
     unknown = set().union(*rows) - _RUN_FIELDS
     if unknown:
         raise ValueError(f"insert_runs: not task_run fields: {sorted(unknown)}")
+    for row in rows:
+        if "status" in row:
+            check_inserted(row["status"])
     ids = [uuid.uuid4() for _ in rows]
     batch = [{**row, "id": run_id} for run_id, row in zip(ids, rows, strict=True)]
     conn.execute(_INSERT_RUNS, {"rows": jsonb.dumps(batch)})
     return ids
+
+
+_RECORD_SKIPPED_RUNS = sa.text(
+    f"""
+    WITH runs AS (
+        INSERT INTO task_run (task_id, status, trigger, scheduled_for, attempt, priority,
+                              reason, finished_at)
+        SELECT v.task_id, {inserted(RunStatus.SKIPPED)}, v.trigger, v.scheduled_for, 1,
+               v.priority, v.reason, v.finished_at
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+             AS v(task_id uuid, trigger text, scheduled_for timestamptz, priority int,
+                  reason text, finished_at timestamptz)
+        RETURNING id, task_id, scheduled_for, reason
+    )
+    INSERT INTO outbox (topic, payload)
+    SELECT 'task.run.skipped',
+           jsonb_build_object('task_id', task_id, 'run_id', id,
+                              'scheduled_for', scheduled_for, 'reason', reason)
+    FROM runs
+    """
+)
+
+
+def record_skipped_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Record occurrences that did not run as ``skipped`` runs, each with a
+    ``task.run.skipped`` event. Rows: ``task_id``, ``trigger``, ``scheduled_for``,
+    ``priority``, ``reason``, ``finished_at``. Returns the runs recorded."""
+    if not rows:
+        return 0
+    payload = [
+        {
+            "task_id": str(r["task_id"]),
+            "trigger": str(r["trigger"]),
+            "scheduled_for": jsonb.iso(r["scheduled_for"]),
+            "priority": r["priority"],
+            "reason": r["reason"],
+            "finished_at": jsonb.iso(r["finished_at"]),
+        }
+        for r in rows
+    ]
+    return int(conn.execute(_RECORD_SKIPPED_RUNS, {"rows": json.dumps(payload)}).rowcount)
+
+
+_RUN_STATUS = sa.text("SELECT status FROM task_run WHERE id = :run_id")
+
+
+def run_status(conn: Connection, run_id: uuid.UUID) -> RunStatus | None:
+    """The run's current status, or None when there is no such run."""
+    value = conn.execute(_RUN_STATUS, {"run_id": run_id}).scalar()
+    return None if value is None else RunStatus(value)
+
+
+_OPEN_RUNS_BY_KEY = sa.text(
+    f"""
+    SELECT concurrency_key, count(*) FROM task_run
+    WHERE concurrency_key = ANY(:keys) AND {one_of("status", OPEN)}
+    GROUP BY concurrency_key
+    """
+)
+
+
+def open_runs_by_key(conn: Connection, keys: Iterable[str]) -> dict[str, int]:
+    """Runs holding a slot of each concurrency key (queued ones are about to run)."""
+    key_list = sorted(set(keys))
+    if not key_list:
+        return {}
+    rows = conn.execute(_OPEN_RUNS_BY_KEY, {"keys": key_list}).all()
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+_TASKS_WITH_OPEN_RUNS = sa.text(
+    f"""
+    SELECT DISTINCT task_id FROM task_run
+    WHERE task_id = ANY(:ids) AND {one_of("status", OPEN)}
+    """
+)
+
+
+def tasks_with_open_runs(conn: Connection, task_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``task_ids`` that have a run queued or running."""
+    id_list = sorted(set(task_ids))
+    if not id_list:
+        return set()
+    return {r[0] for r in conn.execute(_TASKS_WITH_OPEN_RUNS, {"ids": id_list})}
+
+
+# a run with these states "took" its dedupe key: it will run, runs, or ran successfully
+_DEDUPE_HOLDERS = (
+    RunStatus.QUEUED,
+    RunStatus.RUNNING,
+    RunStatus.SUCCEEDED,
+    RunStatus.WAITING_APPROVAL,
+)
+_RECENT_DEDUPE_RUN = sa.text(
+    f"""
+    SELECT id FROM task_run
+    WHERE dedupe_key = :key
+      AND {one_of("status", _DEDUPE_HOLDERS)}
+      AND scheduled_for > :since AND scheduled_for < :until
+    ORDER BY scheduled_for DESC LIMIT 1
+    """
+)
+
+
+def recent_dedupe_run(
+    conn: Connection, key: str, since: datetime, until: datetime
+) -> uuid.UUID | None:
+    """A live or successful run with dedupe key ``key`` scheduled inside (since, until)."""
+    value: uuid.UUID | None = conn.execute(
+        _RECENT_DEDUPE_RUN, {"key": key, "since": since, "until": until}
+    ).scalar()
+    return value
+
+
+# what callers outside the worker see of a run: everything but the lease
+_PUBLIC_COLUMNS = [c for c in task_run.c if c.name not in ("lease_owner", "leased_until")]
+
+
+def list_runs(
+    conn: Connection,
+    *,
+    created_by: uuid.UUID | None,
+    task_id: uuid.UUID | None,
+    status: RunStatus | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """Runs newest first (by ``created_at``, then id), at most ``limit``, without the lease.
+
+    ``created_by`` limits them to that agent's tasks (None: every agent's); ``before`` is
+    the (created_at, id) a page continues after.
+    """
+    query = sa.select(*_PUBLIC_COLUMNS).select_from(task_run)
+    if created_by is not None:
+        query = query.join(task, task.c.id == task_run.c.task_id).where(
+            task.c.created_by == created_by
+        )
+    if task_id is not None:
+        query = query.where(task_run.c.task_id == task_id)
+    if status is not None:
+        query = query.where(task_run.c.status == status.value)
+    if before is not None:
+        query = query.where(sa.tuple_(task_run.c.created_at, task_run.c.id) < sa.tuple_(*before))
+    return conn.execute(
+        query.order_by(task_run.c.created_at.desc(), task_run.c.id.desc()).limit(limit)
+    ).all()
+
+
+def get_run(conn: Connection, run_id: uuid.UUID) -> Row[Any] | None:
+    """One run without the lease, with its task's ``created_by``; None when there is none."""
+    query: sa.Select[Any] = (
+        sa.select(*_PUBLIC_COLUMNS, task.c.created_by)
+        .join(task, task.c.id == task_run.c.task_id)
+        .where(task_run.c.id == run_id)
+    )
+    return conn.execute(query).first()
+
+
+@dataclass(frozen=True)
+class LockedRun:
+    """A run held ``FOR UPDATE`` while an operation decides what to do with it."""
+
+    id: uuid.UUID
+    status: RunStatus
+    task_id: uuid.UUID
+    created_by: uuid.UUID
+
+
+_LOCK_RUN = sa.text(
+    """
+    SELECT r.id, r.status, r.task_id, t.created_by
+    FROM task_run r JOIN task t ON t.id = r.task_id
+    WHERE r.id = :run_id
+    FOR UPDATE OF r
+    """
+)
+
+
+def lock_run(conn: Connection, run_id: uuid.UUID) -> LockedRun | None:
+    """The run, locked until the transaction ends, with its task's owner; None if none."""
+    row = conn.execute(_LOCK_RUN, {"run_id": run_id}).first()
+    if row is None:
+        return None
+    return LockedRun(row.id, RunStatus(row.status), row.task_id, row.created_by)

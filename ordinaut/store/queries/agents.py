@@ -1,0 +1,91 @@
+"""Agent rows: identities, their scopes and token hashes (never a token)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ordinaut.store.tables import agent
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One agent as stored."""
+
+    id: uuid.UUID
+    name: str
+    scopes: tuple[str, ...]
+    token_hash: str | None
+    webhook_url: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def _agent(row: Row[Any]) -> Agent:
+    return Agent(**{**row._mapping, "scopes": tuple(row.scopes)})
+
+
+def agent_by_token(conn: Connection, token_hash: str) -> Agent | None:
+    """The live (not revoked) agent whose token hashes to ``token_hash``."""
+    row = conn.execute(
+        sa.select(agent).where(agent.c.token_hash == token_hash, agent.c.revoked_at.is_(None))
+    ).first()
+    return _agent(row) if row is not None else None
+
+
+def get_agent(conn: Connection, agent_id: uuid.UUID) -> Agent | None:
+    """One agent by id, revoked or not."""
+    row = conn.execute(sa.select(agent).where(agent.c.id == agent_id)).first()
+    return _agent(row) if row is not None else None
+
+
+def agent_named(conn: Connection, name: str) -> Agent | None:
+    """One agent by its unique name."""
+    row = conn.execute(sa.select(agent).where(agent.c.name == name)).first()
+    return _agent(row) if row is not None else None
+
+
+def list_agents(conn: Connection) -> list[Agent]:
+    """Every agent, oldest first."""
+    rows = conn.execute(sa.select(agent).order_by(agent.c.created_at, agent.c.name)).all()
+    return [_agent(r) for r in rows]
+
+
+def insert_agent(conn: Connection, name: str, scopes: Sequence[str], token_hash: str) -> uuid.UUID:
+    """Store a new agent; returns its id."""
+    agent_id: uuid.UUID = conn.execute(
+        sa.insert(agent)
+        .values(name=name, scopes=list(scopes), token_hash=token_hash)
+        .returning(agent.c.id)
+    ).scalar_one()
+    return agent_id
+
+
+def set_agent_token(
+    conn: Connection, agent_id: uuid.UUID, token_hash: str, *, reinstate: bool = False
+) -> None:
+    """Replace an agent's token hash; ``reinstate`` also lifts a revocation."""
+    values: dict[str, Any] = {"token_hash": token_hash}
+    if reinstate:
+        values["revoked_at"] = None
+    conn.execute(sa.update(agent).where(agent.c.id == agent_id).values(values))
+
+
+def set_agent_webhook(conn: Connection, agent_id: uuid.UUID, webhook_url: str | None) -> None:
+    """Set where an agent's notifications go."""
+    conn.execute(sa.update(agent).where(agent.c.id == agent_id).values(webhook_url=webhook_url))
+
+
+def revoke_agent(conn: Connection, agent_id: uuid.UUID) -> None:
+    """Revoke an agent for good: stamped ``revoked_at``, token hash dropped."""
+    conn.execute(
+        sa.update(agent)
+        .where(agent.c.id == agent_id)
+        .values(revoked_at=sa.func.now(), token_hash=None)
+    )

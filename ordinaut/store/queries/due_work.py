@@ -1,0 +1,167 @@
+"""due_work rows: occurrences waiting for dispatch. Written by beat (and retries, run_now),
+leased and consumed by dispatch; when beat must wake next."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.store.queries.jsonb import iso
+from ordinaut.store.queries.render import literal, one_of
+from ordinaut.store.queries.runs import OPEN
+from ordinaut.vocabulary import OverlapPolicy, TaskStatus, Trigger
+
+_INSERT_DUE_WORK = sa.text(
+    f"""
+    INSERT INTO due_work (task_id, run_at, not_before, trigger, attempt, priority, event)
+    SELECT v.task_id, v.run_at, coalesce(v.not_before, v.run_at),
+           coalesce(v.trigger, {literal(Trigger.SCHEDULE)}),
+           coalesce(v.attempt, 1), coalesce(v.priority, 5), v.event
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS v(task_id uuid, run_at timestamptz, not_before timestamptz, trigger text,
+              attempt int, priority int, event jsonb)
+    ON CONFLICT (task_id, run_at) DO NOTHING
+    """
+)
+
+
+def insert_due_work(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert due_work rows; an existing (task_id, run_at) is left alone. Returns rows added.
+
+    Each row has ``task_id`` and ``run_at``; ``not_before`` (default ``run_at``),
+    ``trigger`` (``schedule``), ``attempt`` (1), ``priority`` (5) and ``event`` are optional.
+    """
+    if not rows:
+        return 0
+    payload = [
+        {
+            "task_id": str(r["task_id"]),
+            "run_at": iso(r["run_at"]),
+            "not_before": iso(r.get("not_before")),
+            "trigger": None if r.get("trigger") is None else str(r["trigger"]),
+            "attempt": r.get("attempt"),
+            "priority": r.get("priority"),
+            "event": r.get("event"),
+        }
+        for r in rows
+    ]
+    result = conn.execute(_INSERT_DUE_WORK, {"rows": json.dumps(payload, default=str)})
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class LeasedWork:
+    """A due_work row dispatch holds (``FOR UPDATE``), with what it needs of its task."""
+
+    id: int
+    task_id: uuid.UUID
+    run_at: datetime
+    not_before: datetime
+    trigger: str  # a Trigger value; the column has no CHECK, so a stray value stays text
+    attempt: int
+    priority: int
+    event: Any
+    work_created_at: datetime
+    task_status: TaskStatus
+    dedupe_key: str | None
+    dedupe_window_seconds: int
+    concurrency_key: str | None
+    concurrency_limit: int
+    overlap_policy: OverlapPolicy
+
+
+# Rows that could become runs right now. The concurrency and overlap filters read a snapshot
+# taken before any lock, so they only keep hopeless rows out of the batch (no head-of-line
+# blocking behind a full key); dispatch decides again under advisory locks.
+_LEASE_DUE_WORK = sa.text(
+    f"""
+    SELECT d.id, d.task_id, d.run_at, d.not_before, d.trigger, d.attempt, d.priority, d.event,
+           d.created_at AS work_created_at,
+           t.status AS task_status, t.dedupe_key, t.dedupe_window_seconds,
+           t.concurrency_key, t.concurrency_limit, t.overlap_policy
+    FROM due_work d JOIN task t ON t.id = d.task_id
+    WHERE d.not_before <= :now AND t.status <> {literal(TaskStatus.PAUSED)}
+      AND (t.concurrency_key IS NULL
+           OR (SELECT count(*) FROM task_run r
+               WHERE r.concurrency_key = t.concurrency_key
+                 AND {one_of("r.status", OPEN)}) < t.concurrency_limit)
+      AND (t.overlap_policy = {literal(OverlapPolicy.ALLOW)}
+           OR (t.overlap_policy = {literal(OverlapPolicy.SKIP)}
+               AND d.trigger <> {literal(Trigger.RETRY)})
+           OR NOT EXISTS (SELECT 1 FROM task_run r
+                          WHERE r.task_id = d.task_id AND {one_of("r.status", OPEN)}))
+    ORDER BY d.priority, d.not_before, d.id
+    LIMIT :limit
+    FOR UPDATE OF d SKIP LOCKED
+    """
+)
+
+
+def lease_due_work(conn: Connection, now: datetime, limit: int) -> list[LeasedWork]:
+    """Lock the most urgent dispatchable due_work rows: priority 1 first, then not_before."""
+    rows = conn.execute(_LEASE_DUE_WORK, {"now": now, "limit": limit}).all()
+    return [
+        LeasedWork(
+            **{
+                **r._mapping,
+                "task_status": TaskStatus(r.task_status),
+                "overlap_policy": OverlapPolicy(r.overlap_policy),
+            }
+        )
+        for r in rows
+    ]
+
+
+_DELETE_DUE_WORK = sa.text("DELETE FROM due_work WHERE id = ANY(:ids)")
+
+
+def delete_due_work(conn: Connection, ids: Iterable[int]) -> None:
+    """Remove due_work rows that became runs (in the same transaction as the runs)."""
+    id_list = list(ids)
+    if id_list:
+        conn.execute(_DELETE_DUE_WORK, {"ids": id_list})
+
+
+_DELETE_TASK_DUE_WORK = sa.text("DELETE FROM due_work WHERE task_id = :task_id")
+
+
+def delete_task_due_work(conn: Connection, task_id: uuid.UUID) -> None:
+    """Remove every occurrence of a task still waiting for dispatch (it was canceled)."""
+    conn.execute(_DELETE_TASK_DUE_WORK, {"task_id": task_id})
+
+
+_NEXT_WAKE = sa.text(
+    f"""
+    SELECT (SELECT min(next_run_at) FROM task
+             WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL),
+           (SELECT min(not_before) FROM due_work WHERE not_before > :now),
+           EXISTS (SELECT 1 FROM due_work
+                   WHERE not_before <= :now AND (CAST(:since AS timestamptz) IS NULL
+                                                 OR not_before > :since))
+    """
+)
+
+
+@dataclass(frozen=True)
+class Wake:
+    """What beat needs to know to sleep exactly as long as it may."""
+
+    next_task_at: datetime | None  # earliest next_run_at of an active task
+    next_work_at: datetime | None  # earliest not_before still in the future
+    became_due: bool  # some due_work's not_before fell in (since, now]
+
+
+def next_wake(conn: Connection, now: datetime, *, since: datetime | None) -> Wake:
+    """When beat must wake next, and whether due_work became dispatchable after ``since``.
+
+    ``since`` None asks whether any due_work is dispatchable at all.
+    """
+    row = conn.execute(_NEXT_WAKE, {"now": now, "since": since}).one()
+    return Wake(row[0], row[1], bool(row[2]))

@@ -1,0 +1,133 @@
+"""Who holds a queued or running run: reservations, leases, and its execute_run message.
+
+None of these change a run's status (see :mod:`.run_states`); they move ``lease_owner``,
+``leased_until`` and ``published_at``, always compared with the database's clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.store.queries.render import literal
+from ordinaut.vocabulary import RunStatus
+
+_RESERVE_RUNS = sa.text(
+    f"""
+    UPDATE task_run
+    SET lease_owner = :owner, leased_until = now() + make_interval(secs => :lease_seconds)
+    WHERE id = ANY(:ids) AND status = {literal(RunStatus.QUEUED)}
+    """
+)
+
+
+def reserve_runs(
+    conn: Connection, run_ids: Sequence[uuid.UUID], owner: str, lease_seconds: float
+) -> None:
+    """Mark queued runs as held by ``owner`` (whose message it has) for one lease.
+
+    Advisory only — any worker may still claim them — but a reservation that runs out tells
+    the sweeper their message died with its worker.
+    """
+    if run_ids:
+        conn.execute(
+            _RESERVE_RUNS,
+            {"ids": list(run_ids), "owner": owner, "lease_seconds": lease_seconds},
+        )
+
+
+_EXTEND_LEASE = sa.text(
+    f"""
+    UPDATE task_run SET leased_until = now() + make_interval(secs => :lease_seconds)
+    WHERE lease_owner = :owner
+      AND ((id = :run_id AND status = {literal(RunStatus.RUNNING)})
+           OR (id = ANY(:reserved) AND status = {literal(RunStatus.QUEUED)}))
+    RETURNING id, status
+    """
+)
+
+
+def extend_lease(
+    conn: Connection,
+    run_id: uuid.UUID,
+    owner: str,
+    lease_seconds: float,
+    reserved: Sequence[uuid.UUID] = (),
+) -> bool:
+    """Push the lease (and our reservations) forward; False when the run is no longer ours
+    (reaped or canceled)."""
+    rows = conn.execute(
+        _EXTEND_LEASE,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "lease_seconds": lease_seconds,
+            "reserved": list(reserved),
+        },
+    ).all()
+    return any(r.id == run_id and r.status == RunStatus.RUNNING for r in rows)
+
+
+_MARK_PUBLISHED = sa.text(
+    "UPDATE task_run SET published_at = :at WHERE id = ANY(:ids) AND published_at IS NULL"
+)
+
+
+def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], at: datetime) -> None:
+    """Record that execute_run messages went out at ``at`` (whatever the runs' states now)."""
+    if run_ids:
+        conn.execute(_MARK_PUBLISHED, {"ids": list(run_ids), "at": at})
+
+
+@dataclass(frozen=True)
+class StaleRun:
+    """A queued run whose message is missing, stamped to be published again."""
+
+    id: uuid.UUID
+    priority: int
+
+
+_REPUBLISH_STALE = sa.text(
+    f"""
+    UPDATE task_run SET published_at = now(), lease_owner = NULL, leased_until = NULL
+    WHERE id IN (SELECT id FROM task_run
+                 WHERE status = {literal(RunStatus.QUEUED)}
+                   AND ((published_at IS NULL AND created_at < :stale_before)
+                        OR published_at < :republish_before
+                        OR leased_until < now())
+                 ORDER BY priority, created_at
+                 LIMIT :limit
+                 FOR UPDATE SKIP LOCKED)
+    RETURNING id, priority
+    """
+)
+
+
+def take_stale_queued_runs(
+    conn: Connection,
+    stale_before: datetime,
+    republish_before: datetime,
+    limit: int,
+) -> list[StaleRun]:
+    """Queued runs without a live message: never published (created before
+    ``stale_before``), published before ``republish_before`` and never claimed, or reserved
+    by a worker whose reservation ran out (it died holding their message; the database's
+    clock decides, like every lease).
+
+    Stamps them published now, drops the reservation and returns them; the caller
+    publishes before it commits, so a failed publish rolls it all back for the next sweep.
+    """
+    rows = conn.execute(
+        _REPUBLISH_STALE,
+        {
+            "stale_before": stale_before,
+            "republish_before": republish_before,
+            "limit": limit,
+        },
+    ).all()
+    return [StaleRun(r.id, r.priority) for r in rows]

@@ -1,0 +1,273 @@
+"""Every statement that changes a run's status, each along a declared transition.
+
+``claim_run`` (queued → running) and ``finish_run`` (running → a final state) on a worker;
+``reap_expired_runs`` (running → failed) in the reaper; ``cancel_run``/``cancel_task_runs``
+(any live state → canceled), ``approve_run`` and ``reject_run`` (waiting_approval → queued
+or canceled) in the service. The edges come from :mod:`.transitions`; the status guard in
+each ``WHERE`` makes a move that lost a race (the run changed meanwhile) change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ordinaut.store.queries import jsonb
+from ordinaut.store.queries.render import literal
+from ordinaut.store.queries.steps import RECEIPTS_FROM_JSON, receipts_json
+from ordinaut.store.queries.transitions import APPROVE, CANCEL, CLAIM, FINISH, REAP, REJECT
+from ordinaut.vocabulary import BackoffStrategy, OverlapPolicy, RunStatus, TaskStatus
+
+
+@dataclass(frozen=True)
+class ClaimedRun:
+    """A run this worker claimed (now ``running`` under its lease), with its task's settings."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    attempt: int
+    scheduled_for: datetime
+    trigger: str  # a Trigger value
+    event: Any
+    started_at: datetime
+    priority: int
+    concurrency_key: str | None
+    payload: Any
+    max_retries: int
+    backoff_strategy: BackoffStrategy
+    timeout_seconds: int | None
+    overlap_policy: OverlapPolicy
+    title: str
+    created_by: uuid.UUID
+
+
+_CLAIM_RUN = sa.text(
+    f"""
+    WITH claimed AS (
+        UPDATE task_run AS r
+        SET {CLAIM.assign()}, lease_owner = :owner,
+            leased_until = now() + make_interval(secs => :lease_seconds),
+            started_at = now()
+        FROM task AS t
+        WHERE r.id = :run_id AND {CLAIM.guard("r.status")} AND t.id = r.task_id
+        RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.trigger, r.event,
+                  r.started_at, r.priority, r.concurrency_key,
+                  t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
+                  t.overlap_policy, t.title, t.created_by
+    ), started AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT 'task.run.started',
+               jsonb_build_object('run_id', id, 'task_id', task_id, 'attempt', attempt,
+                                  'status', {literal(RunStatus.RUNNING)})
+        FROM claimed
+    )
+    SELECT * FROM claimed
+    """
+)
+
+
+def claim_run(
+    conn: Connection, run_id: uuid.UUID, owner: str, lease_seconds: float
+) -> ClaimedRun | None:
+    """queued → running, taking the lease, with its ``task.run.started`` event (one statement).
+
+    Lease ends are computed with the database's clock (as is every comparison with them), so
+    workers and reapers on hosts whose clocks disagree still agree on who holds a lease.
+    None when the run is not queued any more (finished, canceled, or claimed by another).
+    """
+    row = conn.execute(
+        _CLAIM_RUN, {"run_id": run_id, "owner": owner, "lease_seconds": lease_seconds}
+    ).first()
+    if row is None:
+        return None
+    return ClaimedRun(
+        **{
+            **row._mapping,
+            "backoff_strategy": BackoffStrategy(row.backoff_strategy),
+            "overlap_policy": OverlapPolicy(row.overlap_policy),
+        }
+    )
+
+
+_FINISH_RUN = sa.text(
+    f"""
+    WITH done AS (
+        UPDATE task_run
+        SET {FINISH.assign()}, finished_at = now(), success = :success,
+            output = CAST(:output AS jsonb), error = :error, leased_until = NULL
+        WHERE id = :run_id AND {FINISH.guard()} AND lease_owner = :owner
+        RETURNING id
+    ), receipts AS ({RECEIPTS_FROM_JSON}
+    ), events AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT e.v->>'topic', e.v->'payload'
+        FROM done, jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(v, n)
+        ORDER BY e.n
+    ), retry AS (
+        INSERT INTO due_work (task_id, run_at, not_before, trigger, attempt, priority, event)
+        SELECT CAST(w.v->>'task_id' AS uuid), CAST(w.v->>'run_at' AS timestamptz),
+               CAST(w.v->>'not_before' AS timestamptz), w.v->>'trigger',
+               CAST(w.v->>'attempt' AS int), CAST(w.v->>'priority' AS int),
+               NULLIF(w.v->'event', 'null')
+        FROM done, jsonb_array_elements(CAST(:retry AS jsonb)) AS w(v)
+        ON CONFLICT (task_id, run_at) DO NOTHING
+    )
+    SELECT id FROM done
+    """
+)
+
+
+def finish_run(
+    conn: Connection,
+    run_id: uuid.UUID,
+    owner: str,
+    *,
+    status: RunStatus,
+    output: Any,
+    error: str | None,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    steps: Sequence[Mapping[str, Any]] = (),
+    retry: Mapping[str, Any] | None = None,
+) -> bool:
+    """running → a final state while we hold the lease; True if it moved. One statement.
+
+    With the move come its ``events`` and, for a retry, the next attempt's due_work row
+    (``retry``), so an autocommit connection gets all or nothing. ``steps`` (receipts not
+    written yet) are recorded either way: they describe work that happened, and a retry
+    must find them.
+    """
+    row = conn.execute(
+        _FINISH_RUN,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            **FINISH.bind(status),
+            "success": status is RunStatus.SUCCEEDED,
+            "output": None if output is None else json.dumps(output),
+            "error": error,
+            "events": jsonb.dumps([{"topic": t, "payload": p} for t, p in events]),
+            "steps": receipts_json(steps),
+            "retry": jsonb.dumps([retry] if retry is not None else []),
+        },
+    ).first()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class ReapedRun:
+    """A run the reaper failed because its lease expired, with what its retry needs."""
+
+    id: uuid.UUID
+    task_id: uuid.UUID
+    attempt: int
+    scheduled_for: datetime
+    priority: int
+    event: Any
+    lease_owner: str | None
+    concurrency_key: str | None
+    max_retries: int
+    backoff_strategy: BackoffStrategy
+    overlap_policy: OverlapPolicy
+    task_status: TaskStatus
+
+
+_REAP_EXPIRED = sa.text(
+    f"""
+    UPDATE task_run AS r
+    SET {REAP.assign()}, finished_at = now(), success = false,
+        error = 'lease expired: worker ' || coalesce(r.lease_owner, '?') || ' stopped responding',
+        leased_until = NULL
+    FROM task AS t
+    WHERE r.id IN (SELECT id FROM task_run
+                   WHERE {REAP.guard()} AND leased_until < now()
+                   ORDER BY leased_until LIMIT :limit FOR UPDATE SKIP LOCKED)
+      AND t.id = r.task_id
+    RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.priority, r.event, r.lease_owner,
+              r.concurrency_key, t.max_retries, t.backoff_strategy, t.overlap_policy,
+              t.status AS task_status
+    """
+)
+
+
+def reap_expired_runs(conn: Connection, limit: int) -> list[ReapedRun]:
+    """running runs whose lease expired (database clock) → failed; returned for retries."""
+    rows = conn.execute(_REAP_EXPIRED, {"limit": limit}).all()
+    return [
+        ReapedRun(
+            **{
+                **r._mapping,
+                "backoff_strategy": BackoffStrategy(r.backoff_strategy),
+                "overlap_policy": OverlapPolicy(r.overlap_policy),
+                "task_status": TaskStatus(r.task_status),
+            }
+        )
+        for r in rows
+    ]
+
+
+_CANCEL_RUN = sa.text(
+    f"""
+    UPDATE task_run
+    SET {CANCEL.assign()}, finished_at = :now, reason = :reason, leased_until = NULL
+    WHERE id = :run_id AND {CANCEL.guard()}
+    """
+)
+
+
+def cancel_run(conn: Connection, run_id: uuid.UUID, *, now: datetime, reason: str) -> bool:
+    """A queued, waiting or running run → canceled (a running one stops between steps).
+
+    False when the run was in none of those states.
+    """
+    result = conn.execute(_CANCEL_RUN, {"run_id": run_id, "now": now, "reason": reason})
+    return bool(result.rowcount)
+
+
+_CANCEL_TASK_RUNS = sa.text(
+    f"""
+    UPDATE task_run
+    SET {CANCEL.assign()}, finished_at = :now, reason = :reason, leased_until = NULL
+    WHERE task_id = :task_id AND {CANCEL.guard()}
+    """
+)
+
+
+def cancel_task_runs(conn: Connection, task_id: uuid.UUID, *, now: datetime, reason: str) -> int:
+    """Every queued, waiting or running run of a task → canceled; returns how many."""
+    result = conn.execute(_CANCEL_TASK_RUNS, {"task_id": task_id, "now": now, "reason": reason})
+    return int(result.rowcount)
+
+
+_APPROVE_RUN = sa.text(
+    f"""
+    UPDATE task_run SET {APPROVE.assign()}, published_at = NULL
+    WHERE id = :run_id AND {APPROVE.guard()}
+    """
+)
+
+
+def approve_run(conn: Connection, run_id: uuid.UUID) -> bool:
+    """waiting_approval → queued, marked unpublished (its message is still to be sent);
+    False when the run was not waiting."""
+    return bool(conn.execute(_APPROVE_RUN, {"run_id": run_id}).rowcount)
+
+
+_REJECT_RUN = sa.text(
+    f"""
+    UPDATE task_run SET {REJECT.assign()}, finished_at = :now, reason = :reason
+    WHERE id = :run_id AND {REJECT.guard()}
+    """
+)
+
+
+def reject_run(conn: Connection, run_id: uuid.UUID, *, now: datetime, reason: str) -> bool:
+    """waiting_approval → canceled; False when the run was not waiting."""
+    result = conn.execute(_REJECT_RUN, {"run_id": run_id, "now": now, "reason": reason})
+    return bool(result.rowcount)

@@ -1,0 +1,69 @@
+"""step_result rows: the receipt of each pipeline step, and outcomes served from them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ordinaut.store.queries import jsonb
+from ordinaut.store.queries.render import literal
+from ordinaut.store.tables import step_result
+from ordinaut.vocabulary import StepStatus
+
+# step receipts travel as one JSON array (``:steps``); each element has the step_result
+# columns. Also a CTE of the finish statement (:func:`ordinaut.store.queries.finish_run`).
+RECEIPTS_FROM_JSON = """
+    INSERT INTO step_result (run_id, step_path, step_id, address, status, attempt,
+                             idempotency_key, cached, input, output, error,
+                             started_at, finished_at)
+    SELECT CAST(s.v->>'run_id' AS uuid), s.v->>'step_path', s.v->>'step_id',
+           s.v->>'address', s.v->>'status', CAST(s.v->>'attempt' AS int),
+           s.v->>'idempotency_key', CAST(s.v->>'cached' AS boolean),
+           NULLIF(s.v->'input', 'null'), NULLIF(s.v->'output', 'null'), s.v->>'error',
+           CAST(s.v->>'started_at' AS timestamptz), CAST(s.v->>'finished_at' AS timestamptz)
+    FROM jsonb_array_elements(CAST(:steps AS jsonb)) WITH ORDINALITY AS s(v, n)
+    ORDER BY s.n
+"""
+
+_INSERT_STEP_RESULTS = sa.text(RECEIPTS_FROM_JSON)
+
+
+def insert_step_results(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Record step receipts, in order (one statement)."""
+    if rows:
+        conn.execute(_INSERT_STEP_RESULTS, {"steps": receipts_json(rows)})
+
+
+def receipts_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The ``:steps`` parameter of :data:`RECEIPTS_FROM_JSON`."""
+    return jsonb.dumps([{**row, "run_id": str(row["run_id"])} for row in rows])
+
+
+_CACHED_STEP = sa.text(
+    f"""
+    SELECT s.output FROM step_result s JOIN task_run r ON r.id = s.run_id
+    WHERE s.idempotency_key = :key AND s.status = {literal(StepStatus.SUCCEEDED)}
+      AND r.task_id = :task_id
+    ORDER BY s.id LIMIT 1
+    """
+)
+
+
+def cached_step_output(conn: Connection, task_id: uuid.UUID, key: str) -> tuple[bool, Any]:
+    """(True, output) when a step of this task with this idempotency key already succeeded.
+
+    Scoped to the task: another task (or another agent) using the same key never sees it.
+    """
+    row = conn.execute(_CACHED_STEP, {"key": key, "task_id": task_id}).first()
+    return (True, row[0]) if row is not None else (False, None)
+
+
+def steps_of_run(conn: Connection, run_id: uuid.UUID) -> Sequence[Row[Any]]:
+    """A run's step receipts, in the order they were written."""
+    return conn.execute(
+        sa.select(step_result).where(step_result.c.run_id == run_id).order_by(step_result.c.id)
+    ).all()

@@ -1,0 +1,159 @@
+"""Task rows: created, read, listed and changed by the service; claimed and advanced by beat."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from ordinaut.store.queries.jsonb import iso
+from ordinaut.store.queries.render import literal
+from ordinaut.store.tables import task
+from ordinaut.vocabulary import MisfirePolicy, ScheduleKind, TaskStatus
+
+
+@dataclass(frozen=True)
+class DueTask:
+    """A task beat claimed because its ``next_run_at`` has come (locked until commit)."""
+
+    id: uuid.UUID
+    schedule_kind: ScheduleKind
+    schedule_expr: str | None
+    timezone: str
+    created_at: datetime
+    next_occurrence_at: datetime | None
+    next_run_at: datetime
+    misfire_policy: MisfirePolicy
+    jitter_seconds: int
+    priority: int
+
+
+# Batches travel as one JSON parameter (jsonb_to_recordset): one short statement to parse
+# and plan whatever the batch size, where a multi-row VALUES list costs a bind per cell.
+
+_CLAIM_DUE_TASKS = sa.text(
+    f"""
+    SELECT id, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
+           next_run_at, misfire_policy, jitter_seconds, priority
+    FROM task
+    WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
+      AND next_run_at <= :now
+    ORDER BY next_run_at
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+    """
+)
+
+
+def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask]:
+    """Lock up to ``limit`` active tasks whose next_run_at has come, earliest first.
+
+    Rows another transaction holds are skipped, not waited for; a row changed and committed
+    since this statement's snapshot is re-checked against its new ``next_run_at``.
+    """
+    rows = conn.execute(_CLAIM_DUE_TASKS, {"now": now, "limit": limit}).all()
+    return [
+        DueTask(
+            id=r.id,
+            schedule_kind=ScheduleKind(r.schedule_kind),
+            schedule_expr=r.schedule_expr,
+            timezone=r.timezone,
+            created_at=r.created_at,
+            next_occurrence_at=r.next_occurrence_at,
+            next_run_at=r.next_run_at,
+            misfire_policy=MisfirePolicy(r.misfire_policy),
+            jitter_seconds=r.jitter_seconds,
+            priority=r.priority,
+        )
+        for r in rows
+    ]
+
+
+_ADVANCE_TASKS = sa.text(
+    """
+    WITH moved AS (
+        UPDATE task AS t
+        SET next_occurrence_at = v.next_occurrence_at,
+            next_run_at = v.next_run_at,
+            status = coalesce(v.status, t.status),
+            updated_at = now()
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+             AS v(id uuid, next_occurrence_at timestamptz, next_run_at timestamptz, status text)
+        WHERE t.id = v.id
+        RETURNING t.id, v.status
+    )
+    INSERT INTO outbox (topic, payload)
+    SELECT 'task.' || status, jsonb_build_object('task_id', id, 'by', 'scheduler')
+    FROM moved WHERE status IS NOT NULL
+    """
+)
+
+
+def advance_tasks(conn: Connection, updates: Sequence[Mapping[str, Any]]) -> None:
+    """Move claimed tasks to their next occurrence, in one statement.
+
+    Each update has ``id``, ``next_occurrence_at``, ``next_run_at`` and ``status`` (``None``
+    keeps the task's status; beat sets ``completed`` or ``paused``, and each such change
+    writes a ``task.<status>`` event).
+    """
+    if not updates:
+        return
+    payload = [
+        {
+            "id": str(u["id"]),
+            "next_occurrence_at": iso(u["next_occurrence_at"]),
+            "next_run_at": iso(u["next_run_at"]),
+            "status": None if u["status"] is None else TaskStatus(u["status"]).value,
+        }
+        for u in updates
+    ]
+    conn.execute(_ADVANCE_TASKS, {"rows": json.dumps(payload)})
+
+
+def insert_task(conn: Connection, values: Mapping[str, Any]) -> Row[Any]:
+    """Store a new task (``values`` are task columns) and return its row."""
+    return conn.execute(sa.insert(task).values(dict(values)).returning(task)).one()
+
+
+def get_task(conn: Connection, task_id: uuid.UUID, *, lock: bool = False) -> Row[Any] | None:
+    """The task row, or None; ``lock`` holds it (``FOR UPDATE``) until the transaction ends."""
+    query = sa.select(task).where(task.c.id == task_id)
+    if lock:
+        query = query.with_for_update()
+    return conn.execute(query).first()
+
+
+def list_tasks(
+    conn: Connection,
+    *,
+    created_by: uuid.UUID | None,
+    status: TaskStatus | None,
+    before: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    """Tasks newest first (by ``created_at``, then id), at most ``limit``.
+
+    ``created_by`` None lists every agent's; ``before`` is the (created_at, id) a page
+    continues after.
+    """
+    query = sa.select(task)
+    if created_by is not None:
+        query = query.where(task.c.created_by == created_by)
+    if status is not None:
+        query = query.where(task.c.status == status.value)
+    if before is not None:
+        query = query.where(sa.tuple_(task.c.created_at, task.c.id) < sa.tuple_(*before))
+    return conn.execute(
+        query.order_by(task.c.created_at.desc(), task.c.id.desc()).limit(limit)
+    ).all()
+
+
+def update_task(conn: Connection, task_id: uuid.UUID, values: Mapping[str, Any]) -> None:
+    """Change a task's columns (``values``); the caller checked what may change."""
+    conn.execute(sa.update(task).where(task.c.id == task_id).values(dict(values)))
