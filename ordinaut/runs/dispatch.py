@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from ordinaut.store import queries
-from ordinaut.vocabulary import RunStatus, TaskStatus, Trigger
+from ordinaut.vocabulary import OverlapPolicy, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.dispatch")
 
@@ -103,7 +103,7 @@ def _lock_set(namespace: str, rows: Sequence[queries.LeasedWork]) -> set[tuple[s
             keys.add((f"{namespace}:concurrency", row.concurrency_key))
         if (dedupe := _dedupe_key(row)) is not None:
             keys.add((f"{namespace}:dedupe", dedupe))
-        if row.overlap_policy != "allow":
+        if row.overlap_policy is not OverlapPolicy.ALLOW:
             keys.add((f"{namespace}:overlap", str(row.task_id)))
     return keys
 
@@ -122,7 +122,7 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
                 conn, (r.concurrency_key for r in rows if r.concurrency_key)
             ),
             busy_tasks=queries.tasks_with_open_runs(
-                conn, (r.task_id for r in rows if r.overlap_policy != "allow")
+                conn, (r.task_id for r in rows if r.overlap_policy is not OverlapPolicy.ALLOW)
             ),
         )
         runs: list[dict[str, Any]] = []
@@ -178,8 +178,8 @@ def _decide(
             return RunStatus.SKIPPED, (
                 f"dedupe: run {earlier} with key {key!r} is within {row.dedupe_window_seconds}s"
             )
-    if row.overlap_policy != "allow" and row.task_id in live.busy_tasks:
-        if row.overlap_policy == "skip" and row.trigger != Trigger.RETRY:
+    if row.overlap_policy is not OverlapPolicy.ALLOW and row.task_id in live.busy_tasks:
+        if row.overlap_policy is OverlapPolicy.SKIP and row.trigger != Trigger.RETRY:
             return RunStatus.SKIPPED, "overlap: the previous run of this task is still open"
         return None
     if row.concurrency_key:

@@ -57,7 +57,7 @@ from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
 from ordinaut.tools.spec import ToolCall
-from ordinaut.vocabulary import RunStatus
+from ordinaut.vocabulary import OverlapPolicy, RunStatus
 
 log = logging.getLogger("ordinaut.runs")
 
@@ -290,7 +290,7 @@ def _finish(
             retry = next_attempt(settings, claimed, strategy, retry_after=result.retry_after)
             events.append(retry_event(claimed, retry))
     # a run holding a concurrency slot or blocking its task's next occurrence frees it now
-    frees_slot = bool(claimed.concurrency_key) or claimed.overlap_policy == "queue"
+    frees_slot = bool(claimed.concurrency_key) or claimed.overlap_policy is OverlapPolicy.QUEUE
     with db.connection() as conn:
         moved = queries.finish_run(
             conn,

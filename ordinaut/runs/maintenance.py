@@ -29,7 +29,7 @@ from ordinaut.config import Settings
 from ordinaut.runs.dispatch import Publish, QueuedRun
 from ordinaut.runs.retry import plan_retry
 from ordinaut.store import queries
-from ordinaut.vocabulary import BackoffStrategy
+from ordinaut.vocabulary import BackoffStrategy, OverlapPolicy, TaskStatus
 
 log = logging.getLogger("ordinaut.runs")
 
@@ -56,9 +56,9 @@ def reap(engine: Engine, settings: Settings, limit: int = REAP_LIMIT) -> list[Re
         events: list[tuple[str, dict[str, Any]]] = []
         for run in expired:
             retry_at = None
-            if run.attempt <= run.max_retries and run.task_status != "canceled":
+            if run.attempt <= run.max_retries and run.task_status is not TaskStatus.CANCELED:
                 retry_at = plan_retry(conn, settings, run, BackoffStrategy(run.backoff_strategy))
-            frees = bool(run.concurrency_key) or run.overlap_policy == "queue"
+            frees = bool(run.concurrency_key) or run.overlap_policy is OverlapPolicy.QUEUE
             reaped.append(Reaped(run.id, run.task_id, run.attempt, retry_at, frees))
             log.warning(
                 "run %s reaped: lease of %s expired attempt=%d retry_at=%s",
