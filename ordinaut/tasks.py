@@ -97,7 +97,13 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
     wake_dispatch, statuses = False, []
     for i, one in enumerate(ids):
         outcome = executing.execute_run(
-            rt.engine, rt.settings, one, rt.identity, sleep=time.sleep, reserved=ids[i + 1 :]
+            rt.engine,
+            rt.settings,
+            one,
+            rt.identity,
+            sleep=time.sleep,
+            clock=utcnow,
+            reserved=ids[i + 1 :],
         )
         wake_dispatch = wake_dispatch or outcome.wake_dispatch
         statuses.append(outcome.status)
@@ -110,8 +116,8 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
 def reap(self: Any) -> int:
     """Fail runs whose lease expired and plan their retries."""
     rt = runtime_of(self.app)
-    reaped = maintenance.reap(rt.engine, rt.settings)
     now = utcnow()
+    reaped = maintenance.reap(rt.engine, rt.settings, now)
     if any(r.frees_slot or (r.retry_at and r.retry_at <= now) for r in reaped):
         wake.request_dispatch(self.app, rt)
     return len(reaped)

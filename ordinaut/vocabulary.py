@@ -98,6 +98,10 @@ class ScheduleKind(StrEnum):
     CONDITION = "condition"
 
 
+TIMED_KINDS = frozenset({ScheduleKind.CRON, ScheduleKind.RRULE, ScheduleKind.ONCE})
+"""Kinds whose occurrences are times (the others fire on events or conditions)."""
+
+
 class MisfirePolicy(StrEnum):
     """What to do with occurrences missed while nothing was scheduling."""
 

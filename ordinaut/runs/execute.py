@@ -40,7 +40,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -64,10 +64,6 @@ log = logging.getLogger("ordinaut.runs")
 # between steps, a run that has been going this long re-reads its status (cancel through the
 # API); shorter runs rely on their lease heartbeat, so quick pipelines pay no extra query
 CANCEL_POLL_SECONDS = 1.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class RunTimedOut(OrdinautError):
@@ -109,12 +105,15 @@ def execute_run(
     owner: str,
     *,
     sleep: Callable[[float], None],
+    clock: Callable[[], datetime],
     reserved: Sequence[uuid.UUID] = (),
 ) -> Outcome:
     """Run one queued run to a final state (or do nothing if it is not queued).
 
-    ``reserved`` are runs of the same message, waiting their turn: their reservation (see
-    :func:`reserve`) is extended with this run's lease.
+    ``clock`` is the time for timeouts, the pipeline's ``${now}`` and retry backoff; ``sleep``
+    how a tool waits out a ``Retry-After`` inside a step. ``reserved`` are runs of the same
+    message, waiting their turn: their reservation (see :func:`reserve`) is extended with this
+    run's lease.
     """
     engine = autocommit(engine)
     with engine.connect() as conn:
@@ -141,7 +140,7 @@ def execute_run(
             else None
         )
         receipts = Receipts(db, claimed)
-        runner = ToolRunner(tools, sleep=sleep, clock=utcnow)
+        runner = ToolRunner(tools, sleep=sleep, clock=clock)
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
@@ -151,9 +150,9 @@ def execute_run(
                 result = _Result(RunStatus.FAILED, error=exc.message)
             else:
                 result = _run_pipeline(
-                    db, claimed, pipeline, tools, runner, lease, deadline, receipts
+                    db, claimed, pipeline, tools, runner, lease, deadline, receipts, clock
                 )
-        return _finish(db, settings, claimed, owner, result, receipts, pipeline)
+        return _finish(db, settings, claimed, owner, result, receipts, pipeline, clock())
 
 
 def _run_pipeline(
@@ -165,6 +164,7 @@ def _run_pipeline(
     lease: Lease,
     deadline: datetime | None,
     receipts: Receipts,
+    clock: Callable[[], datetime],
 ) -> _Result:
     """Run the pipeline; every way it can end becomes a _Result."""
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
@@ -189,14 +189,14 @@ def _run_pipeline(
                 return cached
         timeout = call.timeout_seconds
         if deadline is not None:
-            remaining = (deadline - utcnow()).total_seconds()
+            remaining = (deadline - clock()).total_seconds()
             if remaining <= 0:
                 raise RunTimedOut("run timed out (task timeout_seconds) before this step")
             timeout = min(timeout, remaining)
         try:
             return runner.call(call, timeout=timeout)
         except ToolError:
-            if deadline is not None and utcnow() >= deadline:
+            if deadline is not None and clock() >= deadline:
                 raise RunTimedOut(
                     f"run timed out (task timeout_seconds) in step {call.step_path!r}"
                 ) from None
@@ -207,7 +207,7 @@ def _run_pipeline(
     def should_cancel() -> bool:
         if lease.lost.is_set():
             return True
-        if deadline is not None and utcnow() >= deadline:
+        if deadline is not None and clock() >= deadline:
             raise RunTimedOut("run timed out (task timeout_seconds)")
         # a cancel through the API shows at the next heartbeat; between steps, look sooner
         if time.monotonic() - polled[0] >= CANCEL_POLL_SECONDS:
@@ -229,7 +229,7 @@ def _run_pipeline(
             "trigger": claimed.trigger,
         },
         "event": claimed.event or {},
-        "now": utcnow().isoformat(),
+        "now": clock().isoformat(),
     }
     try:
         result = run_pipeline(
@@ -237,7 +237,7 @@ def _run_pipeline(
             tools=tools,
             call_tool=call_tool,
             context=context,
-            clock=utcnow,
+            clock=clock,
             on_step=receipts.add,
             should_cancel=should_cancel,
             idempotency_prefix=prefix,
@@ -277,6 +277,7 @@ def _finish(
     result: _Result,
     receipts: Receipts,
     pipeline: Pipeline | None,
+    now: datetime,
 ) -> Outcome:
     """Write the final state, the last receipts, the events and the retry in one statement."""
     status = result.status.value
@@ -287,7 +288,9 @@ def _finish(
     if result.status is RunStatus.FAILED and result.retryable:
         max_retries, strategy = retry_policy(claimed, pipeline, result.failed_step)
         if claimed.attempt <= max_retries:
-            retry = next_attempt(settings, claimed, strategy, retry_after=result.retry_after)
+            retry = next_attempt(
+                settings, claimed, strategy, now=now, retry_after=result.retry_after
+            )
             events.append(retry_event(claimed, retry))
     # a run holding a concurrency slot or blocking its task's next occurrence frees it now
     frees_slot = bool(claimed.concurrency_key) or claimed.overlap_policy is OverlapPolicy.QUEUE
@@ -328,7 +331,7 @@ def _finish(
             "attempt": claimed.attempt,
         },
     )
-    wake = frees_slot or (retry_at is not None and retry_at <= utcnow())
+    wake = frees_slot or (retry_at is not None and retry_at <= now)
     return Outcome(claimed.id, status, retry_at=retry_at, wake_dispatch=wake)
 
 

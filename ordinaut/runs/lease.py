@@ -22,7 +22,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 
@@ -30,10 +29,6 @@ from ordinaut.config import Settings
 from ordinaut.store import queries
 
 log = logging.getLogger("ordinaut.runs")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Lease:

@@ -48,8 +48,13 @@ class Reaped:
     frees_slot: bool
 
 
-def reap(engine: Engine, settings: Settings, limit: int = REAP_LIMIT) -> list[Reaped]:
-    """Fail runs whose lease expired (by the database's clock) and plan their retries."""
+def reap(
+    engine: Engine, settings: Settings, now: datetime, limit: int = REAP_LIMIT
+) -> list[Reaped]:
+    """Fail runs whose lease expired (by the database's clock) and plan their retries.
+
+    ``now`` is when the backoff of a retry starts.
+    """
     reaped: list[Reaped] = []
     with engine.begin() as conn:
         expired = queries.reap_expired_runs(conn, limit)
@@ -57,7 +62,9 @@ def reap(engine: Engine, settings: Settings, limit: int = REAP_LIMIT) -> list[Re
         for run in expired:
             retry_at = None
             if run.attempt <= run.max_retries and run.task_status is not TaskStatus.CANCELED:
-                retry_at = plan_retry(conn, settings, run, BackoffStrategy(run.backoff_strategy))
+                retry_at = plan_retry(
+                    conn, settings, run, BackoffStrategy(run.backoff_strategy), now=now
+                )
             frees = bool(run.concurrency_key) or run.overlap_policy is OverlapPolicy.QUEUE
             reaped.append(Reaped(run.id, run.task_id, run.attempt, retry_at, frees))
             log.warning(

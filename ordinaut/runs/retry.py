@@ -11,7 +11,7 @@ finish; the reaper with :func:`plan_retry`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -24,10 +24,6 @@ from ordinaut.vocabulary import BackoffStrategy, Trigger
 
 # a failed attempt: finished by its worker (claimed) or by the reaper
 Attempt = queries.ClaimedRun | queries.ReapedRun
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def retry_policy(
@@ -47,9 +43,10 @@ def next_attempt(
     run: Attempt,
     strategy: BackoffStrategy,
     *,
+    now: datetime,
     retry_after: float | None = None,
 ) -> dict[str, Any]:
-    """The due_work row for the attempt after ``run``, due after the backoff delay."""
+    """The due_work row for the attempt after ``run``, due the backoff delay after ``now``."""
     delay = retry_delay(
         strategy,
         run.attempt,
@@ -61,7 +58,7 @@ def next_attempt(
     return {
         "task_id": run.task_id,
         "run_at": run.scheduled_for,
-        "not_before": utcnow() + timedelta(seconds=delay),
+        "not_before": now + timedelta(seconds=delay),
         "trigger": Trigger.RETRY.value,
         "attempt": run.attempt + 1,
         "priority": run.priority,
@@ -75,10 +72,11 @@ def plan_retry(
     run: Attempt,
     strategy: BackoffStrategy,
     *,
+    now: datetime,
     retry_after: float | None = None,
 ) -> datetime:
     """Insert the next attempt's due_work row and its event (caller's transaction)."""
-    row = next_attempt(settings, run, strategy, retry_after=retry_after)
+    row = next_attempt(settings, run, strategy, now=now, retry_after=retry_after)
     queries.insert_due_work(conn, [row])
     queries.emit(conn, [retry_event(run, row)])
     not_before: datetime = row["not_before"]

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Forbidden
 from ordinaut.pipeline.model import Pipeline
+from ordinaut.policy import scopes
 from ordinaut.store import queries
 from ordinaut.tools.spec import ToolSpec
-from ordinaut.vocabulary import ADMIN_SCOPE
 
 
 def check_tool_scopes(
@@ -22,20 +22,15 @@ def check_tool_scopes(
 
     Costs one query, and only for pipelines that use a tool with scopes.
     """
-    needed = {step.id: set(tools[step.uses].scopes) for step in pipeline.walk()}
-    if not any(needed.values()):
+    if not any(tools[step.uses].scopes for step in pipeline.walk()):
         return
     row = queries.get_agent(conn, owner)
     if row is None or row.revoked_at is not None:
         raise Forbidden("the agent that owns this task was revoked", field="created_by")
-    held = set(row.scopes)
-    if ADMIN_SCOPE in held:
-        return
-    for step_id, scopes in needed.items():
-        missing = scopes - held
-        if missing:
-            raise Forbidden(
-                f"step {step_id!r}: the task's agent no longer holds the scope "
-                f"{', '.join(sorted(missing))}",
-                field="scope",
-            )
+    lacking = scopes.first_missing(pipeline, tools, frozenset(row.scopes))
+    if lacking is not None:
+        raise Forbidden(
+            f"step {lacking.step.id!r}: the task's agent no longer holds the scope "
+            f"{', '.join(sorted(lacking.scopes))}",
+            field="scope",
+        )

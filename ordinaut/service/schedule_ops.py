@@ -17,7 +17,7 @@ from ordinaut.service.models import SkipIn, SnoozeIn, TaskPublic
 from ordinaut.service.task_ops import owned_task
 from ordinaut.service.tasks import get_task
 from ordinaut.store import queries
-from ordinaut.vocabulary import Scope, Trigger
+from ordinaut.vocabulary import Scope, TaskStatus, Trigger
 
 MAX_RECORDED_SKIPS = 100
 
@@ -47,7 +47,7 @@ def snooze(
 ) -> TaskPublic:
     """Move the next occurrence later; occurrences it jumps over are recorded as skipped."""
     row = owned_task(conn, principal, task_id)
-    if row.status != "active" or row.next_run_at is None:
+    if row.status != TaskStatus.ACTIVE or row.next_run_at is None:
         raise Conflict(f"task is {row.status} and has nothing scheduled to snooze", field="status")
     target = row.next_run_at + timedelta(seconds=body.seconds) if body.seconds else body.until
     assert target is not None
@@ -77,7 +77,7 @@ def skip_next(
 ) -> TaskPublic:
     """Drop the next ``count`` occurrences, each recorded as a skipped run."""
     row = owned_task(conn, principal, task_id)
-    if row.status not in ("active", "paused") or row.next_occurrence_at is None:
+    if row.status not in (TaskStatus.ACTIVE, TaskStatus.PAUSED) or row.next_occurrence_at is None:
         raise Conflict(f"task is {row.status} and has no next occurrence", field="status")
     schedule = parse_schedule(
         row.schedule_kind, row.schedule_expr, row.timezone, created_at=row.created_at
@@ -94,7 +94,7 @@ def skip_next(
         "updated_at": now,
     }
     if current is None:
-        values["status"] = "completed"
+        values["status"] = TaskStatus.COMPLETED
     queries.update_task(conn, task_id, values)
     record(conn, principal, "task.skip_next", task_id, before=row, changes=values)
     return get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)

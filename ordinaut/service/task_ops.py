@@ -20,7 +20,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
 from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
 from ordinaut.store import queries
-from ordinaut.vocabulary import Scope, Trigger
+from ordinaut.vocabulary import TIMED_KINDS, ScheduleKind, Scope, TaskStatus, Trigger
 
 _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
@@ -40,7 +40,10 @@ def update_task(
     """Change any mutable field; a schedule change recomputes the next run from now."""
     row = owned_task(conn, principal, task_id)
     reject_untriggered(body.schedule_kind)
-    if row.status in ("canceled", "completed") and body.model_fields_set & _SCHEDULE_FIELDS:
+    if (
+        row.status in (TaskStatus.CANCELED, TaskStatus.COMPLETED)
+        and body.model_fields_set & _SCHEDULE_FIELDS
+    ):
         raise Conflict(f"task is {row.status}; create a new task instead", field="status")
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     if not changes:
@@ -58,8 +61,8 @@ def update_task(
         jitter = changes.get("jitter_seconds", row.jitter_seconds)
         changes["next_occurrence_at"] = occurrence
         changes["next_run_at"] = fire_time(row.id, occurrence, jitter)
-        if occurrence is None and kind in ("cron", "rrule", "once"):
-            changes["status"] = "completed"
+        if occurrence is None and kind in TIMED_KINDS:
+            changes["status"] = TaskStatus.COMPLETED
     changes["updated_at"] = now
     queries.update_task(conn, task_id, changes)
     after = get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
@@ -73,9 +76,9 @@ def run_now(
 ) -> RunNowAccepted:
     """Queue an extra occurrence for right now (active or completed tasks; 409 otherwise)."""
     row = owned_task(conn, principal, task_id)
-    if row.status == "canceled":
+    if row.status == TaskStatus.CANCELED:
         raise Conflict("task is canceled", field="status")
-    if row.status == "paused":
+    if row.status == TaskStatus.PAUSED:
         raise Conflict("task is paused; resume it first", field="status")
     queries.insert_due_work(
         conn,
@@ -105,9 +108,12 @@ def set_status(
     """pause (active → paused), resume (paused → active) or cancel (any live → canceled)."""
     row = owned_task(conn, principal, task_id)
     allowed = {
-        "pause": ({"active"}, "paused"),
-        "resume": ({"paused"}, "active"),
-        "cancel": ({"active", "paused", "completed"}, "canceled"),
+        "pause": ({TaskStatus.ACTIVE}, TaskStatus.PAUSED),
+        "resume": ({TaskStatus.PAUSED}, TaskStatus.ACTIVE),
+        "cancel": (
+            {TaskStatus.ACTIVE, TaskStatus.PAUSED, TaskStatus.COMPLETED},
+            TaskStatus.CANCELED,
+        ),
     }[action]
     sources, target = allowed
     if row.status not in sources:
@@ -117,8 +123,8 @@ def set_status(
         values.update(next_run_at=None, next_occurrence_at=None)
         queries.delete_task_due_work(conn, task_id)
         queries.cancel_task_runs(conn, task_id, now=now, reason="task canceled")
-    if action == "resume" and row.status == "paused" and row.next_run_at is None:
-        values["status"] = "completed" if row.schedule_kind in ("once",) else "active"
+    if action == "resume" and row.next_run_at is None and row.schedule_kind == ScheduleKind.ONCE:
+        values["status"] = TaskStatus.COMPLETED  # its moment passed while it was paused
     queries.update_task(conn, task_id, values)
     record(conn, principal, f"task.{action}", task_id, before=row, changes=values)
     queries.emit(conn, [(f"task.{target}", {"task_id": str(task_id)})])

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Forbidden, NotFound, ValidationError
 from ordinaut.pipeline.validate import validate_payload
+from ordinaut.policy import scopes
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service import cursor
@@ -19,9 +20,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
 from ordinaut.tools.registry import tools_for_payload
-from ordinaut.vocabulary import Scope, TaskStatus
-
-TASK_STATUSES = ("active", "paused", "canceled", "completed")
+from ordinaut.vocabulary import TIMED_KINDS, Scope, TaskStatus
 
 
 def create_task(
@@ -35,7 +34,7 @@ def create_task(
     ensure_not_past(schedule, now)
     check_pipeline(conn, principal, body.payload)
     occurrence = schedule.next_after(now)
-    if occurrence is None and body.schedule_kind in ("cron", "rrule", "once"):
+    if occurrence is None and body.schedule_kind in TIMED_KINDS:
         raise ValidationError(
             "the schedule has no occurrence after now (COUNT/UNTIL already used up?)",
             field="schedule_expr",
@@ -74,20 +73,14 @@ def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None
     """Validate a pipeline and make sure the caller holds every scope its tools need."""
     tools = tools_for_payload(conn, payload)
     pipeline = validate_payload(payload, tools)
-    if principal.is_admin:
-        return
-    for step in pipeline.walk():
-        missing = set(tools[step.uses].scopes) - principal.scopes
-        if missing:
-            raise Forbidden(
-                f"step {step.id!r} uses {step.uses}, which needs the scope "
-                f"{', '.join(sorted(missing))} that this agent lacks",
-                field=(
-                    f"payload.pipeline[{pipeline.steps.index(step)}].uses"
-                    if step in pipeline.steps
-                    else "payload"
-                ),
-            )
+    lacking = scopes.first_missing(pipeline, tools, principal.scopes)
+    if lacking is not None:
+        step, index = lacking.step, lacking.index
+        raise Forbidden(
+            f"step {step.id!r} uses {step.uses}, which needs the scope "
+            f"{', '.join(sorted(lacking.scopes))} that this agent lacks",
+            field=f"payload.pipeline[{index}].uses" if index is not None else "payload",
+        )
 
 
 def get_task(
@@ -114,8 +107,9 @@ def list_tasks(
 ) -> tuple[list[TaskPublic], str | None]:
     """The caller's tasks, newest first, with a cursor for the next page."""
     principal.require(Scope.TASKS_READ)
-    if status is not None and status not in TASK_STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
+    if status is not None and status not in set(TaskStatus):
+        names = ", ".join(TaskStatus)
+        raise ValidationError(f"status must be one of {names}", field="status")
     rows = queries.list_tasks(
         conn,
         created_by=None if principal.is_admin else principal.agent_id,

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.clock import utcnow
 from ordinaut.config import Settings
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
@@ -39,7 +40,7 @@ def queue_run(engine: Engine, payload: Mapping[str, Any], **fields: Any) -> uuid
 
 
 def execute(engine: Engine, settings: Settings, run_id: uuid.UUID) -> executing.Outcome:
-    return executing.execute_run(engine, settings, run_id, OWNER, sleep=time.sleep)
+    return executing.execute_run(engine, settings, run_id, OWNER, sleep=time.sleep, clock=utcnow)
 
 
 def run_row(engine: Engine, run_id: uuid.UUID) -> Any:
@@ -266,7 +267,7 @@ def test_the_lease_and_reservations_are_extended_while_a_long_step_runs(
     watcher = threading.Thread(target=watch)
     watcher.start()
     outcome = executing.execute_run(
-        engine, short, run_id, OWNER, sleep=time.sleep, reserved=[waiting]
+        engine, short, run_id, OWNER, sleep=time.sleep, clock=utcnow, reserved=[waiting]
     )
     watcher.join()
     assert outcome.status == "succeeded"
@@ -326,7 +327,7 @@ def test_reaper_fails_expired_leases_and_plans_retries_while_retries_last(
             ),
             {"i": alive},
         )
-    reaped = maintenance.reap(engine, settings)
+    reaped = maintenance.reap(engine, settings, utcnow())
     assert {r.run_id for r in reaped} == {keep, last}
     for run_id in (keep, last):
         run = run_row(engine, run_id)
@@ -335,7 +336,7 @@ def test_reaper_fails_expired_leases_and_plans_retries_while_retries_last(
     (due,) = due_rows(engine)
     assert (due.task_id, due.attempt, due.trigger) == (run_row(engine, keep).task_id, 2, "retry")
     assert {r.run_id: r.retry_at is not None for r in reaped} == {keep: True, last: False}
-    assert maintenance.reap(engine, settings) == []  # nothing twice
+    assert maintenance.reap(engine, settings, utcnow()) == []  # nothing twice
 
 
 def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
@@ -350,7 +351,7 @@ def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
                 sa.text("UPDATE task_run SET leased_until = now() - interval '1s' WHERE id = :i"),
                 {"i": run_id},
             )
-        maintenance.reap(engine, settings)
+        maintenance.reap(engine, settings, utcnow())
 
     reaper = threading.Thread(target=reap_underneath)
     reaper.start()

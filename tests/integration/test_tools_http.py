@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.clock import utcnow
 from ordinaut.demo import app as demo_app
 from ordinaut.demo import catalog as demo_catalog
 from ordinaut.errors import ToolError
@@ -76,7 +77,7 @@ def drive(engine: Engine, api: Api, at: datetime | None = None) -> Outcome:
     queued = dispatch_batch(engine, api.settings.namespace, at or datetime.now(UTC), 10).queued
     assert len(queued) == 1, queued
     run_id = getattr(queued[0], "id", queued[0])  # a run id, or a queued-run record
-    return execute_run(engine, api.settings, run_id, "test-worker", sleep=time.sleep)
+    return execute_run(engine, api.settings, run_id, "test-worker", sleep=time.sleep, clock=utcnow)
 
 
 def run_detail(api: Api, outcome: Outcome) -> dict[str, Any]:
