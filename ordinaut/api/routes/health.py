@@ -28,8 +28,8 @@ def health(svc: Svc) -> JSONResponse:
     except Exception as exc:
         report["database"] = f"down: {type(exc).__name__}"
     try:
-        beat = rt.redis.get(rt.key("heartbeat", "beat"))
-        workers = list(rt.redis.scan_iter(match=rt.key("heartbeat", "worker", "*"), count=100))
+        beat = rt.redis.get(rt.heartbeat_key("beat"))
+        workers = list(rt.redis.scan_iter(match=rt.heartbeat_key("worker", "*"), count=100))
         report["redis"] = "ok"
         report["beat"] = "ok" if beat else "down"
         report["workers"] = len(workers)
