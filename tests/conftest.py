@@ -1,4 +1,10 @@
-"""Fixtures: real PostgreSQL and Redis (given by environment, or embedded), isolated per test.
+"""Test tiers, and real PostgreSQL and Redis (from the environment, or embedded) per test.
+
+Tiers follow the directory (markers are added at collection): ``tests/unit`` is ``unit`` (pure:
+no server, runs in seconds), ``tests/integration`` is ``integration`` (PostgreSQL and Redis),
+``tests/acceptance`` is ``acceptance`` and ``integration`` (real Ordinaut processes too), and
+``tests/test_static.py`` is ``static`` (ruff, mypy). A test outside the integration tiers that
+asks for the servers stops the collection, so ``-m "not integration"`` never needs a server.
 
 Servers: ``TEST_DATABASE_URL``/``DATABASE_URL`` and ``TEST_REDIS_URL``/``REDIS_URL`` when set;
 otherwise embedded servers started once per session in a temporary folder. Isolation: a
@@ -21,6 +27,37 @@ from sqlalchemy.engine import Engine, make_url
 from ordinaut.config import Settings
 from ordinaut.store import migrate
 from ordinaut.store.engine import make_engine
+
+TESTS = Path(__file__).resolve().parent
+TIERS: dict[str, tuple[str, ...]] = {
+    "unit": ("unit",),
+    "integration": ("integration",),
+    "acceptance": ("acceptance", "integration"),
+}
+
+
+def _markers_for(path: Path) -> tuple[str, ...]:
+    if not path.is_relative_to(TESTS):
+        return ()
+    folder = path.relative_to(TESTS).parts[0]
+    if folder in TIERS:
+        return TIERS[folder]
+    if path == TESTS / "test_static.py":
+        return ("static",)
+    raise pytest.UsageError(f"{path}: put tests in tests/unit, integration or acceptance")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, from the folder it lives in."""
+    for item in items:
+        markers = _markers_for(item.path)
+        for name in markers:
+            item.add_marker(name)
+        # every fixture that reaches PostgreSQL or Redis depends on `servers`
+        if "servers" in getattr(item, "fixturenames", ()) and "integration" not in markers:
+            raise pytest.UsageError(
+                f"{item.nodeid} needs PostgreSQL/Redis: move it to tests/integration"
+            )
 
 
 def _env(*names: str) -> str | None:

@@ -21,7 +21,7 @@ import redis
 from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from ordinaut.errors import ConfigError
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
+pytestmark = pytest.mark.timeout(90)
 
 REPO = Path(__file__).resolve().parents[2]
 
