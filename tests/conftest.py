@@ -18,15 +18,19 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 import redis
 from sqlalchemy.engine import Engine, make_url
 
-from ordinaut.config import Settings
+from ordinaut.config import Settings, load_settings
 from ordinaut.store import migrate
 from ordinaut.store.engine import make_engine
+
+if TYPE_CHECKING:
+    from ordinaut.embedded.server import Server
 
 TESTS = Path(__file__).resolve().parent
 TIERS: dict[str, tuple[str, ...]] = {
@@ -72,7 +76,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     """(postgres admin URL, redis URL) of the servers tests use."""
     db_url = _env("TEST_DATABASE_URL", "DATABASE_URL")
     redis_url = _env("TEST_REDIS_URL", "REDIS_URL")
-    started = []
+    started: list[Server] = []
     if db_url is None or redis_url is None:
         from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -141,7 +145,7 @@ def settings(servers: tuple[str, str], template_db: str) -> Iterator[Settings]:
     with psycopg.connect(_admin_conninfo(db_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     namespace = f"t{uuid.uuid4().hex[:12]}"
-    built = Settings(
+    built = load_settings(
         DATABASE_URL=_db_url(db_url, name),
         REDIS_URL=redis_url,
         namespace=namespace,

@@ -15,6 +15,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import redis
+from mcp.types import TextContent, TextResourceContents
+
 from ordinaut.config import Settings
 
 T = TypeVar("T")
@@ -199,3 +202,16 @@ def bootstrap_admin(settings: Settings) -> str:
         engine.dispose()
     assert created is not None
     return created.token
+
+
+def text_of(block: object) -> str:
+    """The text of an MCP content block (a tool result's, a prompt's or a resource's)."""
+    assert isinstance(block, TextContent | TextResourceContents), block
+    return block.text
+
+
+def stream_fields(client: redis.Redis, key: str) -> list[dict[str, str]]:
+    """The fields of each entry of the Redis stream ``key``, oldest first."""
+    entries = client.xrange(key)
+    assert isinstance(entries, list), entries  # a sync client answers with a list
+    return [{str(k): str(v) for k, v in (fields or {}).items()} for _, fields in entries]

@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import TaskCreate, TaskUpdate
 from ordinaut.store.tables import agent, due_work, task, task_run
+from ordinaut.vocabulary import ScheduleKind
 from tests.support import Proc, bootstrap_admin, celery, processes, wait_for
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {"x": 1}, "save_as": "e"}]}
@@ -122,6 +124,11 @@ def skipped_rows(engine: Engine, task_id: uuid.UUID | None = None) -> list[Any]:
         return list(conn.execute(query).all())
 
 
+def fires_after(engine: Engine, task_id: uuid.UUID, moment: datetime) -> bool:
+    """Whether beat has written due work for ``task_id`` due after ``moment``."""
+    return any(r.run_at > moment for r in work_rows(engine, task_id))
+
+
 def task_state(engine: Engine, task_id: uuid.UUID) -> tuple[str, datetime | None]:
     with engine.connect() as conn:
         row = conn.execute(
@@ -141,25 +148,28 @@ def test_tasks_created_changed_paused_and_canceled_while_beat_runs(
         procs.append(proc := beat(settings, log_dir))
         wait_started(proc)
 
-        def create(kind: str, expr: str) -> uuid.UUID:
+        def create(kind: ScheduleKind, expr: str) -> uuid.UUID:
             body = TaskCreate(
                 title=expr, schedule_kind=kind, schedule_expr=expr, timezone="UTC", payload=ECHO
-            )  # type: ignore[arg-type]
+            )
             return svc.create_task(me, body).id
 
         created_at = utcnow()
-        every = create("cron", "* * * * * *")
+        every = create(ScheduleKind.CRON, "* * * * * *")
         once_at = (created_at + 3 * SECOND).replace(microsecond=0)
-        once = create("once", once_at.isoformat())
+        once = create(ScheduleKind.ONCE, once_at.isoformat())
         rule_start = once_at - SECOND
         rule = create(
-            "rrule", f"DTSTART:{rule_start:%Y%m%dT%H%M%SZ}\nRRULE:FREQ=SECONDLY;INTERVAL=2;COUNT=3"
+            ScheduleKind.RRULE,
+            f"DTSTART:{rule_start:%Y%m%dT%H%M%SZ}\nRRULE:FREQ=SECONDLY;INTERVAL=2;COUNT=3",
         )
 
+        def three_rows() -> list[Any] | None:
+            rows = work_rows(engine, every)
+            return rows if len(rows) >= 3 else None
+
         # picked up without a restart: one row per second from the next whole second
-        rows = wait_for(
-            lambda: (r := work_rows(engine, every)) and len(r) >= 3 and r, 10, proc=proc
-        )
+        rows = wait_for(three_rows, 10, proc=proc)
         first = rows[0].run_at
         assert created_at < first <= created_at + 2 * SECOND
         assert [r.run_at for r in rows[:3]] == [first, first + SECOND, first + 2 * SECOND]
@@ -329,7 +339,7 @@ def test_beat_restarted_after_downtime_applies_each_misfire_policy(
         assert f"and {len(missed) - 2 * CAP} later" in last_reason
         # on-time occurrences fire as scheduled, and the schedule resumes after `now`
         for tid in ids.values():
-            wait_for(lambda t=tid: any(r.run_at > now for r in work_rows(engine, t)), 10)
+            wait_for(partial(fires_after, engine, tid, now), 10)
             scheduled = [r.run_at for r in work_rows(engine, tid) if r.trigger == "schedule"]
             assert scheduled[: len(on_time)] == on_time
 
@@ -379,7 +389,7 @@ def test_jitter_is_stable_and_within_bounds(
                 me,
                 TaskCreate(
                     title=f"herd {i}",
-                    schedule_kind="cron",
+                    schedule_kind=ScheduleKind.CRON,
                     schedule_expr="*/2 * * * * *",
                     timezone="UTC",
                     payload=ECHO,

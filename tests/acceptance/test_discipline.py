@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def wait_ready(settings: Settings, *workers: Proc, timeout: float = 60) -> None:
         for proc in workers:
             key = f"{settings.namespace}:heartbeat:worker:{proc.name}-{settings.namespace}@"
             key += socket.gethostname()
-            wait_for(lambda k=key: client.exists(k), timeout, proc=proc, what=f"{proc.name} up")
+            wait_for(partial(client.exists, key), timeout, proc=proc, what=f"{proc.name} up")
     finally:
         client.close()
 

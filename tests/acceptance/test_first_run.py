@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from ordinaut.events.relay import stream_key
 from ordinaut.store.tables import due_work, task
 from tests.acceptance.conftest import Stack
-from tests.support import wait_for
+from tests.support import stream_fields, wait_for
 
 
 def test_once_task_runs_end_to_end(stack: Stack, engine: Engine) -> None:
@@ -48,7 +48,7 @@ def test_once_task_runs_end_to_end(stack: Stack, engine: Engine) -> None:
     run = runs[0]
     assert run["status"] == "succeeded", run
     assert run["attempt"] == 1
-    assert run["scheduled_for"].replace("Z", "+00:00") == when.isoformat()
+    assert str(run["scheduled_for"]).replace("Z", "+00:00") == when.isoformat()
     started = datetime.fromisoformat(str(run["started_at"]).replace("Z", "+00:00"))
     assert started >= when
 
@@ -71,8 +71,8 @@ def test_once_task_runs_end_to_end(stack: Stack, engine: Engine) -> None:
     client = redis.Redis.from_url(stack.settings.redis_url, decode_responses=True)
 
     def relayed() -> list[str] | None:
-        entries = client.xrange(stream_key(stack.settings.namespace))
-        topics = [f["topic"] for _, f in entries if task_id in f["payload"]]
+        entries = stream_fields(client, stream_key(stack.settings.namespace))
+        topics = [f["topic"] for f in entries if task_id in f["payload"]]
         return topics if "task.run.succeeded" in topics else None
 
     topics = wait_for(relayed, 15, what="the run's events on the Redis stream")

@@ -25,7 +25,7 @@ from mcp.types import CallToolResult
 
 from ordinaut.service.facade import OPERATIONS
 from tests.acceptance.conftest import Stack
-from tests.support import settings_env
+from tests.support import settings_env, text_of
 
 WEEKDAYS_0830 = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=8;BYMINUTE=30"
 TZ = "Europe/Chisinau"
@@ -68,7 +68,7 @@ async def call(s: ClientSession, tool: str, args: dict[str, Any]) -> dict[str, A
 
 def error_text(result: CallToolResult) -> str:
     assert result.is_error, result.structured_content
-    text = result.content[0].text  # type: ignore[union-attr]
+    text = text_of(result.content[0])
     assert isinstance(text, str)
     return text
 

@@ -64,7 +64,7 @@ def work_of(engine: Engine, task_id: uuid.UUID) -> list[tuple[datetime, datetime
             .where(due_work.c.task_id == task_id)
             .order_by(due_work.c.run_at)
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def skipped_of(engine: Engine, task_id: uuid.UUID) -> list[tuple[datetime, str]]:
@@ -74,7 +74,7 @@ def skipped_of(engine: Engine, task_id: uuid.UUID) -> list[tuple[datetime, str]]
             .where(task_run.c.task_id == task_id, task_run.c.status == "skipped")
             .order_by(task_run.c.scheduled_for)
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def state_of(engine: Engine, task_id: uuid.UUID) -> tuple[str, datetime | None, datetime | None]:

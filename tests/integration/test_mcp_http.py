@@ -25,6 +25,7 @@ from mcp.types import CallToolResult, RequestParamsMeta
 
 from ordinaut.service.facade import OPERATIONS
 from tests.integration.conftest import Api, serve
+from tests.support import text_of
 
 WEEKDAYS_0830 = "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=8;BYMINUTE=30"
 ECHO = {"pipeline": [{"id": "hi", "uses": "builtin.echo", "with": {"message": "hi"}}]}
@@ -54,7 +55,7 @@ def new_agent(api: Api, name: str, scopes: list[str]) -> dict[str, Any]:
 def error_text(result: CallToolResult) -> str:
     assert result.is_error, result.structured_content
     assert result.structured_content is None
-    text = result.content[0].text  # type: ignore[union-attr]
+    text = text_of(result.content[0])
     assert isinstance(text, str)
     return text
 
@@ -62,7 +63,7 @@ def error_text(result: CallToolResult) -> str:
 def ok(result: CallToolResult) -> dict[str, Any]:
     assert not result.is_error, result.content
     assert isinstance(result.structured_content, dict)
-    assert json.loads(result.content[0].text) == result.structured_content  # type: ignore[union-attr]
+    assert json.loads(text_of(result.content[0])) == result.structured_content
     return result.structured_content
 
 
@@ -105,7 +106,7 @@ def test_initialize_and_list_every_tool_with_schemas(api: Api) -> None:
                 "ordinaut://runs/{run_id}",
             }
             prompt = await s.get_prompt("schedule_task", {"request": "weekdays at 8:30, news"})
-            text = prompt.messages[0].content.text  # type: ignore[union-attr]
+            text = text_of(prompt.messages[0].content)
             assert "weekdays at 8:30, news" in text and "preview_schedule" in text
 
     anyio.run(main)
@@ -208,7 +209,7 @@ def test_a_session_acts_as_its_agent(api: Api) -> None:
             task = ok(await s.call_tool("create_task", body))
             assert task["created_by"] == alice["id"]
             read = await s.read_resource(f"ordinaut://tasks/{task['id']}")
-            shown = json.loads(read.contents[0].text)  # type: ignore[union-attr]
+            shown = json.loads(text_of(read.contents[0]))
             assert shown == ok(await s.call_tool("get_task", {"task_id": task["id"]}))
             listed = (await s.list_resources()).resources
             assert [r.uri for r in listed] == [

@@ -19,7 +19,7 @@ from ordinaut.cli import main
 from ordinaut.cli.up import ENV_FILE
 from ordinaut.config import Settings
 from ordinaut.service.facade import OPERATIONS
-from tests.support import bootstrap_admin, settings_env
+from tests.support import bootstrap_admin, settings_env, text_of
 
 MCP = [sys.executable, "-m", "ordinaut.cli", "mcp"]
 ECHO = {"pipeline": [{"id": "hi", "uses": "builtin.echo", "with": {"message": "hi"}}]}
@@ -64,7 +64,7 @@ def test_stdio_server_uses_the_env_file_of_ordinaut_up(settings: Settings, tmp_p
                     "update_task", {"task_id": task_id, "timezone": "Mars/Base"}
                 )
                 assert bad.is_error
-                assert bad.content[0].text.startswith("timezone: ")  # type: ignore[union-attr]
+                assert text_of(bad.content[0]).startswith("timezone: ")
 
     anyio.run(main)
 

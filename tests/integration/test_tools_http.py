@@ -76,8 +76,9 @@ def drive(engine: Engine, api: Api, at: datetime | None = None) -> Outcome:
     """Dispatch what is due at ``at`` and execute the one run it makes."""
     queued = dispatch_batch(engine, api.settings.namespace, at or datetime.now(UTC), 10).queued
     assert len(queued) == 1, queued
-    run_id = getattr(queued[0], "id", queued[0])  # a run id, or a queued-run record
-    return execute_run(engine, api.settings, run_id, "test-worker", sleep=time.sleep, clock=utcnow)
+    return execute_run(
+        engine, api.settings, queued[0].id, "test-worker", sleep=time.sleep, clock=utcnow
+    )
 
 
 def run_detail(api: Api, outcome: Outcome) -> dict[str, Any]:
