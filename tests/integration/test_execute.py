@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,8 +24,10 @@ from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
 from ordinaut.runs import maintenance
 from ordinaut.runs.backoff import retry_delay
-from ordinaut.vocabulary import BackoffStrategy
+from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.vocabulary import BackoffStrategy, RunStatus
 from tests.integration.test_dispatch import NS, add_due, make_task, runs
+from tests.support import wait_for
 
 OWNER = "test-host:1"
 
@@ -72,10 +74,24 @@ def pipeline(*steps: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 ECHO = {"id": "hello", "uses": "builtin.echo", "with": {"attempt": "${run.attempt}"}}
+AFTER = {**ECHO, "id": "after"}
 
 
 def sleep_step(step_id: str, seconds: float, **extra: Any) -> dict[str, Any]:
     return {"id": step_id, "uses": "builtin.sleep", "with": {"seconds": seconds}, **extra}
+
+
+def wait_in_step_after(engine: Engine, run_id: uuid.UUID, *done: str) -> None:
+    """Until exactly ``done`` are on record: the step after them has begun.
+
+    Receipts are written just before the next step's tool call, after its cancel check.
+    """
+    wait_for(
+        lambda: [s.step_id for s in steps_of(engine, run_id)] == list(done),
+        10,
+        interval=0.02,
+        what=f"the receipts of {done}",
+    )
 
 
 # --- claim -----------------------------------------------------------------------------
@@ -235,9 +251,10 @@ def test_a_receipt_is_on_record_before_the_next_step_starts(
     run_id = queue_run(engine, pipeline(ECHO, sleep_step("nap", 1.0)))
     seen: list[list[str]] = []
 
-    def watch() -> None:
-        time.sleep(0.5)  # inside the nap
-        seen.append([s.step_id for s in steps_of(engine, run_id)])
+    def watch() -> None:  # the first receipts on record, while the nap still runs
+        seen.append(
+            wait_for(lambda: [s.step_id for s in steps_of(engine, run_id)], 10, interval=0.02)
+        )
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -259,10 +276,17 @@ def test_the_lease_and_reservations_are_extended_while_a_long_step_runs(
     reserved_until = run_row(engine, waiting).leased_until
     marks: list[datetime] = []
 
-    def watch() -> None:
-        for _ in range(3):
-            time.sleep(1.0)
-            marks.append(run_row(engine, run_id).leased_until)
+    def lease_while_running() -> datetime | None:
+        row = run_row(engine, run_id)
+        return row.leased_until if row.status == RunStatus.RUNNING else None
+
+    def pushed_forward() -> datetime | None:
+        until = lease_while_running()
+        return until if until is not None and until > marks[0] else None
+
+    def watch() -> None:  # the lease as claimed, then once it has been extended
+        marks.append(wait_for(lease_while_running, 10, interval=0.02, what="the claim"))
+        marks.append(wait_for(pushed_forward, 10, interval=0.05, what="a lease extension"))
 
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -281,10 +305,10 @@ def test_the_lease_and_reservations_are_extended_while_a_long_step_runs(
 def test_cancel_through_the_row_stops_the_run_between_steps(
     engine: Engine, settings: Settings
 ) -> None:
-    run_id = queue_run(engine, pipeline(sleep_step("one", 1.2), ECHO))
+    run_id = queue_run(engine, pipeline(ECHO, sleep_step("one", 1.2), AFTER))
 
     def cancel() -> None:
-        time.sleep(0.3)
+        wait_in_step_after(engine, run_id, "hello")  # inside "one"
         with engine.begin() as conn:  # what the API's cancel does to a running run
             conn.execute(
                 sa.text(
@@ -301,7 +325,7 @@ def test_cancel_through_the_row_stops_the_run_between_steps(
     run = run_row(engine, run_id)
     assert outcome.status == "canceled"
     assert (run.status, run.reason) == ("canceled", "task canceled")
-    assert [s.step_id for s in steps_of(engine, run_id)] == ["one"]  # hello never ran
+    assert [s.step_id for s in steps_of(engine, run_id)] == ["hello", "one"]  # "after" never ran
     assert due_rows(engine) == []
 
 
@@ -342,10 +366,10 @@ def test_reaper_fails_expired_leases_and_plans_retries_while_retries_last(
 def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
     engine: Engine, settings: Settings
 ) -> None:
-    run_id = queue_run(engine, pipeline(sleep_step("one", 1.5), ECHO), max_retries=1)
+    run_id = queue_run(engine, pipeline(ECHO, sleep_step("one", 1.5), AFTER), max_retries=1)
 
     def reap_underneath() -> None:
-        time.sleep(0.4)
+        wait_in_step_after(engine, run_id, "hello")  # inside "one"
         with engine.begin() as conn:
             conn.execute(
                 sa.text("UPDATE task_run SET leased_until = now() - interval '1s' WHERE id = :i"),
@@ -360,7 +384,8 @@ def test_a_worker_whose_lease_was_reaped_cannot_overwrite_the_failure(
     run = run_row(engine, run_id)
     assert outcome.status == "lost"
     assert run.status == "failed" and run.error.startswith("lease expired")
-    assert [s.step_id for s in steps_of(engine, run_id)] == ["one"]  # stopped before hello
+    steps = [s.step_id for s in steps_of(engine, run_id)]
+    assert steps == ["hello", "one"]  # stopped before "after"
     assert len(due_rows(engine)) == 1  # the reaper's retry, not a second one
 
 
@@ -388,7 +413,7 @@ def test_sweeper_resends_queued_runs_without_a_message(engine: Engine, settings:
     assert fresh not in sent and run_row(engine, never).published_at is not None
     assert maintenance.sweep(engine, settings, datetime.now(UTC), lambda q: None) == []
 
-    def refuse(queued: Any) -> None:
+    def refuse(queued: Sequence[QueuedRun]) -> None:
         raise ConnectionError("broker down")
 
     with engine.begin() as conn:
