@@ -18,9 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from ordinaut.config import Settings
 from ordinaut.runtime import Runtime
@@ -47,6 +48,22 @@ def beat(settings: Settings, log_dir: Path, name: str = "beat", **env: str) -> P
 
 def wait_started(proc: Proc) -> None:
     wait_for(lambda: "beat: Starting..." in proc.log(), 30, proc=proc, what=f"{proc.name} start")
+
+
+def ticked(proc: Proc, settings: Settings) -> bool:
+    """Whether the beat ``proc`` has ticked: its first tick opens its database connection."""
+    port = make_url(settings.database_url).port or 5432
+    held = psutil.Process(proc.pid).net_connections(kind="tcp")
+    return any(c.raddr and c.raddr.port == port and c.status == "ESTABLISHED" for c in held)
+
+
+def earliest_next(engine: Engine) -> datetime:
+    """The earliest next occurrence of the database's tasks (how far beat has caught up)."""
+    with engine.connect() as conn:
+        earliest: datetime = conn.execute(
+            sa.select(sa.func.min(task.c.next_occurrence_at))
+        ).scalar_one()
+    return earliest
 
 
 def fired_lines(proc: Proc) -> list[int]:
@@ -189,7 +206,7 @@ def test_tasks_created_changed_paused_and_canceled_while_beat_runs(
         # paused: nothing more fires
         svc.pause_task(me, every)
         paused = utcnow()
-        time.sleep(2.5)
+        time.sleep(2.5)  # proves a non-event: 2.5 s is two beat ticks or more (1 s apart)
         assert [r.run_at for r in work_rows(engine, every) if r.run_at > paused] == []
 
         # resumed: firing again
@@ -199,7 +216,7 @@ def test_tasks_created_changed_paused_and_canceled_while_beat_runs(
 
         # canceled: its waiting work is gone and nothing more is written
         svc.cancel_task(me, every)
-        time.sleep(2.5)
+        time.sleep(2.5)  # proves a non-event, as for the pause
         assert work_rows(engine, every) == []
         assert task_state(engine, every) == ("canceled", None)
 
@@ -226,7 +243,7 @@ def test_two_beats_at_once_write_each_occurrence_once(
         procs.append(two := beat(settings, log_dir, "beat-2", **knobs))
         wait_started(one)
         wait_started(two)
-        time.sleep(0.5)  # both past their first tick
+        wait_for(lambda: ticked(one, settings) and ticked(two, settings), 30, what="first ticks")
         start = utcnow().replace(microsecond=0) + 3 * SECOND
         policies = ["run_once", "skip", "run_all", "run_once"] * 50
         ids = add_tasks(
@@ -242,7 +259,12 @@ def test_two_beats_at_once_write_each_occurrence_once(
             ],
         )
         # both wake at `start`, then every second, and race for the same rows
-        time.sleep((start - utcnow()).total_seconds() + 4.0)
+        wait_for(
+            lambda: earliest_next(engine) >= start + 3 * SECOND,
+            (start - utcnow()).total_seconds() + 30,
+            proc=one,
+            what="three seconds of occurrences from `start` fired",
+        )
         for proc in (one, two):
             assert proc.alive(), proc.log()[-2000:]
             proc.stop()
@@ -346,7 +368,7 @@ def test_beat_restarted_after_downtime_applies_each_misfire_policy(
         # a real crash: SIGKILL, down for 7 s (> grace), restart
         proc.kill9()
         down_at = utcnow()
-        time.sleep(7)
+        time.sleep(7)  # the outage under test: beat is down for longer than the grace
         procs.append(again := beat(settings, log_dir, "beat-again", **knobs))
         wait_for(
             lambda: all(
