@@ -14,11 +14,11 @@ migrated template database is made once per session and cloned for each test tha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -28,9 +28,7 @@ from sqlalchemy.engine import Engine, make_url
 from ordinaut.config import Settings, load_settings
 from ordinaut.store import migrate
 from ordinaut.store.engine import make_engine
-
-if TYPE_CHECKING:
-    from ordinaut.embedded.server import Server
+from tests.support import server_dir
 
 TESTS = Path(__file__).resolve().parent
 TIERS: dict[str, tuple[str, ...]] = {
@@ -72,28 +70,20 @@ def _env(*names: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def servers() -> Iterator[tuple[str, str]]:
     """(postgres admin URL, redis URL) of the servers tests use."""
     db_url = _env("TEST_DATABASE_URL", "DATABASE_URL")
     redis_url = _env("TEST_REDIS_URL", "REDIS_URL")
-    started: list[Server] = []
-    if db_url is None or redis_url is None:
-        from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
+    with contextlib.ExitStack() as started:  # stops what it started, in reverse order
+        if db_url is None or redis_url is None:
+            from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
 
-        data = tmp_path_factory.mktemp("embedded")
-        if db_url is None:
-            pg = EmbeddedPostgres(data, database="postgres")
-            db_url = pg.start()
-            started.append(pg)
-        if redis_url is None:
-            rd = EmbeddedRedis(data)
-            redis_url = rd.start()
-            started.append(rd)
-    try:
+            data = started.enter_context(server_dir("servers"))
+            if db_url is None:
+                db_url = started.enter_context(EmbeddedPostgres(data, database="postgres")).url
+            if redis_url is None:
+                redis_url = started.enter_context(EmbeddedRedis(data)).url
         yield db_url, redis_url
-    finally:
-        for server in reversed(started):
-            server.stop()
 
 
 def _admin_conninfo(db_url: str) -> str:
@@ -170,6 +160,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
     built = make_engine(settings.database_url, pool_size=2, application_name="ordinaut-test")
     yield built
     built.dispose()
+
+
+@pytest.fixture
+def server_tmp_path() -> Iterator[Path]:
+    """As ``tmp_path``, for an embedded PostgreSQL's data (see ``tests.support.server_dir``)."""
+    with server_dir("test") as path:
+        yield path
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -215,3 +217,18 @@ def stream_fields(client: redis.Redis, key: str) -> list[dict[str, str]]:
     entries = client.xrange(key)
     assert isinstance(entries, list), entries  # a sync client answers with a list
     return [{str(k): str(v) for k, v in (fields or {}).items()} for _, fields in entries]
+
+
+@contextlib.contextmanager
+def server_dir(name: str) -> Iterator[Path]:
+    """A temporary folder for an embedded PostgreSQL's data, outside pytest's own.
+
+    Run as root, embedded PostgreSQL runs as the postgres user and opens the way to its data
+    (o+x on the parents); every new pytest session closes /tmp/pytest-of-USER again (0700), which
+    would cut a running server off from its files while another session starts.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"ordinaut-test-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -86,8 +86,8 @@ class Up:
 
 
 @pytest.mark.timeout(240)
-def test_up_embedded_survives_ctrl_c_and_restart(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_up_embedded_survives_ctrl_c_and_restart(server_tmp_path: Path) -> None:
+    data_dir = server_tmp_path / "data"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     up = Up(data_dir, port, _clean_env())

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import redis
 
 from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from ordinaut.errors import ConfigError
+from tests.support import server_dir, wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -38,15 +38,6 @@ def gone(pid: int) -> bool:
         return True
 
 
-def wait_gone(pid: int, seconds: float = 10.0) -> bool:
-    until = time.monotonic() + seconds
-    while not gone(pid):
-        if time.monotonic() > until:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -62,19 +53,19 @@ def pg_conn(url: str) -> psycopg.Connection[tuple[object, ...]]:
 
 
 @pytest.fixture(scope="module")
-def pgdata_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pgdata_template() -> Iterator[Path]:
     """A PGDATA initialised once for the module (initdb is the slow part), cleanly stopped."""
-    data_dir = tmp_path_factory.mktemp("template")
-    with EmbeddedPostgres(data_dir):
-        pass
-    return data_dir / "postgres"
+    with server_dir("template") as data_dir:
+        with EmbeddedPostgres(data_dir):
+            pass
+        yield data_dir / "postgres"
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, pgdata_template: Path) -> Path:
+def data_dir(server_tmp_path: Path, pgdata_template: Path) -> Path:
     """A data folder holding a copy of the template PGDATA (owned by whoever copies it)."""
-    shutil.copytree(pgdata_template, tmp_path / "data" / "postgres", symlinks=True)
-    return tmp_path / "data"
+    shutil.copytree(pgdata_template, server_tmp_path / "data" / "postgres", symlinks=True)
+    return server_tmp_path / "data"
 
 
 @pytest.fixture
@@ -86,16 +77,16 @@ def embedded_pair(data_dir: Path) -> Iterator[tuple[EmbeddedPostgres, EmbeddedRe
 
 
 def test_first_start_runs_initdb_and_creates_the_database(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    server_tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="ordinaut.embedded")
-    with EmbeddedPostgres(tmp_path, database="app db") as pg:
+    with EmbeddedPostgres(server_tmp_path, database="app db") as pg:
         assert pg.url == f"postgresql+psycopg://postgres@127.0.0.1:{pg.port}/app%20db"
         with pg_conn(pg.url) as conn:
             row = conn.execute("SELECT current_database(), current_setting('server_encoding')")
             assert row.fetchone() == ("app db", "UTF8")
-    assert (tmp_path / "postgres" / "PG_VERSION").exists()
-    assert not (tmp_path / "postgres.initdb").exists()
+    assert (server_tmp_path / "postgres" / "PG_VERSION").exists()
+    assert not (server_tmp_path / "postgres.initdb").exists()
     assert any("initialising embedded PostgreSQL" in r.getMessage() for r in caplog.records)
 
 
@@ -209,8 +200,8 @@ def test_servers_die_with_their_owner(data_dir: Path) -> None:
         assert not gone(pg_pid) and not gone(redis_pid)
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-        assert wait_gone(pg_pid), "PostgreSQL outlived its SIGKILLed owner"
-        assert wait_gone(redis_pid), "Redis outlived its SIGKILLed owner"
+        wait_for(lambda: gone(pg_pid), 10, interval=0.05, what="PostgreSQL to die with its owner")
+        wait_for(lambda: gone(redis_pid), 10, interval=0.05, what="Redis to die with its owner")
     finally:
         if owner.poll() is None:
             owner.kill()
