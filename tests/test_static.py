@@ -1,4 +1,4 @@
-"""The code stays lint-clean and strictly typed: ruff; mypy --strict on ordinaut, tests, bench."""
+"""The code stays clean: ruff, mypy --strict (ordinaut, tests, bench), import-linter layers."""
 
 from __future__ import annotations
 
