@@ -19,6 +19,7 @@ import pytest
 from ordinaut.pipeline.parse import parse_payload
 from tests.integration.conftest import Api
 from tests.integration.test_mcp_http import admin_token, mcp_session
+from tests.support import text_of
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_TASKS = sorted(
@@ -72,7 +73,7 @@ def test_mcp_create_task_input_schema_describes_steps(api: Api) -> None:
         async with mcp_session(api.base_url, admin_token(api)) as session:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             read = await session.read_resource("ordinaut://schemas/pipeline")
-            resource = json.loads(read.contents[0].text)  # type: ignore[union-attr]
+            resource = json.loads(text_of(read.contents[0]))
             return tools["create_task"].input_schema, tools["update_task"].input_schema, resource
 
     create, update, resource = anyio.run(main)

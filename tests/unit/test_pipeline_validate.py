@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from ordinaut.errors import ValidationError
-from ordinaut.pipeline.model import Limits, Pipeline, StepRetry
+from ordinaut.pipeline.model import Limits, Pipeline, StepRetry, ToolStep
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.tools.builtin import BUILTIN_TOOLS
 from ordinaut.tools.spec import ToolSpec, Transport
+from ordinaut.vocabulary import BackoffStrategy
 
 OBJECT: dict[str, Any] = {"type": "object"}
 
@@ -174,13 +175,14 @@ def test_parsed_step_defaults_and_options() -> None:
     )
     assert isinstance(pipeline, Pipeline)
     a, b = pipeline.steps
+    assert isinstance(a, ToolStep) and isinstance(b, ToolStep)
     assert (a.with_, a.if_, a.save_as, a.timeout_seconds, a.on_error, a.retry, a.foreach) == (
         {}, None, None, None, "fail", None, None,
     )  # fmt: skip
     assert (b.if_, b.timeout_seconds, b.on_error, b.idempotency_key) == (
         "params.go", 5.0, "continue", "k-${params.go}",
     )  # fmt: skip
-    assert b.retry == StepRetry(max_retries=2, backoff="fixed")
+    assert b.retry == StepRetry(max_retries=2, backoff=BackoffStrategy.FIXED)
 
 
 @pytest.mark.parametrize(
