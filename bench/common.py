@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 import redis
 import sqlalchemy as sa
@@ -185,7 +186,12 @@ class Bench:
             )
 
     def commits(self) -> int:
-        """Committed transactions in the bench database so far (statistics flushed first)."""
+        """Committed transactions in the bench database so far, as PostgreSQL publishes them.
+
+        A backend publishes its counts when it goes idle (at most once a second) and when it
+        disconnects, so a figure read while the processes still run may miss some: read it
+        after :meth:`stop_processes` for an exact count.
+        """
         time.sleep(1.2)  # backends report their counters at most about once a second
         with psycopg.connect(self.admin, autocommit=True) as conn:
             conn.execute("SELECT pg_stat_clear_snapshot()")
@@ -194,6 +200,19 @@ class Bench:
             ).fetchone()
         assert row is not None
         return int(row[0])
+
+    def backend_pids(self) -> list[int]:
+        """PostgreSQL backends connected to the bench database now."""
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.db_name,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def cpu(self) -> CpuMeter:
+        """A meter of the CPU used by this bench's processes and their database backends."""
+        return CpuMeter(self)
 
     # --- teardown -----------------------------------------------------------------------
 
@@ -206,6 +225,62 @@ class Bench:
         self.redis.close()
         with psycopg.connect(self.admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by the bench's processes (with their children, e.g.
+    Celery's pool) and by the PostgreSQL backends serving the bench database, between
+    :meth:`start` and :meth:`stop`.
+
+    Processes are sampled at both ends; one that appears in between counts from zero, one
+    that disappears in between is counted up to its last sample (the pools keep their
+    connections, so almost nothing is lost). Redis is shared with other work and left out.
+    """
+
+    def __init__(self, bench: Bench) -> None:
+        self.bench = bench
+        self.first: dict[int, float] = {}
+
+    def _sample(self) -> dict[int, float]:
+        pids: set[int] = set(self.bench.backend_pids())
+        for proc in self.bench.procs:
+            with contextlib.suppress(psutil.Error):
+                top = psutil.Process(proc.proc.pid)
+                pids.add(top.pid)
+                pids.update(child.pid for child in top.children(recursive=True))
+        seconds: dict[int, float] = {}
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                seconds[pid] = t.user + t.system
+        return seconds
+
+    def start(self) -> CpuMeter:
+        self.first = self._sample()
+        return self
+
+    def stop(self) -> float:
+        """CPU seconds spent since :meth:`start`."""
+        last = self._sample()
+        spent = sum(last[pid] - self.first.get(pid, 0.0) for pid in last)
+        return max(0.0, spent)
+
+
+def load_average() -> str:
+    """The machine's 1/5/15-minute load averages, to print beside every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+class CpuHog:
+    """A CPU-bound process (a busy loop) for figures measured "with a CPU hog"."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
 
 
 def wait_for(
