@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ordinaut import egress
 from ordinaut.errors import ConfigError
 
 _PG_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     # limits
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=1200, ge=0)  # per agent, API and MCP; 0 = off
+    # egress (ordinaut.egress): where tools may connect; the API's address is guarded too
+    egress_allow: str = ""
+    egress_deny: str = ""
+    api_address: str = "127.0.0.1:8080"
 
     @field_validator("database_url")
     @classmethod
@@ -59,6 +64,18 @@ class Settings(BaseSettings):
         if parts.scheme != "unix" and not parts.hostname:
             raise ValueError("has no host (expected redis://HOST:PORT/DB)")
         _check_port(parts)
+        return value
+
+    @field_validator("egress_allow", "egress_deny")
+    @classmethod
+    def _check_egress(cls, value: str) -> str:
+        egress.parse_entries(value, "")
+        return value
+
+    @field_validator("api_address")
+    @classmethod
+    def _check_api_address(cls, value: str) -> str:
+        api_host_port(value)
         return value
 
     @property
@@ -83,6 +100,18 @@ def normalise_database_url(value: str) -> str:
         raise ValueError("names no database (expected postgresql://USER@HOST:PORT/DATABASE)")
     _check_port(parts)
     return "postgresql+psycopg://" + value.split("://", 1)[1]
+
+
+def api_host_port(address: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as a pair; ValueError when it is not one."""
+    parts = urlsplit(f"http://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or parts.netloc != address or "@" in address:
+        raise ValueError("must be HOST:PORT where the API listens (e.g. 127.0.0.1:8080)")
+    return parts.hostname, port
 
 
 def _check_port(parts: Any) -> None:

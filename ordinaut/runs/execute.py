@@ -55,6 +55,7 @@ from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
+from ordinaut.tools.guarded import policy_for
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
 from ordinaut.tools.spec import ToolCall
 from ordinaut.vocabulary import OverlapPolicy, RunStatus
@@ -140,7 +141,7 @@ def execute_run(
             else None
         )
         receipts = Receipts(db, claimed)
-        runner = ToolRunner(tools, sleep=sleep, clock=clock)
+        runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:

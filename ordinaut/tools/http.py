@@ -10,9 +10,11 @@ read) of the request. Outcomes:
 * any other status (4xx, 3xx: redirects are not followed) → ``ToolError(retryable=False)``.
 * ``Retry-After`` (seconds or an HTTP date) → ``ToolError.retry_after`` in seconds.
 
-Responses over :data:`MAX_RESPONSE_BYTES` are refused. One ``httpx.Client`` per process
-(rebuilt after a fork) keeps connections alive between calls; it is safe across threads.
-Messages carry the status and the start of the body, never request headers.
+Every connection goes through the egress policy (:mod:`ordinaut.tools.guarded`): a refused
+address fails the step, non-retryable, before anything is sent. Responses over
+:data:`MAX_RESPONSE_BYTES` are refused. One ``httpx.Client`` per process and policy (rebuilt
+after a fork) keeps connections alive between calls; it is safe across threads. Messages
+carry the status and the start of the body, never request headers.
 """
 
 from __future__ import annotations
@@ -28,34 +30,41 @@ from typing import Any
 import httpx
 
 from ordinaut import __version__
+from ordinaut.egress import EgressPolicy
 from ordinaut.errors import ToolError
-from ordinaut.tools import secrets
+from ordinaut.tools import guarded, secrets
 from ordinaut.tools.spec import Auth, ToolSpec
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 RETRYABLE_4XX = frozenset({408, 429})
 USER_AGENT = f"ordinaut/{__version__}"
 
-_client: httpx.Client | None = None
-_client_pid = 0
+_clients: dict[EgressPolicy, httpx.Client] = {}
+_clients_pid = 0
 
 
-def client() -> httpx.Client:
-    """This process's HTTP client (a new one after a fork; closed at exit)."""
-    global _client, _client_pid
-    if _client is None or _client_pid != os.getpid():
-        if _client is None:
+def client(policy: EgressPolicy) -> httpx.Client:
+    """This process's HTTP client for ``policy`` (new ones after a fork; closed at exit)."""
+    global _clients_pid
+    if _clients_pid != os.getpid():
+        if not _clients_pid:
             atexit.register(_close)
-        _client = httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=False)
-        _client_pid = os.getpid()
-    return _client
+        _clients.clear()  # a forked child must not touch connections it shares with its parent
+        _clients_pid = os.getpid()
+    found = _clients.get(policy)
+    if found is None:
+        found = _clients[policy] = httpx.Client(
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=False,
+            transport=guarded.transport(policy),
+        )
+    return found
 
 
 def _close() -> None:
-    # only the process that made the client closes it: a forked child must not touch
-    # connections it shares with its parent
-    if _client is not None and _client_pid == os.getpid():
-        _client.close()
+    if _clients_pid == os.getpid():
+        for each in _clients.values():
+            each.close()
 
 
 def auth_headers(auth: Auth | None, environ: Mapping[str, str]) -> dict[str, str]:
@@ -76,12 +85,15 @@ def call_http(
     timeout: float,
     environ: Mapping[str, str],
     clock: Callable[[], datetime],
+    policy: EgressPolicy,
 ) -> Any:
     """Call an ``http`` tool; returns its JSON output or raises a classified ToolError."""
     if spec.endpoint is None:
         raise ToolError(f"tool {spec.address!r} has no endpoint")
     headers = {"Idempotency-Key": idempotency_key, **auth_headers(spec.auth, environ)}
-    return post_json(spec.endpoint, args, headers=headers, timeout=timeout, clock=clock)
+    return post_json(
+        spec.endpoint, args, headers=headers, timeout=timeout, clock=clock, policy=policy
+    )
 
 
 def post_json(
@@ -91,10 +103,11 @@ def post_json(
     headers: Mapping[str, str],
     timeout: float,
     clock: Callable[[], datetime],
+    policy: EgressPolicy,
 ) -> Any:
     """POST ``body`` as JSON and return the decoded answer (errors as classified ToolErrors)."""
     try:
-        with client().stream(
+        with client(policy).stream(
             "POST", url, json=body, headers=dict(headers), timeout=httpx.Timeout(timeout)
         ) as response:
             raw = _read_capped(response)

@@ -9,7 +9,8 @@ It speaks ``POST {base_url}/chat/completions`` (OpenAI, Ollama, vLLM, LM Studio,
 server), configured by ``ORDINAUT_LLM_BASE_URL`` (e.g. ``https://api.openai.com/v1``),
 ``ORDINAUT_LLM_MODEL`` and, when the server wants one, ``ORDINAUT_LLM_API_KEY`` (sent as a
 bearer token, never logged). Failures follow :mod:`ordinaut.tools.http`: 408/429/5xx and
-timeouts are retryable, other 4xx and a missing setting are not.
+timeouts are retryable, other 4xx and a missing setting are not; the base URL is reached
+only where the egress policy allows.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from ordinaut.egress import EgressPolicy
 from ordinaut.errors import ToolError
 from ordinaut.tools.http import post_json
 from ordinaut.tools.spec import ToolSpec, Transport
@@ -122,6 +124,7 @@ def call_llm(
     *,
     timeout: float,
     clock: Callable[[], datetime],
+    policy: EgressPolicy,
 ) -> dict[str, Any]:
     """Ask the configured model; returns ``{"text", "usage", "model"}``."""
     if config.base_url is None:
@@ -139,6 +142,6 @@ def call_llm(
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     url = config.base_url.rstrip("/") + "/chat/completions"
     answer = post_json(
-        url, request_body(args, model), headers=headers, timeout=timeout, clock=clock
+        url, request_body(args, model), headers=headers, timeout=timeout, clock=clock, policy=policy
     )
     return parse_answer(answer)

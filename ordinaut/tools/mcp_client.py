@@ -36,8 +36,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, RequestParamsMeta, TextContent
 
+from ordinaut.egress import EgressPolicy
 from ordinaut.errors import ToolError
-from ordinaut.tools import secrets
+from ordinaut.tools import guarded, secrets
 from ordinaut.tools.http import auth_headers
 from ordinaut.tools.spec import McpServer
 
@@ -69,13 +70,20 @@ def stdio_env(server: McpServer, environ: Any) -> dict[str, str]:
     return env
 
 
-async def open_client(stack: AsyncExitStack, server: McpServer, environ: Any) -> Client:
-    """Connect to ``server`` and run the handshake; closed when ``stack`` closes."""
+async def open_client(
+    stack: AsyncExitStack, server: McpServer, environ: Any, policy: EgressPolicy | None
+) -> Client:
+    """Connect to ``server`` and run the handshake; closed when ``stack`` closes.
+
+    A ``url`` server is reached only where ``policy`` allows (None: unguarded, for the
+    administrator's own ``ordinaut tool import``).
+    """
     if server.url is not None:
         http = await stack.enter_async_context(
             httpx2.AsyncClient(
                 headers=auth_headers(server.auth, environ),
                 timeout=httpx2.Timeout(30.0, read=300.0),
+                transport=guarded.async_transport(policy) if policy is not None else None,
             )
         )
         target: Any = streamable_http_client(server.url, http_client=http)
@@ -135,14 +143,21 @@ def as_tool_error(exc: BaseException, server: McpServer) -> ToolError:
 
 
 def call_once(
-    server: McpServer, name: str, args: dict[str, Any], *, key: str, timeout: float, environ: Any
+    server: McpServer,
+    name: str,
+    args: dict[str, Any],
+    *,
+    key: str,
+    timeout: float,
+    environ: Any,
+    policy: EgressPolicy,
 ) -> Any:
     """Open a session, call one tool, close (``anyio.run``); returns the step output."""
 
     async def run() -> CallToolResult:
         with anyio.fail_after(timeout):
             async with AsyncExitStack() as stack:
-                client = await open_client(stack, server, environ)
+                client = await open_client(stack, server, environ, policy)
                 return await call_tool(client, name, args, key)
 
     try:
@@ -152,13 +167,15 @@ def call_once(
     return output_of(result)
 
 
-def list_tools(server: McpServer, *, timeout: float, environ: Any) -> list[RemoteTool]:
+def list_tools(
+    server: McpServer, *, timeout: float, environ: Any, policy: EgressPolicy | None = None
+) -> list[RemoteTool]:
     """Every tool ``server`` lists (all pages), with its schemas."""
 
     async def run() -> list[RemoteTool]:
         with anyio.fail_after(timeout):
             async with AsyncExitStack() as stack:
-                client = await open_client(stack, server, environ)
+                client = await open_client(stack, server, environ, policy)
                 found: list[RemoteTool] = []
                 cursor: str | None = None
                 for _ in range(100):

@@ -37,10 +37,12 @@ from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from mcp import Client
 
+from ordinaut.egress import EgressPolicy
 from ordinaut.tools import mcp_client
 from ordinaut.tools.spec import McpServer
 
 IDLE_SECONDS = 300.0
+_Ident = tuple[str, EgressPolicy]  # a server's configuration (JSON) and the policy it obeys
 
 
 @dataclass
@@ -53,6 +55,7 @@ class _Session:
 async def _hold(
     server: McpServer,
     environ: Mapping[str, str],
+    policy: EgressPolicy,
     timeout: float,
     *,
     task_status: TaskStatus[tuple[Client, anyio.Event]],
@@ -61,7 +64,7 @@ async def _hold(
     # one scope around everything: the session's task groups must nest inside it
     with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
         async with AsyncExitStack() as stack:
-            client = await mcp_client.open_client(stack, server, environ)
+            client = await mcp_client.open_client(stack, server, environ, policy)
             scope.deadline = math.inf
             closed = anyio.Event()
             task_status.started((client, closed))
@@ -82,8 +85,8 @@ class SessionPool:
         self._lock = threading.Lock()
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
-        self._sessions: dict[str, _Session] = {}
-        self._opening: dict[str, threading.Lock] = {}
+        self._sessions: dict[_Ident, _Session] = {}
+        self._opening: dict[_Ident, threading.Lock] = {}
 
     def _portal_now(self) -> BlockingPortal:
         if self._pid != os.getpid():
@@ -103,14 +106,18 @@ class SessionPool:
         key: str,
         timeout: float,
         environ: Mapping[str, str],
+        policy: EgressPolicy,
     ) -> Any:
-        """Call tool ``name`` on ``server``; returns the step output or raises ToolError."""
+        """Call tool ``name`` on ``server``; returns the step output or raises ToolError.
+
+        A session opened under another egress ``policy`` is not shared.
+        """
         deadline = time.monotonic() + timeout
         portal = self._portal_now()
-        ident = json.dumps(asdict(server), sort_keys=True, default=str)
+        ident = (json.dumps(asdict(server), sort_keys=True, default=str), policy)
         session: _Session | None = None
         try:
-            session = self._session(portal, ident, server, environ, deadline)
+            session = self._session(portal, ident, server, environ, policy, deadline)
             result = portal.call(_call_tool, session.client, name, args, key, _left(deadline))
         except Exception as exc:
             error = mcp_client.as_tool_error(exc, server)
@@ -123,9 +130,10 @@ class SessionPool:
     def _session(
         self,
         portal: BlockingPortal,
-        ident: str,
+        ident: _Ident,
         server: McpServer,
         environ: Mapping[str, str],
+        policy: EgressPolicy,
         deadline: float,
     ) -> _Session:
         with self._lock:
@@ -138,7 +146,7 @@ class SessionPool:
                     return session
                 self._drop(portal, ident, session)
             _, (client, closed) = portal.start_task(
-                _hold, server, environ, _left(deadline), name=f"mcp:{server.name}"
+                _hold, server, environ, policy, _left(deadline), name=f"mcp:{server.name}"
             )
             session = self._sessions[ident] = _Session(client, closed, time.monotonic())
             return session
@@ -150,7 +158,7 @@ class SessionPool:
             return False
         return True
 
-    def _drop(self, portal: BlockingPortal, ident: str, session: _Session | None = None) -> None:
+    def _drop(self, portal: BlockingPortal, ident: _Ident, session: _Session | None = None) -> None:
         """Close the session of ``ident`` (only if it is still ``session``, when given)."""
         with self._lock:
             current = self._sessions.get(ident)

@@ -6,7 +6,8 @@ happens: it routes a :class:`~ordinaut.tools.spec.ToolCall` to its transport
 (:mod:`~ordinaut.tools.http`, :mod:`~ordinaut.tools.mcp_pool`, :mod:`~ordinaut.tools.llm`,
 :mod:`~ordinaut.tools.builtin`) and lets only ``ToolError`` (with its retry intent) out.
 Secrets and the LLM settings are read from ``environ`` (default: the process environment)
-at call time.
+at call time. Every network call obeys ``egress``, the egress policy (default: the built-in
+guards alone; a worker passes the policy of its Settings).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from ordinaut.egress import DEFAULT_POLICY, EgressPolicy
 from ordinaut.errors import ToolError
 from ordinaut.tools import catalog, http, llm, mcp_pool
 from ordinaut.tools.builtin import BUILTIN_TOOLS, call_builtin
@@ -74,10 +76,12 @@ class ToolRunner:
         clock: Callable[[], datetime],
         environ: Mapping[str, str] | None = None,
         pool: mcp_pool.SessionPool | None = None,
+        egress: EgressPolicy = DEFAULT_POLICY,
     ) -> None:
         self.tools, self.sleep, self.clock = tools, sleep, clock
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
         self.pool = pool
+        self.egress = egress
 
     def call(self, call: ToolCall, *, timeout: float) -> Any:
         """Run ``call`` within ``timeout`` seconds; errors are ToolErrors with retry intent."""
@@ -92,6 +96,7 @@ class ToolRunner:
                 timeout=timeout,
                 environ=self.environ,
                 clock=self.clock,
+                policy=self.egress,
             )
         if spec.transport is Transport.MCP:
             if spec.mcp is None or spec.remote_name is None:
@@ -103,10 +108,13 @@ class ToolRunner:
                 key=call.idempotency_key,
                 timeout=timeout,
                 environ=self.environ,
+                policy=self.egress,
             )
         if call.address in llm.LLM_TOOLS:
             config = llm.LlmConfig.from_env(self.environ)
-            return llm.call_llm(config, call.args, timeout=timeout, clock=self.clock)
+            return llm.call_llm(
+                config, call.args, timeout=timeout, clock=self.clock, policy=self.egress
+            )
         return call_builtin(call.address, call.args, sleep=self._bounded_sleep(timeout))
 
     def _bounded_sleep(self, timeout: float) -> Callable[[float], None]:
