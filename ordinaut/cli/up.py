@@ -163,6 +163,8 @@ def _start_children(
     sup: Supervisor, settings: Settings, env: dict[str, str], args: argparse.Namespace
 ) -> None:
     py = sys.executable
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    env = {**env, "ORDINAUT_API_ADDRESS": f"{host}:{args.port}"}  # guarded from tools (egress)
     events = ["-E"] if args.flower else []
     celery = [py, "-m", "celery", "-A", "ordinaut"]
     quiet = ["--without-gossip", "--without-mingle", "--loglevel", "INFO"]

@@ -111,6 +111,8 @@ def post_json(
             "POST", url, json=body, headers=dict(headers), timeout=httpx.Timeout(timeout)
         ) as response:
             raw = _read_capped(response)
+    except httpx.InvalidURL as exc:
+        raise ToolError(f"invalid URL: {exc}", field="endpoint") from None
     except httpx.TimeoutException:
         raise ToolError(f"timed out after {timeout:g}s", retryable=True) from None
     except httpx.TransportError as exc:

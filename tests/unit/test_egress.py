@@ -15,6 +15,7 @@ from ordinaut.egress import (
     parse_entries,
 )
 from ordinaut.errors import ConfigError
+from ordinaut.tools.guarded import EgressRefused, permitted
 
 ip = ipaddress.ip_address
 
@@ -164,3 +165,14 @@ def test_entries_are_split_on_commas_and_spaces() -> None:
 def test_api_address_must_be_host_and_port(value: str) -> None:
     with pytest.raises(ConfigError, match="ORDINAUT_API_ADDRESS"):
         load_settings(DATABASE_URL="postgresql://h/d", REDIS_URL="redis://h", api_address=value)
+
+
+def test_a_name_connects_only_to_the_addresses_decided() -> None:
+    """DNS rebinding: of what a name resolved to, only allowed addresses are connected to."""
+    policy = build_policy(deny="127.0.0.2")
+    resolved = [ip("127.0.0.2"), ip("169.254.169.254"), ip("93.184.215.14"), ip("::1")]
+    assert permitted(policy, "rebind.example", 80, resolved) == ["93.184.215.14", "::1"]
+    with pytest.raises(EgressRefused, match=r"rebind\.example:80 \(127\.0\.0\.2\)") as caught:
+        permitted(policy, "rebind.example", 80, resolved[:2])
+    assert not caught.value.retryable
+    assert caught.value.to_dict()["code"] == "egress_refused"
