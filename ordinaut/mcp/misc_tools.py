@@ -2,7 +2,8 @@
 
 ``list_tools`` shows whatever ``Service.list_tools`` returns: each entry is read by attribute
 or key (``address``, ``transport``, ``description``, ``input_schema``, ``output_schema``,
-``scopes``, ``timeout_seconds``), so the catalog's own types may grow without this changing.
+``scopes``, ``timeout_seconds``, and for ``tools:admin`` ``endpoint``, ``server``,
+``remote_name``, ``auth``), so the catalog's own types may grow without this changing.
 Secrets never appear: catalog entries only name them.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
+
+from pydantic import BaseModel
 
 from ordinaut.mcp.schemas import (
     CatalogTool,
@@ -31,9 +34,11 @@ def _preview(svc: Service, p: Principal, a: PreviewArgs) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """Frozen containers and enums as plain JSON-ready values."""
+    """Frozen containers, models and enums as plain JSON-ready values."""
     if isinstance(value, Enum):
         return value.value
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump())
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):

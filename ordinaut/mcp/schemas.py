@@ -155,6 +155,11 @@ class CatalogTool(BaseModel):
     output_schema: dict[str, Any] = Field(default_factory=dict)
     scopes: list[str] = Field(default_factory=list)
     timeout_seconds: float | None = None
+    # where the tool lives (endpoint and auth are shown to tools:admin only)
+    endpoint: str | None = None
+    server: str | None = None
+    remote_name: str | None = None
+    auth: dict[str, str] | None = None
 
 
 class ToolCatalog(BaseModel):

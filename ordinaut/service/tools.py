@@ -4,7 +4,9 @@ Every check happens here, before anything is stored; problems are ``ValidationEr
 naming the field (``address``, ``endpoint``, ``input_schema.properties.x``, ``auth.secret``).
 Listing needs ``tasks:read``; changes need ``tools:admin``. ``principal=None`` is the local
 administrator (the CLI, which has direct database access). Built-in tools are listed but
-cannot be registered over or deleted (409). Secrets appear by name only, never by value.
+cannot be registered over or deleted (409). Secrets appear by name only, never by value, and
+where a tool lives (its endpoint, its auth header) only to ``tools:admin``: an endpoint may
+carry a token in its query, and the map of local services is nobody else's business.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ordinaut.tools import catalog, secrets
 from ordinaut.tools.mcp_client import RemoteTool
 from ordinaut.tools.registry import RESERVED_SERVERS, builtin_tools
 from ordinaut.tools.spec import Auth, McpServer, ToolSpec, Transport, check_schema
-from ordinaut.vocabulary import Scope
+from ordinaut.vocabulary import Scope, holds
 
 ADDRESS = re.compile(
     r"^(?P<server>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\.(?P<tool>[A-Za-z0-9_.-]{1,128})$"
@@ -64,7 +66,8 @@ class ToolCreate(BaseModel):
 
 
 class ToolPublic(BaseModel):
-    """A tool as ``GET /tools`` shows it (secrets by name only)."""
+    """A tool as ``GET /tools`` shows it (secrets by name only; endpoint and auth only to
+    ``tools:admin``)."""
 
     address: str
     transport: Literal["http", "mcp", "builtin"]
@@ -133,10 +136,13 @@ def _audit(conn: Connection, principal: Principal | None, action: str, **details
 
 
 def list_tools(conn: Connection, principal: Principal | None) -> list[ToolPublic]:
-    """Every tool (built-ins and catalog), by address."""
+    """Every tool (built-ins and catalog), by address; endpoints and auth for tools:admin only."""
     _require(principal, Scope.TASKS_READ)
     tools = {**catalog.load_catalog(conn), **builtin_tools()}
-    return [public(tools[address]) for address in sorted(tools)]
+    listed = [public(tools[address]) for address in sorted(tools)]
+    if principal is None or holds(principal.scopes, Scope.TOOLS_ADMIN):
+        return listed
+    return [t.model_copy(update={"endpoint": None, "auth": None}) for t in listed]
 
 
 def _check_auth(auth: AuthIn | None, field: str) -> Auth | None:

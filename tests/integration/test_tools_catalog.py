@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from ordinaut.cli import main
 from tests.integration.conftest import Api
+from tests.integration.test_mcp_http import mcp_session, new_agent, ok
 
 SEND = {
     "address": "telegram-mcp.send_message",
@@ -40,6 +42,37 @@ def test_list_shows_builtins_to_any_reader(api: Api) -> None:
         assert by_address[address]["transport"] == "builtin"
     assert by_address["llm.rewrite"]["input_schema"]["required"] == ["instruction"]
     assert reader.post("/tools", json=SEND).status_code == 403
+
+
+def test_endpoints_and_auth_are_shown_to_tools_admin_only(api: Api) -> None:
+    """A tasks:read agent sees what a tool does, never where it lives or how it signs in."""
+    secret_url = "http://10.0.0.9:8443/hook?token=abc123"
+    assert api.admin.post("/tools", json=with_(endpoint=secret_url)).status_code == 201
+    reader = new_agent(api, "reader", ["tasks:read"])
+    keeper = new_agent(api, "keeper", ["tasks:read", "tools:admin"])
+
+    def over_http(token: str) -> dict[str, Any]:
+        listed = api.make_client(token).get("/tools").json()
+        return next(t for t in listed if t["address"] == SEND["address"])
+
+    def over_mcp(token: str) -> dict[str, Any]:
+        async def main() -> dict[str, Any]:
+            async with mcp_session(api.base_url, token) as session:
+                return ok(await session.call_tool("list_tools", {}))
+
+        listed = anyio.run(main)["tools"]
+        found: dict[str, Any] = next(t for t in listed if t["address"] == SEND["address"])
+        return found
+
+    for seen in (over_http(reader["token"]), over_mcp(reader["token"])):
+        assert seen["input_schema"] == SEND["input_schema"]  # what it does: yes
+        assert seen["scopes"] == ["notify"]
+        assert seen.get("endpoint") is None and seen.get("auth") is None
+        assert "abc123" not in json.dumps(seen) and "10.0.0.9" not in json.dumps(seen)
+        assert "TELEGRAM_TOKEN" not in json.dumps(seen)
+    for seen in (over_http(keeper["token"]), over_mcp(keeper["token"])):
+        assert seen["endpoint"] == secret_url
+        assert seen["auth"] == SEND["auth"]
 
 
 BAD_TOOLS = [
