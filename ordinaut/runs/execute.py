@@ -121,7 +121,11 @@ def execute_run(
         db = RunDb(engine, conn)
         claimed = queries.claim_run(conn, run_id, owner, settings.lease_seconds)
         if claimed is None:
-            log.info("run %s not claimed: no longer queued", run_id, extra={"run_id": str(run_id)})
+            log.info(
+                "run %s not claimed: no longer queued, or refused (its owner is revoked)",
+                run_id,
+                extra={"run_id": str(run_id)},
+            )
             return Outcome(run_id, "ignored")
         tools = tools_for_payload(conn, claimed.payload)
         log.info(

@@ -1,4 +1,4 @@
-"""Agents: create, list, rotate tokens, revoke; and the bootstrap admin."""
+"""Agents: create, list, rotate tokens, revoke (which stops their work); the bootstrap admin."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
@@ -136,14 +137,31 @@ def rotate_token(conn: Connection, principal: Principal, agent_id: uuid.UUID) ->
     return _public(row, token)
 
 
-def revoke_agent(conn: Connection, principal: Principal, agent_id: uuid.UUID) -> AgentPublic:
-    """Revoke an agent's token for good (its tasks and history stay)."""
+def revoke_agent(
+    conn: Connection, principal: Principal, agent_id: uuid.UUID, *, now: datetime
+) -> AgentPublic:
+    """Revoke an agent for good and stop its work, in one transaction.
+
+    Its token stops working; its active tasks are paused (each with an audit entry and a
+    ``task.paused`` event) and its queued, waiting and running runs are canceled (a running
+    one stops before its next step), all with the reason. Its tasks and history stay. A run
+    claimed later for one of its tasks is refused before any step (see ``claim_run``).
+    """
     principal.require(Scope.AGENTS_ADMIN)
-    row = _agent_row(conn, agent_id)
+    row = queries.get_agent(conn, agent_id, lock=True)  # orders us with concurrent claims
+    if row is None:
+        raise NotFound(f"no agent {agent_id}", field="agent_id")
     if row.revoked_at is not None:
         raise Conflict("agent is already revoked", field="agent_id")
     if agent_id == principal.agent_id:
         raise Conflict("an agent cannot revoke itself", field="agent_id")
     queries.revoke_agent(conn, agent_id)
-    record(conn, principal, "agent.revoke", agent_id)
+    reason = queries.OWNER_REVOKED
+    paused = queries.pause_tasks_of(
+        conn, agent_id, actor=principal.agent_id, reason=reason, now=now
+    )
+    canceled = queries.cancel_runs_of(conn, agent_id, now=now, reason=reason)
+    details = {"paused_tasks": len(paused), "canceled_runs": canceled}
+    record(conn, principal, "agent.revoke", agent_id, details=details)
+    queries.emit(conn, [("agent.revoked", {"agent_id": str(agent_id), **details})])
     return _public(_agent_row(conn, agent_id))

@@ -301,7 +301,7 @@ class Service:
 
     def revoke_agent(self, p: Principal, agent_id: uuid.UUID) -> AgentPublic:
         with self._tx() as conn:
-            return agents.revoke_agent(conn, p, agent_id)
+            return agents.revoke_agent(conn, p, agent_id, now=self.clock())
 
     def list_audit(
         self, p: Principal, *, subject_id: uuid.UUID | None = None, limit: int = 100

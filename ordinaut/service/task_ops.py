@@ -71,6 +71,13 @@ def update_task(
     return after
 
 
+def _refuse_revoked_owner(conn: Connection, row: Row[Any]) -> None:
+    """A revoked agent's tasks stay paused: nothing may set them going again."""
+    owner = queries.get_agent(conn, row.created_by)
+    if owner is not None and owner.revoked_at is not None:
+        raise Conflict(f"{queries.OWNER_REVOKED}; its tasks stay paused", field="created_by")
+
+
 def run_now(
     conn: Connection, principal: Principal, task_id: uuid.UUID, *, now: datetime
 ) -> RunNowAccepted:
@@ -80,6 +87,7 @@ def run_now(
         raise Conflict("task is canceled", field="status")
     if row.status == TaskStatus.PAUSED:
         raise Conflict("task is paused; resume it first", field="status")
+    _refuse_revoked_owner(conn, row)
     queries.insert_due_work(
         conn,
         [
@@ -118,6 +126,8 @@ def set_status(
     sources, target = allowed
     if row.status not in sources:
         raise Conflict(f"cannot {action} a task that is {row.status}", field="status")
+    if action == "resume":
+        _refuse_revoked_owner(conn, row)
     values: dict[str, Any] = {"status": target, "updated_at": now}
     if action == "cancel":
         values.update(next_run_at=None, next_occurrence_at=None)

@@ -48,11 +48,23 @@ def test_tool_scopes_at_creation_and_at_call_time(
     notifier = api.make_client(made.json()["token"])
     created = notifier.post("/tasks", json=body)
     assert created.status_code == 201, created.text
-    # the owner is revoked after creation: the next run must not call the tool
-    assert api.admin.delete(f"/agents/{made.json()['id']}").status_code == 200
+    # the tool needs more after the task was created: the next run must not call it
+    replaced = api.admin.post(
+        "/tools",
+        params={"replace": "true"},
+        json={
+            "address": "scoped.echo",
+            "transport": "http",
+            "endpoint": f"{demo.base_url}/tools/faults/respond",
+            "input_schema": ANY_OBJECT,
+            "output_schema": ANY_OBJECT,
+            "scopes": ["notify", "pager"],
+        },
+    )
+    assert replaced.status_code == 201, replaced.text
     assert api.admin.post(f"/tasks/{created.json()['id']}/run_now").status_code == 202
     outcome = drive(engine, api)
     assert outcome.status == "failed"
     run = api.admin.get("/runs", params={"task_id": created.json()["id"]}).json()["items"][0]
-    assert "revoked" in run["error"]
+    assert "no longer holds the scope pager" in run["error"]
     assert api.admin.get(f"/runs/{run['id']}").json()["steps"] == []  # no call was made

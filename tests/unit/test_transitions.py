@@ -33,7 +33,7 @@ STORE = ROOT / "ordinaut" / "store"
 
 _UPDATE_RUN = re.compile(
     r"\bUPDATE\s+task_run\b(?:\s+(?:AS\s+)?(?!SET\b)\w+)?\s+SET\s+(?P<set>.*?)"
-    r"\s(?P<rest>(?:FROM|WHERE|RETURNING)\b.*)",
+    r"\s(?P<rest>(?:FROM|WHERE|RETURNING)\b(?:(?!\bUPDATE\s+task_run\b).)*)",  # to the next one
     re.IGNORECASE | re.DOTALL,
 )
 _ASSIGN = re.compile(r"\{(?P<expr>[\w.]+)\.assign\(\)\}")

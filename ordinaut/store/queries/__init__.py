@@ -62,10 +62,12 @@ from ordinaut.store.queries.leases import (
 from ordinaut.store.queries.locks import advisory_key, lock_keys
 from ordinaut.store.queries.outbox import OutboxEvent, emit, mark_relayed, take_unpublished
 from ordinaut.store.queries.run_states import (
+    OWNER_REVOKED,
     ClaimedRun,
     ReapedRun,
     approve_run,
     cancel_run,
+    cancel_runs_of,
     cancel_task_runs,
     claim_run,
     finish_run,
@@ -92,6 +94,7 @@ from ordinaut.store.queries.tasks import (
     get_task,
     insert_task,
     list_tasks,
+    pause_tasks_of,
     update_task,
 )
 from ordinaut.store.queries.tools import (
@@ -105,6 +108,7 @@ from ordinaut.store.queries.tools import (
 )
 
 __all__ = [
+    "OWNER_REVOKED",
     "Agent",
     "ClaimedRun",
     "DueTask",
@@ -122,6 +126,7 @@ __all__ = [
     "approve_run",
     "cached_step_output",
     "cancel_run",
+    "cancel_runs_of",
     "cancel_task_runs",
     "claim_due_tasks",
     "claim_idempotency_key",
@@ -157,6 +162,7 @@ __all__ = [
     "mark_relayed",
     "next_wake",
     "open_runs_by_key",
+    "pause_tasks_of",
     "ping",
     "reap_expired_runs",
     "recent_dedupe_run",

@@ -39,9 +39,16 @@ def agent_by_token(conn: Connection, token_hash: str) -> Agent | None:
     return _agent(row) if row is not None else None
 
 
-def get_agent(conn: Connection, agent_id: uuid.UUID) -> Agent | None:
-    """One agent by id, revoked or not."""
-    row = conn.execute(sa.select(agent).where(agent.c.id == agent_id)).first()
+def get_agent(conn: Connection, agent_id: uuid.UUID, *, lock: bool = False) -> Agent | None:
+    """One agent by id, revoked or not; ``lock`` holds it (``FOR UPDATE``) until commit.
+
+    Claiming a run takes ``FOR KEY SHARE`` on its owner (:func:`.run_states.claim_run`), so
+    a revocation holding this lock and a claim are ordered: one sees the other.
+    """
+    query = sa.select(agent).where(agent.c.id == agent_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     return _agent(row) if row is not None else None
 
 
@@ -82,10 +89,17 @@ def set_agent_webhook(conn: Connection, agent_id: uuid.UUID, webhook_url: str | 
     conn.execute(sa.update(agent).where(agent.c.id == agent_id).values(webhook_url=webhook_url))
 
 
-def revoke_agent(conn: Connection, agent_id: uuid.UUID) -> None:
-    """Revoke an agent for good: stamped ``revoked_at``, token hash dropped."""
-    conn.execute(
+def revoke_agent(conn: Connection, agent_id: uuid.UUID) -> datetime:
+    """Revoke an agent for good: stamped ``revoked_at``, token hash dropped; returns the stamp.
+
+    The stamp is the moment of this statement (``clock_timestamp()``), not of the
+    transaction's start: taken under the agent's lock, it is later than the start of every
+    run claimed before (a run claimed after sees the revocation and is refused).
+    """
+    stamp: datetime = conn.execute(
         sa.update(agent)
         .where(agent.c.id == agent_id)
-        .values(revoked_at=sa.func.now(), token_hash=None)
-    )
+        .values(revoked_at=sa.func.clock_timestamp(), token_hash=None)
+        .returning(agent.c.revoked_at)
+    ).scalar_one()
+    return stamp

@@ -1,9 +1,10 @@
 """Every statement that changes a run's status, each along a declared transition.
 
-``claim_run`` (queued → running) and ``finish_run`` (running → a final state) on a worker;
-``reap_expired_runs`` (running → failed) in the reaper; ``cancel_run``/``cancel_task_runs``
-(any live state → canceled), ``approve_run`` and ``reject_run`` (waiting_approval → queued
-or canceled) in the service. The edges come from :mod:`.transitions`; the status guard in
+``claim_run`` (queued → running, or → canceled when the task's owner is revoked) and
+``finish_run`` (running → a final state) on a worker; ``reap_expired_runs`` (running →
+failed) in the reaper; ``cancel_run``/``cancel_task_runs``/``cancel_runs_of`` (any live
+state → canceled), ``approve_run`` and ``reject_run`` (waiting_approval → queued or
+canceled) in the service. The edges come from :mod:`.transitions`; the status guard in
 each ``WHERE`` makes a move that lost a race (the run changed meanwhile) change nothing.
 """
 
@@ -22,7 +23,15 @@ from sqlalchemy.engine import Connection
 from ordinaut.store.queries import jsonb
 from ordinaut.store.queries.render import literal
 from ordinaut.store.queries.steps import RECEIPTS_FROM_JSON, receipts_json
-from ordinaut.store.queries.transitions import APPROVE, CANCEL, CLAIM, FINISH, REAP, REJECT
+from ordinaut.store.queries.transitions import (
+    APPROVE,
+    CANCEL,
+    CLAIM,
+    FINISH,
+    REAP,
+    REFUSE,
+    REJECT,
+)
 from ordinaut.vocabulary import BackoffStrategy, OverlapPolicy, RunStatus, TaskStatus
 
 
@@ -48,25 +57,47 @@ class ClaimedRun:
     created_by: uuid.UUID
 
 
+OWNER_REVOKED = "the agent that owns this task was revoked"
+
+# The owner's row is read FOR KEY SHARE: a revocation holds it FOR UPDATE, so a claim
+# either finishes before the revocation stamps revoked_at, or waits for it and sees it.
 _CLAIM_RUN = sa.text(
     f"""
-    WITH claimed AS (
+    WITH owner AS (
+        SELECT a.revoked_at FROM agent AS a
+        WHERE a.id = (SELECT t.created_by FROM task_run AS r JOIN task AS t ON t.id = r.task_id
+                      WHERE r.id = :run_id)
+        FOR KEY SHARE
+    ), claimed AS (
         UPDATE task_run AS r
         SET {CLAIM.assign()}, lease_owner = :owner,
             leased_until = now() + make_interval(secs => :lease_seconds),
             started_at = now()
         FROM task AS t
         WHERE r.id = :run_id AND {CLAIM.guard("r.status")} AND t.id = r.task_id
+          AND NOT EXISTS (SELECT 1 FROM owner WHERE revoked_at IS NOT NULL)
         RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.trigger, r.event,
                   r.started_at, r.priority, r.concurrency_key,
                   t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
                   t.overlap_policy, t.title, t.created_by
+    ), refused AS (
+        UPDATE task_run
+        SET {REFUSE.assign()}, finished_at = now(), reason = '{OWNER_REVOKED}',
+            leased_until = NULL
+        WHERE id = :run_id AND {REFUSE.guard()}
+          AND EXISTS (SELECT 1 FROM owner WHERE revoked_at IS NOT NULL)
+        RETURNING id, task_id
     ), started AS (
         INSERT INTO outbox (topic, payload)
         SELECT 'task.run.started',
                jsonb_build_object('run_id', id, 'task_id', task_id, 'attempt', attempt,
                                   'status', {literal(RunStatus.RUNNING)})
         FROM claimed
+    ), canceled AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT 'task.run.canceled',
+               jsonb_build_object('run_id', id, 'task_id', task_id, 'reason', '{OWNER_REVOKED}')
+        FROM refused
     )
     SELECT * FROM claimed
     """
@@ -80,7 +111,9 @@ def claim_run(
 
     Lease ends are computed with the database's clock (as is every comparison with them), so
     workers and reapers on hosts whose clocks disagree still agree on who holds a lease.
-    None when the run is not queued any more (finished, canceled, or claimed by another).
+    None when the run is not queued any more (finished, canceled, or claimed by another), or
+    when its task's owner is revoked: then the run is refused (queued → canceled, with the
+    reason and a ``task.run.canceled`` event), before any step.
     """
     row = conn.execute(
         _CLAIM_RUN, {"run_id": run_id, "owner": owner, "lease_seconds": lease_seconds}
@@ -243,6 +276,34 @@ def cancel_task_runs(conn: Connection, task_id: uuid.UUID, *, now: datetime, rea
     """Every queued, waiting or running run of a task → canceled; returns how many."""
     result = conn.execute(_CANCEL_TASK_RUNS, {"task_id": task_id, "now": now, "reason": reason})
     return int(result.rowcount)
+
+
+_CANCEL_RUNS_OF = sa.text(
+    f"""
+    WITH canceled AS (
+        UPDATE task_run AS r
+        SET {CANCEL.assign()}, finished_at = :now, reason = :reason, leased_until = NULL
+        FROM task AS t
+        WHERE t.created_by = :owner AND r.task_id = t.id AND {CANCEL.guard("r.status")}
+        RETURNING r.id, r.task_id
+    ), events AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT 'task.run.canceled',
+               jsonb_build_object('run_id', id, 'task_id', task_id,
+                                  'reason', CAST(:reason AS text))
+        FROM canceled
+    )
+    SELECT count(*) FROM canceled
+    """
+)
+
+
+def cancel_runs_of(conn: Connection, owner: uuid.UUID, *, now: datetime, reason: str) -> int:
+    """Every queued, waiting or running run of ``owner``'s tasks → canceled, each with a
+    ``task.run.canceled`` event carrying ``reason``; returns how many (a running one stops
+    between steps)."""
+    params = {"owner": owner, "now": now, "reason": reason}
+    return int(conn.execute(_CANCEL_RUNS_OF, params).scalar_one())
 
 
 _APPROVE_RUN = sa.text(

@@ -157,3 +157,37 @@ def list_tasks(
 def update_task(conn: Connection, task_id: uuid.UUID, values: Mapping[str, Any]) -> None:
     """Change a task's columns (``values``); the caller checked what may change."""
     conn.execute(sa.update(task).where(task.c.id == task_id).values(dict(values)))
+
+
+_PAUSE_TASKS_OF = sa.text(
+    f"""
+    WITH paused AS (
+        UPDATE task SET status = {literal(TaskStatus.PAUSED)}, updated_at = :now
+        WHERE created_by = :owner AND status = {literal(TaskStatus.ACTIVE)}
+        RETURNING id
+    ), audit AS (
+        INSERT INTO audit_log (actor_agent_id, action, subject_id, details)
+        SELECT :actor, 'task.pause', id,
+               jsonb_build_object('reason', CAST(:reason AS text),
+                                  'before', jsonb_build_object('status',
+                                                               {literal(TaskStatus.ACTIVE)}),
+                                  'after', jsonb_build_object('status',
+                                                              {literal(TaskStatus.PAUSED)}))
+        FROM paused
+    ), events AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT 'task.paused', jsonb_build_object('task_id', id, 'reason', CAST(:reason AS text))
+        FROM paused
+    )
+    SELECT id FROM paused
+    """
+)
+
+
+def pause_tasks_of(
+    conn: Connection, owner: uuid.UUID, *, actor: uuid.UUID, reason: str, now: datetime
+) -> list[uuid.UUID]:
+    """Every active task of ``owner`` → paused, each with its audit entry (by ``actor``) and
+    ``task.paused`` event carrying ``reason``; returns their ids."""
+    params = {"owner": owner, "actor": actor, "reason": reason, "now": now}
+    return list(conn.execute(_PAUSE_TASKS_OF, params).scalars())
