@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -41,23 +42,27 @@ USER_AGENT = f"ordinaut/{__version__}"
 
 _clients: dict[EgressPolicy, httpx.Client] = {}
 _clients_pid = 0
+_clients_lock = threading.Lock()
 
 
 def client(policy: EgressPolicy) -> httpx.Client:
     """This process's HTTP client for ``policy`` (new ones after a fork; closed at exit)."""
-    global _clients_pid
+    global _clients_pid, _clients_lock
     if _clients_pid != os.getpid():
         if not _clients_pid:
             atexit.register(_close)
-        _clients.clear()  # a forked child must not touch connections it shares with its parent
+        # a forked child must not touch connections (or a lock) it shares with its parent
+        _clients.clear()
+        _clients_lock = threading.Lock()
         _clients_pid = os.getpid()
-    found = _clients.get(policy)
-    if found is None:
-        found = _clients[policy] = httpx.Client(
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=False,
-            transport=guarded.transport(policy),
-        )
+    with _clients_lock:
+        found = _clients.get(policy)
+        if found is None:
+            found = _clients[policy] = httpx.Client(
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+                transport=guarded.transport(policy),
+            )
     return found
 
 
