@@ -11,6 +11,7 @@ OrdinautError                 anything Ordinaut raises on purpose
 ├── RateLimited               too many requests; HTTP 429
 └── ToolError                 a tool call failed; carries retry intent
     └── StepError             a pipeline step failed (names the step and field)
+        └── LimitExceeded     a step's data crossed a size cap; never retryable
 """
 
 from __future__ import annotations
@@ -143,3 +144,16 @@ class StepError(ToolError):
             field=field,
         )
         self.step_id = step_id
+
+
+class LimitExceeded(StepError):
+    """A step's data crossed a byte cap (input, output, the run's receipts); never retryable.
+
+    The message starts with ``limit_exceeded:`` and names the cap and its setting, so a
+    run's ``error`` says which limit stopped it.
+    """
+
+    code = "limit_exceeded"
+
+    def __init__(self, step_id: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(step_id, f"{self.code}: {message}", retryable=False, field=field)

@@ -17,3 +17,23 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 # JSON nested deeper than this (objects and arrays) is refused at the edge: PostgreSQL's
 # jsonb and Python's recursion both have limits, and no real payload comes near it.
 MAX_JSON_DEPTH = 64
+
+# Byte caps on the data of a run, measured as compact UTF-8 JSON (ordinaut.jsonsize): the
+# defaults of the ORDINAUT_MAX_* settings (ordinaut.config).
+MIB = 1024 * 1024
+DEFAULT_MAX_STEP_INPUT_BYTES = MIB
+DEFAULT_MAX_STEP_OUTPUT_BYTES = MIB
+DEFAULT_MAX_RUN_RECEIPT_BYTES = 8 * MIB
+DEFAULT_MAX_EVENT_PAYLOAD_BYTES = 64 * 1024
+
+# Run errors and step errors are kept to this many characters (a tool may answer with a
+# long message); the rest is cut with a note of how much was left out.
+MAX_ERROR_CHARS = 4096
+
+# GET /runs/{id} shows a step's input or output (and the run's output) inline up to this
+# many bytes of JSON text; a larger one is {"truncated": true, "bytes": N, "preview": …}
+# with the first PREVIEW_CHARS characters, and GET /runs/{id}/steps/{path}/{part} gives the
+# whole (up to MAX_SERVED_STEP_DATA_BYTES, so rows from before the caps cannot swamp the API).
+INLINE_STEP_DATA_BYTES = 64 * 1024
+PREVIEW_CHARS = 1024
+MAX_SERVED_STEP_DATA_BYTES = 16 * MIB

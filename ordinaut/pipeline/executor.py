@@ -27,18 +27,31 @@ saved values per item, in item order. With ``max_parallel > 1`` items run in thr
 calling thread in item order, and the first failing item (by index) decides the error.
 
 :class:`PipelineResult` ``output`` is the output of the last top-level step that succeeded.
+
+**Caps** (:class:`Caps`, filled by the worker from the ``ORDINAUT_MAX_*`` settings) bound what
+a run can hold, measured as compact UTF-8 JSON (:mod:`ordinaut.jsonsize`) and checked before
+the data goes anywhere: a step's templates build at most ``step_input`` bytes while they are
+rendered (:class:`~ordinaut.pipeline.template.Budget`, so ``${steps.x}`` twice in one ``with``
+counts twice), the rendered input is at most ``step_input`` before the tool is called, its
+output at most ``step_output`` before it is checked or saved, and all inputs and outputs of
+the run together at most ``run_receipts``. Crossing one fails the step with
+:class:`~ordinaut.errors.LimitExceeded` (``limit_exceeded``, never retryable); the data over
+the cap is not kept (the step's receipt has no input, or no output).
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ordinaut.errors import OrdinautError, StepError, ToolError
+from ordinaut import limits as fixed_limits
+from ordinaut.errors import LimitExceeded, OrdinautError, StepError, ToolError
+from ordinaut.jsonsize import json_size
 from ordinaut.pipeline import template
 from ordinaut.pipeline.model import DEFAULT_LIMITS, ForeachStep, Limits, Pipeline, Step, ToolStep
 from ordinaut.tools import spec as tool_spec
@@ -73,6 +86,20 @@ class PipelineResult:
     saved: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class Caps:
+    """Byte caps on a run's data (see the module docstring), each with the setting it comes from."""
+
+    step_input: int = fixed_limits.DEFAULT_MAX_STEP_INPUT_BYTES
+    step_output: int = fixed_limits.DEFAULT_MAX_STEP_OUTPUT_BYTES
+    run_receipts: int = fixed_limits.DEFAULT_MAX_RUN_RECEIPT_BYTES
+
+
+INPUT_SETTING = "ORDINAUT_MAX_STEP_INPUT_BYTES"
+OUTPUT_SETTING = "ORDINAUT_MAX_STEP_OUTPUT_BYTES"
+RECEIPTS_SETTING = "ORDINAUT_MAX_RUN_RECEIPT_BYTES"
+
+
 class Canceled(OrdinautError):
     """The run was canceled between steps."""
 
@@ -94,6 +121,7 @@ def run_pipeline(
     should_cancel: Callable[[], bool] = lambda: False,
     idempotency_prefix: str = "",
     limits: Limits = DEFAULT_LIMITS,
+    caps: Caps = Caps(),
 ) -> PipelineResult:
     """Run ``pipeline``; ``context`` gives ``event``, ``run`` and optionally ``now``/``params``.
 
@@ -113,7 +141,7 @@ def run_pipeline(
         records.append(record)
         on_step(record)
 
-    runner = _Runner(tools, call_tool, clock, should_cancel, idempotency_prefix, limits)
+    runner = _Runner(tools, call_tool, clock, should_cancel, idempotency_prefix, limits, caps)
     saved: dict[str, Any] = {}
     output = runner.run_steps(pipeline.steps, ctx, "", emit, saved)
     return PipelineResult(output=output, steps=tuple(records), saved=saved)
@@ -132,6 +160,26 @@ class _Outcome:
     key: str | None = None
 
 
+class _Tally:
+    """Bytes of input and output the run's receipts hold so far, against ``Caps.run_receipts``."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.total = cap, 0
+        self._lock = threading.Lock()  # parallel foreach items add from their threads
+
+    def add(self, size: int, path: str, field: str) -> None:
+        """Count ``size`` more bytes, or LimitExceeded (counting nothing) if that passes the cap."""
+        with self._lock:
+            if self.total + size > self.cap:
+                raise LimitExceeded(
+                    path,
+                    f"{field} ({size} bytes) would take the run's receipts past the run cap of "
+                    f"{self.cap} bytes ({RECEIPTS_SETTING})",
+                    field=field,
+                )
+            self.total += size
+
+
 class _Runner:
     def __init__(
         self,
@@ -141,9 +189,11 @@ class _Runner:
         should_cancel: Callable[[], bool],
         prefix: str,
         limits: Limits,
+        caps: Caps,
     ) -> None:
         self.tools, self.call_tool, self.clock = tools, call_tool, clock
         self.should_cancel, self.prefix, self.limits = should_cancel, prefix, limits
+        self.caps, self.tally = caps, _Tally(caps.run_receipts)
 
     def run_steps(
         self,
@@ -187,11 +237,14 @@ class _Runner:
             )
 
         try:
-            if step.if_ is not None and not template.truthy(self.search(step.if_, ctx, path, "if")):
+            if step.if_ is not None and not template.truthy(
+                self.search(step.if_, ctx, path, "if", template.Budget(self.caps.step_input))
+            ):
                 record("skipped")
                 return "skipped", None
             if isinstance(step, ForeachStep):
-                outcome.output = self.foreach(step, ctx, path, emit, outcome)
+                results = self.foreach(step, ctx, path, emit, outcome)
+                outcome.output = self.accept(results, path, "output")
             else:
                 outcome.output = self.call(step, ctx, path, outcome)
         except ToolError as exc:
@@ -210,31 +263,62 @@ class _Runner:
         record("succeeded")
         return "succeeded", outcome.output
 
-    def search(self, expr: str, ctx: Mapping[str, Any], path: str, field: str) -> Any:
+    def search(
+        self, expr: str, ctx: Mapping[str, Any], path: str, field: str, budget: template.Budget
+    ) -> Any:
         try:
-            return template.search(expr, ctx)
+            return template.search(expr, ctx, budget)
+        except template.TooLarge as exc:
+            raise _built_too_much(path, field, exc, budget) from None
         except template.TemplateError as exc:
             raise StepError(path, f"{field}: {exc.message}", field=field) from None
 
-    def render(self, value: Any, ctx: Mapping[str, Any], path: str, field: str) -> Any:
+    def render(
+        self, value: Any, ctx: Mapping[str, Any], path: str, field: str, budget: template.Budget
+    ) -> Any:
         try:
-            return template.render(value, ctx)
+            return template.render(value, ctx, budget)
         except template.TemplateError as exc:
             where = next(
                 (w for w, e in template.find_templates(value, field) if e == exc.expression), field
             )
+            if isinstance(exc, template.TooLarge):
+                raise _built_too_much(path, where, exc, budget) from None
             raise StepError(path, f"{where}: {exc.message}", field=where) from None
+
+    def accept(self, value: Any, path: str, field: str) -> Any:
+        """``value`` as a step's input (``field`` ``with``…) or output, once it is within the caps.
+
+        Over the step cap, or past the run's receipts cap, it is LimitExceeded and the value
+        is dropped here: nothing keeps it, so the step's receipt does not hold it either.
+        """
+        output = field == "output"
+        cap = self.caps.step_output if output else self.caps.step_input
+        size = json_size(value, cap)
+        if size > cap:
+            what, setting = ("output", OUTPUT_SETTING) if output else ("input", INPUT_SETTING)
+            raise LimitExceeded(
+                path,
+                f"{field} is larger than the step {what} cap of {cap} bytes ({setting})",
+                field=field,
+            )
+        self.tally.add(size, path, field)
+        return value
 
     def call(self, step: ToolStep, ctx: dict[str, Any], path: str, outcome: _Outcome) -> Any:
         tool = self.tools.get(step.uses)
         if tool is None:
             raise StepError(path, f"unknown tool {step.uses!r}", field="uses")
-        args = outcome.input = self.render(step.with_, ctx, path, "with")
+        budget = template.Budget(self.caps.step_input)
+        rendered = self.render(step.with_, ctx, path, "with", budget)
+        args = outcome.input = self.accept(rendered, path, "with")
         violation = tool_spec.first_violation(args, tool.input_schema)
         if violation is not None:
             raise _contract_error(path, "input", tool.address, violation)
         if step.idempotency_key is not None:
-            key = template.as_text(self.render(step.idempotency_key, ctx, path, "idempotency_key"))
+            field = "idempotency_key"
+            key = template.as_text(self.render(step.idempotency_key, ctx, path, field, budget))
+            self.tally.add(len(key), path, field)
         else:
             key = f"{self.prefix}:{path}" if self.prefix else path
         outcome.key = key
@@ -248,7 +332,7 @@ class _Runner:
                 timeout_seconds=step.timeout_seconds or tool.timeout_seconds,
             )
         )
-        outcome.output = output
+        outcome.output = self.accept(output, path, "output")
         violation = tool_spec.first_violation(output, tool.output_schema)
         if violation is not None:
             raise _contract_error(path, "output", tool.address, violation)
@@ -256,16 +340,17 @@ class _Runner:
 
     def items(self, step: ForeachStep, ctx: dict[str, Any], path: str) -> list[Any]:
         loop = step.foreach
+        budget = template.Budget(self.caps.step_input)
         if loop.items_path is not None:
             field = "with.items_path"
-            items = self.search(loop.items_path, ctx, path, field)
+            items = self.search(loop.items_path, ctx, path, field, budget)
             if items is None:
                 raise StepError(
                     path, f"{field}: {loop.items_path!r} resolved to nothing", field=field
                 )
         else:
             field = "with.items"
-            items = self.render(loop.items, ctx, path, field)
+            items = self.render(loop.items, ctx, path, field, budget)
         if not isinstance(items, list):
             raise StepError(
                 path, f"{field}: items must be an array, got {_json_type(items)}", field=field
@@ -276,6 +361,7 @@ class _Runner:
                 f"{field}: {len(items)} items, over the limit of {self.limits.max_foreach_items}",
                 field=field,
             )
+        self.accept(items, path, field)
         return items
 
     def foreach(
@@ -309,6 +395,17 @@ class _Runner:
         if first_error is not None:
             raise first_error
         return results
+
+
+def _built_too_much(
+    path: str, field: str, exc: template.TooLarge, budget: template.Budget
+) -> LimitExceeded:
+    return LimitExceeded(
+        path,
+        f"{field}: {exc.message}, over the step input cap of {budget.limit} bytes "
+        f"({INPUT_SETTING})",
+        field=field,
+    )
 
 
 def _as_step_error(exc: ToolError, path: str) -> StepError:

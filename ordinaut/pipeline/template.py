@@ -14,6 +14,13 @@ foreach body), ``event``, ``run`` and ``now``. Contract of :func:`render`:
 * ``$${`` writes a literal ``${``.
 * A template ends at the first ``}`` outside JMESPath quotes and braces, so multi-select hashes
   and literals containing ``}`` work.
+
+With a :class:`Budget` (the executor gives every step one: its input cap), what the templates
+*build* is counted as it is built and stops at the cap with :class:`TooLarge`: interpolated
+text, strings made by ``join``/``to_string``/``reverse`` (counted before they are made), and
+each list or object that a projection, multi-select, slice, flatten or function creates (one
+per element, counted when made). References are not copies and cost nothing here; the
+executor measures the rendered value's JSON size afterwards.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jp_exceptions
 from jmespath import functions as jp_functions
+from jmespath import visitor as jp_visitor
 
 from ordinaut.errors import OrdinautError
+from ordinaut.jsonsize import json_size
 
 _QUOTES = "'\"`"
 _FUNCTIONS = frozenset(jp_functions.Functions.FUNCTION_TABLE)
@@ -43,6 +52,91 @@ class TemplateError(OrdinautError):
     def __init__(self, message: str, *, expression: str, field: str | None = None) -> None:
         super().__init__(message, field=field)
         self.expression = expression
+
+
+class TooLarge(TemplateError):
+    """What the templates of one step build passed its :class:`Budget`."""
+
+    code = "limit_exceeded"
+
+
+class Budget:
+    """Bytes the templates of one step may build (see the module docstring); not thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    @property
+    def left(self) -> int:
+        """Bytes still allowed."""
+        return max(self.limit - self.used, 0)
+
+    def charge(self, size: int, expression: str) -> None:
+        """Count ``size`` more bytes; TooLarge once the total passes the limit."""
+        self.used += size
+        if self.used > self.limit:
+            raise TooLarge(
+                f"${{{expression}}} builds more than {self.limit} bytes", expression=expression
+            )
+
+
+class _Functions(jp_functions.Functions):  # type: ignore[misc]
+    """JMESPath's functions, charging what they build to a Budget."""
+
+    def __init__(self, budget: Budget, expression: str) -> None:
+        super().__init__()
+        self.budget, self.expression = budget, expression
+
+    def call_function(self, function_name: str, resolved_args: list[Any]) -> Any:
+        self.budget.charge(_text_built(function_name, resolved_args, self.budget), self.expression)
+        result = super().call_function(function_name, resolved_args)
+        made = isinstance(result, (list, dict)) and not any(result is a for a in resolved_args)
+        if made and function_name != "merge":  # merge was counted before
+            self.budget.charge(len(result), self.expression)
+        return result
+
+
+def _text_built(name: str, args: list[Any], budget: Budget) -> int:
+    """What a string-making function (or merge) will build, measured before it runs."""
+    if name == "join" and len(args) == 2 and isinstance(args[1], list):
+        sep = args[0] if isinstance(args[0], str) else ""
+        texts = [item for item in args[1] if isinstance(item, str)]
+        return sum(map(len, texts)) + len(sep) * max(len(texts) - 1, 0)
+    if name == "to_string" and len(args) == 1 and not isinstance(args[0], str):
+        return json_size(args[0], budget.left)
+    if name == "reverse" and len(args) == 1 and isinstance(args[0], str):
+        return len(args[0])
+    if name == "merge":
+        return sum(len(arg) for arg in args if isinstance(arg, dict))
+    return 0
+
+
+# node types whose result is a list or object made by the interpreter (not a reference)
+_BUILDS = frozenset(
+    {
+        "multi_select_list",
+        "multi_select_dict",
+        "projection",
+        "value_projection",
+        "filter_projection",
+        "flatten",
+        "slice",
+    }
+)
+
+
+class _Interpreter(jp_visitor.TreeInterpreter):  # type: ignore[misc]
+    """JMESPath's interpreter, charging every list or object it makes to a Budget."""
+
+    def __init__(self, budget: Budget, expression: str) -> None:
+        super().__init__(jmespath.Options(custom_functions=_Functions(budget, expression)))
+        self.budget, self.expression = budget, expression
+
+    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        result = super().visit(node, *args, **kwargs)
+        if node["type"] in _BUILDS and isinstance(result, (list, dict)):
+            self.budget.charge(len(result), self.expression)
+        return result
 
 
 @dataclass(frozen=True)
@@ -141,18 +235,24 @@ def compile_expr(expr: str) -> Any:
     return compiled
 
 
-def search(expr: str, context: Mapping[str, Any]) -> Any:
-    """Evaluate ``expr`` on ``context``; None when it yields nothing; TemplateError if it fails."""
+def search(expr: str, context: Mapping[str, Any], budget: Budget | None = None) -> Any:
+    """Evaluate ``expr`` on ``context``; None when it yields nothing; TemplateError if it fails.
+
+    With a ``budget``, what the evaluation builds is charged to it (TooLarge past its limit).
+    """
+    compiled = compile_expr(expr)
     try:
-        return compile_expr(expr).search(context)
+        if budget is None:
+            return compiled.search(context)
+        return _Interpreter(budget, expr).visit(compiled.parsed, context)
     except jp_exceptions.JMESPathError as exc:
         reason = " ".join(str(exc).split())
         raise TemplateError(f"${{{expr}}} failed: {reason}", expression=expr) from None
 
 
-def evaluate(expr: str, context: Mapping[str, Any]) -> Any:
+def evaluate(expr: str, context: Mapping[str, Any], budget: Budget | None = None) -> Any:
     """Evaluate one template expression; nothing (missing or null) is a TemplateError."""
-    value = search(expr, context)
+    value = search(expr, context, budget)
     if value is None:
         raise TemplateError(
             f"${{{expr}}} resolved to nothing (missing or null); "
@@ -176,21 +276,30 @@ def as_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def render(value: Any, context: Mapping[str, Any]) -> Any:
+def render(value: Any, context: Mapping[str, Any], budget: Budget | None = None) -> Any:
     """Render every template in ``value`` (see the module docstring for the rules)."""
     if isinstance(value, str):
         segments = parse(value)
         if len(segments) == 1 and isinstance(segments[0], Expr):
-            return evaluate(segments[0].text, context)
+            return evaluate(segments[0].text, context, budget)
         return "".join(
-            as_text(evaluate(seg.text, context)) if isinstance(seg, Expr) else seg
+            _interpolate(seg.text, context, budget) if isinstance(seg, Expr) else seg
             for seg in segments
         )
     if isinstance(value, Mapping):
-        return {key: render(item, context) for key, item in value.items()}
+        return {key: render(item, context, budget) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [render(item, context) for item in value]
+        return [render(item, context, budget) for item in value]
     return value
+
+
+def _interpolate(expr: str, context: Mapping[str, Any], budget: Budget | None) -> str:
+    """One template inside longer text, as text; its size is charged before it is written."""
+    value = evaluate(expr, context, budget)
+    if budget is not None:
+        size = len(value) if isinstance(value, str) else json_size(value, budget.left)
+        budget.charge(size, expr)
+    return as_text(value)
 
 
 def find_templates(value: Any, suffix: str = "") -> list[tuple[str, str]]:
