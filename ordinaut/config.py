@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ordinaut import egress
+from ordinaut import egress, limits
 from ordinaut.errors import ConfigError
 
 _PG_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
@@ -49,6 +49,19 @@ class Settings(BaseSettings):
     egress_allow: str = ""
     egress_deny: str = ""
     api_address: str = "127.0.0.1:8080"
+    # byte caps on a run's data, as compact UTF-8 JSON (README, "Limits")
+    max_step_input_bytes: int = Field(
+        default=limits.DEFAULT_MAX_STEP_INPUT_BYTES, ge=1024, le=64 * limits.MIB
+    )
+    max_step_output_bytes: int = Field(
+        default=limits.DEFAULT_MAX_STEP_OUTPUT_BYTES, ge=1024, le=64 * limits.MIB
+    )
+    max_run_receipt_bytes: int = Field(
+        default=limits.DEFAULT_MAX_RUN_RECEIPT_BYTES, ge=1024, le=256 * limits.MIB
+    )
+    max_event_payload_bytes: int = Field(
+        default=limits.DEFAULT_MAX_EVENT_PAYLOAD_BYTES, ge=1024, le=16 * limits.MIB
+    )
 
     @field_validator("database_url")
     @classmethod

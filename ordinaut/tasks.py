@@ -19,12 +19,14 @@ Connections are built once per pool process, in ``worker_process_init``.
 - ``ordinaut.relay`` (control queue, a beat entry): the outbox to Redis Streams
   (:mod:`ordinaut.events.relay`).
 
-A worker also keeps a heartbeat in Redis (``/health`` counts live workers by it).
+A worker also keeps a heartbeat in Redis (``/health`` counts live workers by it). Worker and
+beat processes redact secret values from every log record (:mod:`ordinaut.tools.redact`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -33,6 +35,8 @@ from typing import Any
 
 from celery import current_app, shared_task
 from celery.signals import (
+    beat_init,
+    celeryd_init,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -45,6 +49,7 @@ from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
 from ordinaut.runs import lease, maintenance, wake
 from ordinaut.runtime import HEARTBEAT_SECONDS, HEARTBEAT_TTL, Runtime, runtime_of
+from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
 
@@ -138,6 +143,13 @@ def relay(self: Any) -> int:
 
 
 # --- per-process resources and the worker heartbeat ---------------------------------------
+
+
+@celeryd_init.connect(weak=False)  # type: ignore[untyped-decorator]
+@beat_init.connect(weak=False)  # type: ignore[untyped-decorator]
+def _redact_logs(**_: Any) -> None:
+    """No secret value in this process's logs (pool children inherit it when they fork)."""
+    redact.install_log_redaction(os.environ)
 
 
 def _ordinaut_app(app: Any) -> bool:

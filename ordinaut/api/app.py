@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +18,13 @@ from ordinaut.mcp import http as mcp_http
 from ordinaut.runs import wake
 from ordinaut.runtime import Runtime
 from ordinaut.service.facade import Service
+from ordinaut.tools import redact
 
 
 def create_api(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: from the environment)."""
     settings = settings or load_settings()
+    redact.install_log_redaction(os.environ)  # no secret value in the API's logs
     runtime = Runtime(settings, role="api")
     sender = create_app(settings)  # sends dispatch requests (run_now, approve)
 

@@ -7,17 +7,21 @@ order, and marks them published in the same transaction. If Redis is down nothin
 and the next pass retries: an event may be appended twice after a crash between XADD and
 COMMIT (at-least-once), each entry carries the outbox ``id`` so consumers can de-duplicate,
 and nothing is ever lost. The stream is capped (approximately) at ``MAX_STREAM_LENGTH``.
+No entry carries a secret value: payloads are redacted on the way out
+(:mod:`ordinaut.tools.redact`), whatever wrote them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import redis
 from redis.typing import EncodableT, FieldT
 from sqlalchemy.engine import Engine
 
 from ordinaut.store import queries
+from ordinaut.tools import redact
 
 MAX_STREAM_LENGTH = 100_000
 
@@ -29,6 +33,7 @@ def stream_key(namespace: str) -> str:
 
 def relay_batch(engine: Engine, client: redis.Redis, namespace: str, *, limit: int = 500) -> int:
     """Publish up to ``limit`` outbox rows; returns how many were published."""
+    redactor = redact.redactor_for(os.environ)
     with engine.begin() as conn:
         rows = queries.take_unpublished(conn, limit)
         if not rows:
@@ -38,7 +43,7 @@ def relay_batch(engine: Engine, client: redis.Redis, namespace: str, *, limit: i
             fields: dict[FieldT, EncodableT] = {
                 "outbox_id": row.id,
                 "topic": row.topic,
-                "payload": json.dumps(row.payload, separators=(",", ":")),
+                "payload": json.dumps(redactor.value(row.payload), separators=(",", ":")),
                 "at": row.created_at.isoformat(),
             }
             pipe.xadd(stream_key(namespace), fields, maxlen=MAX_STREAM_LENGTH, approximate=True)

@@ -28,6 +28,12 @@ round trip and one commit.
   override, else the task's ``max_retries`` and ``backoff_strategy``) gets a new due_work row
   at the backoff time, in the finish statement — never a sleep in a worker. Non-retryable
   errors (schema violations, template errors, a tool's 4xx) fail the run at once.
+- **Caps**: the pipeline runs under the byte caps of the settings
+  (``ORDINAUT_MAX_STEP_INPUT_BYTES``, ``…_OUTPUT_BYTES``, ``ORDINAUT_MAX_RUN_RECEIPT_BYTES``; see
+  :mod:`ordinaut.pipeline.executor`): a step crossing one fails as ``limit_exceeded``, which
+  is never retried. What is written down holds no secret (receipts, the run's output and
+  error, its events: :mod:`ordinaut.tools.redact`), and errors are at most
+  ``limits.MAX_ERROR_CHARS`` long.
 - **Timeouts**: a step gets ``min(step or tool timeout, time left before the task's
   timeout_seconds)``; running out of the task's time fails the attempt as ``run_timeout``,
   which is retryable like any transient failure.
@@ -39,7 +45,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,7 +53,8 @@ from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
-from ordinaut.pipeline.executor import Canceled, run_pipeline
+from ordinaut.limits import MAX_ERROR_CHARS
+from ordinaut.pipeline.executor import Canceled, Caps, run_pipeline
 from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs.lease import Lease, autocommit, reserve
@@ -55,6 +62,7 @@ from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
+from ordinaut.tools import redact
 from ordinaut.tools.guarded import policy_for
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
 from ordinaut.tools.spec import ToolCall
@@ -144,8 +152,9 @@ def execute_run(
             if claimed.timeout_seconds
             else None
         )
-        receipts = Receipts(db, claimed)
         runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
+        redactor = redact.redactor_for(runner.environ)
+        receipts = Receipts(db, claimed, redactor)
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
@@ -155,9 +164,34 @@ def execute_run(
                 result = _Result(RunStatus.FAILED, error=exc.message)
             else:
                 result = _run_pipeline(
-                    db, claimed, pipeline, tools, runner, lease, deadline, receipts, clock
+                    db,
+                    claimed,
+                    pipeline,
+                    tools,
+                    runner,
+                    lease,
+                    deadline,
+                    receipts,
+                    clock,
+                    caps(settings),
                 )
+        result = _scrubbed(result, redactor)
         return _finish(db, settings, claimed, owner, result, receipts, pipeline, clock())
+
+
+def caps(settings: Settings) -> Caps:
+    """The executor's byte caps from the settings."""
+    return Caps(
+        step_input=settings.max_step_input_bytes,
+        step_output=settings.max_step_output_bytes,
+        run_receipts=settings.max_run_receipt_bytes,
+    )
+
+
+def _scrubbed(result: _Result, redactor: redact.Redactor) -> _Result:
+    """``result`` with no secret in its output or error, and its error at most MAX_ERROR_CHARS."""
+    error = None if result.error is None else redactor.bounded(result.error, MAX_ERROR_CHARS)
+    return replace(result, output=redactor.value(result.output), error=error)
 
 
 def _run_pipeline(
@@ -170,6 +204,7 @@ def _run_pipeline(
     deadline: datetime | None,
     receipts: Receipts,
     clock: Callable[[], datetime],
+    caps: Caps,
 ) -> _Result:
     """Run the pipeline; every way it can end becomes a _Result."""
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
@@ -246,6 +281,7 @@ def _run_pipeline(
             on_step=receipts.add,
             should_cancel=should_cancel,
             idempotency_prefix=prefix,
+            caps=caps,
         )
     except Canceled:
         return _Result(RunStatus.CANCELED, error="canceled between steps")
@@ -324,11 +360,12 @@ def _finish(
             return Outcome(claimed.id, ended, wake_dispatch=frees_slot)
     retry_at: datetime | None = retry["not_before"] if retry else None
     log.info(
-        "run %s %s attempt=%d%s",
+        "run %s %s attempt=%d%s%s",
         claimed.id,
         status,
         claimed.attempt,
         f" retry_at={retry_at.isoformat()}" if retry_at else "",
+        f" error={result.error!r}" if result.error else "",
         extra={
             "run_id": str(claimed.id),
             "task_id": str(claimed.task_id),

@@ -3,8 +3,10 @@
 :class:`Receipts` buffers the ``step_result`` rows the pipeline reports and hands them over
 to be written — before the next step's tool call (:meth:`Receipts.flush`) or with the
 finish — and remembers which idempotency keys were served from earlier receipts, so those
-rows say ``cached``. :class:`RunDb` gives the pipeline's own thread the run's connection and
-any other thread (parallel foreach items) a pooled one.
+rows say ``cached``. A row holds no secret (its input, output and error are redacted, see
+:mod:`ordinaut.tools.redact`) and its error is at most ``limits.MAX_ERROR_CHARS`` long.
+:class:`RunDb` gives the pipeline's own thread the run's connection and any other thread
+(parallel foreach items) a pooled one.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from ordinaut.limits import MAX_ERROR_CHARS
 from ordinaut.pipeline.executor import StepRecord
 from ordinaut.store import queries
+from ordinaut.tools.redact import Redactor
 
 
 class RunDb:
@@ -44,8 +48,8 @@ class RunDb:
 class Receipts:
     """Step receipts waiting to be written, and the keys served from earlier receipts."""
 
-    def __init__(self, db: RunDb, claimed: queries.ClaimedRun) -> None:
-        self.db, self.claimed = db, claimed
+    def __init__(self, db: RunDb, claimed: queries.ClaimedRun, redactor: Redactor) -> None:
+        self.db, self.claimed, self.redactor = db, claimed, redactor
         self._pending: list[dict[str, Any]] = []
         self._served: set[str] = set()
         self._lock = threading.Lock()
@@ -59,7 +63,7 @@ class Receipts:
         """Keep a step's receipt until it is written (the executor's ``on_step``)."""
         with self._lock:
             cached = record.idempotency_key in self._served and record.status == "succeeded"
-            self._pending.append(step_row(self.claimed, record, cached=cached))
+            self._pending.append(step_row(self.claimed, record, self.redactor, cached=cached))
 
     def take(self) -> list[dict[str, Any]]:
         """The pending receipts, handed over to the caller to write."""
@@ -75,8 +79,10 @@ class Receipts:
                 queries.insert_step_results(conn, rows)
 
 
-def step_row(claimed: queries.ClaimedRun, record: StepRecord, *, cached: bool) -> dict[str, Any]:
-    """The ``step_result`` row of one step of the claimed run."""
+def step_row(
+    claimed: queries.ClaimedRun, record: StepRecord, redactor: Redactor, *, cached: bool
+) -> dict[str, Any]:
+    """The ``step_result`` row of one step of the claimed run, secrets redacted."""
     return {
         "run_id": claimed.id,
         "step_path": record.step_path,
@@ -86,9 +92,9 @@ def step_row(claimed: queries.ClaimedRun, record: StepRecord, *, cached: bool) -
         "attempt": claimed.attempt,
         "idempotency_key": record.idempotency_key,
         "cached": cached,
-        "input": record.input,
-        "output": record.output,
-        "error": record.error,
+        "input": redactor.value(record.input),
+        "output": redactor.value(record.output),
+        "error": None if record.error is None else redactor.bounded(record.error, MAX_ERROR_CHARS),
         "started_at": record.started_at,
         "finished_at": record.finished_at,
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,23 +9,34 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import PayloadTooLarge
+from ordinaut.jsonsize import json_size
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import EventAccepted, EventIn
 from ordinaut.store import queries
+from ordinaut.tools.redact import Redactor
 from ordinaut.vocabulary import Scope
-
-MAX_EVENT_BYTES = 64 * 1024
 
 
 def publish_event(
-    conn: Connection, principal: Principal, body: EventIn, *, now: datetime
+    conn: Connection,
+    principal: Principal,
+    body: EventIn,
+    *,
+    now: datetime,
+    max_bytes: int,
+    redactor: Redactor,
 ) -> EventAccepted:
-    """Record an external event in the outbox (``event.external.<topic>``)."""
+    """Record an external event in the outbox (``event.external.<topic>``).
+
+    The payload is at most ``max_bytes`` as compact JSON (ORDINAUT_MAX_EVENT_PAYLOAD_BYTES,
+    413 past it) and is stored with secret values redacted.
+    """
     principal.require(Scope.EVENTS_PUBLISH)
-    size = len(json.dumps(body.payload))
-    if size > MAX_EVENT_BYTES:
+    if json_size(body.payload, max_bytes) > max_bytes:
         raise PayloadTooLarge(
-            f"event payload is {size} bytes; the limit is {MAX_EVENT_BYTES}", field="payload"
+            f"event payload is larger than {max_bytes} bytes as JSON "
+            "(ORDINAUT_MAX_EVENT_PAYLOAD_BYTES)",
+            field="payload",
         )
     topic = f"event.external.{body.topic}"
     event_id = uuid.uuid4()
@@ -38,7 +48,7 @@ def publish_event(
                 {
                     "id": str(event_id),
                     "topic": body.topic,
-                    "payload": body.payload,
+                    "payload": redactor.value(body.payload),
                     "agent_id": str(principal.agent_id),
                     "at": now.isoformat(),
                 },

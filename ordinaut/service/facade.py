@@ -8,6 +8,7 @@ follow a commit (asking a worker to dispatch now) happen here, after the transac
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ from ordinaut.service.models import (
     TaskUpdate,
 )
 from ordinaut.service.tools import ToolCreate, ToolPublic
+from ordinaut.tools import redact
 
 # the operations agents use; the API and the MCP server must each expose all of them
 OPERATIONS = (
@@ -87,6 +89,8 @@ class Service:
         self.runtime = runtime
         self.clock = clock
         self._kick = kick_dispatch
+        # secrets are read from the environment at call time by the tools; so are they here
+        self.redactor = redact.redactor_for(os.environ)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -241,7 +245,14 @@ class Service:
                 "publish_event",
                 body.model_dump(mode="json"),
                 EventAccepted,
-                lambda: events.publish_event(conn, p, body, now=self.clock()),
+                lambda: events.publish_event(
+                    conn,
+                    p,
+                    body,
+                    now=self.clock(),
+                    max_bytes=self.runtime.settings.max_event_payload_bytes,
+                    redactor=self.redactor,
+                ),
             )
 
     def preview_schedule(

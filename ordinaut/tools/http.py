@@ -14,7 +14,8 @@ Every connection goes through the egress policy (:mod:`ordinaut.tools.guarded`):
 address fails the step, non-retryable, before anything is sent. Responses over
 :data:`MAX_RESPONSE_BYTES` are refused. One ``httpx.Client`` per process and policy (rebuilt
 after a fork) keeps connections alive between calls; it is safe across threads. Messages
-carry the status and the start of the body, never request headers.
+carry the status and the start of the body (secret values redacted), never request
+headers.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import httpx
 from ordinaut import __version__
 from ordinaut.egress import EgressPolicy
 from ordinaut.errors import ToolError
-from ordinaut.tools import guarded, secrets
+from ordinaut.tools import guarded, redact, secrets
 from ordinaut.tools.spec import Auth, ToolSpec
 
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -177,5 +178,8 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 
 def _snippet(body: bytes, limit: int = 300) -> str:
-    text = body.decode("utf-8", errors="replace").strip()
+    # secrets are redacted before the cut: a secret cut in half would not be found later
+    redactor = redact.redactor_for(os.environ)
+    text = body[: 4 * (limit + redactor.longest)].decode("utf-8", errors="replace").strip()
+    text = redactor.text(text[: limit + redactor.longest + 1])
     return text if len(text) <= limit else text[:limit] + "…"
