@@ -49,12 +49,13 @@ class Settings(BaseSettings):
     egress_allow: str = ""
     egress_deny: str = ""
     api_address: str = "127.0.0.1:8080"
-    # byte caps on a run's data, as compact UTF-8 JSON (README, "Limits")
+    # byte caps on a run's data, as compact UTF-8 JSON (README, "Limits"); a step's data up to
+    # the largest step cap is always small enough for GET /runs/{id}/steps/{path}/{part}
     max_step_input_bytes: int = Field(
-        default=limits.DEFAULT_MAX_STEP_INPUT_BYTES, ge=1024, le=64 * limits.MIB
+        default=limits.DEFAULT_MAX_STEP_INPUT_BYTES, ge=1024, le=limits.MAX_STEP_CAP
     )
     max_step_output_bytes: int = Field(
-        default=limits.DEFAULT_MAX_STEP_OUTPUT_BYTES, ge=1024, le=64 * limits.MIB
+        default=limits.DEFAULT_MAX_STEP_OUTPUT_BYTES, ge=1024, le=limits.MAX_STEP_CAP
     )
     max_run_receipt_bytes: int = Field(
         default=limits.DEFAULT_MAX_RUN_RECEIPT_BYTES, ge=1024, le=256 * limits.MIB

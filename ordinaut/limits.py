@@ -25,6 +25,9 @@ DEFAULT_MAX_STEP_INPUT_BYTES = MIB
 DEFAULT_MAX_STEP_OUTPUT_BYTES = MIB
 DEFAULT_MAX_RUN_RECEIPT_BYTES = 8 * MIB
 DEFAULT_MAX_EVENT_PAYLOAD_BYTES = 64 * 1024
+# the largest a step cap may be set to: PostgreSQL's JSON text of such a value (", " and
+# ": " where compact JSON has "," and ":") stays under MAX_SERVED_STEP_DATA_BYTES
+MAX_STEP_CAP = 8 * MIB
 
 # Run errors and step errors are kept to this many characters (a tool may answer with a
 # long message); the rest is cut with a note of how much was left out.

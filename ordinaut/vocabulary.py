@@ -69,6 +69,13 @@ class StepStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class StepPart(StrEnum):
+    """What of a step receipt ``GET /runs/{id}/steps/{path}/{part}`` returns whole."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+
+
 class TaskStatus(StrEnum):
     """Whether a task still schedules work."""
 

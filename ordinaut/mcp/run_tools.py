@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ordinaut.mcp.schemas import ListRunsArgs, RunPage, RunRef
+from ordinaut.mcp.schemas import ListRunsArgs, RunPage, RunRef, StepRef
 from ordinaut.mcp.tool import McpTool
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
-from ordinaut.service.models import RunPublic
+from ordinaut.service.models import RunPublic, StepData
 
 _RUN_ID = "00000000-0000-4000-8000-000000000001"
 
@@ -23,9 +23,10 @@ RUN_TOOLS = (
         name="list_runs",
         title="List runs",
         description="""List runs (one per attempt of an occurrence), newest first: status
-(queued, running, succeeded, failed, canceled, skipped, waiting_approval), trigger, times,
-error and output. Use it after run_now, or to answer "did my briefing run this morning?".
-Filter by task_id and status; pass next_cursor back as cursor for the next page.""",
+(queued, running, succeeded, failed, canceled, skipped, waiting_approval), trigger, times and
+error (no output: get_run shows it). Use it after run_now, or to answer "did my briefing run
+this morning?". Filter by task_id and status; pass next_cursor back as cursor for the next
+page.""",
         args=ListRunsArgs,
         result=RunPage,
         call=_list,
@@ -36,11 +37,25 @@ Filter by task_id and status; pass next_cursor back as cursor for the next page.
         name="get_run",
         title="Show a run with its step receipts",
         description="""Show one run with the receipt of every pipeline step (input, output,
-status, error, attempt, times). Use it to explain what a run did or why it failed.""",
+status, error, attempt, times). Use it to explain what a run did or why it failed. An input
+or output over 64 KiB shows as {"truncated": true, "bytes": N, "preview": "..."}: fetch it
+whole with get_step_data.""",
         args=RunRef,
         result=RunPublic,
         call=lambda svc, p, a: svc.get_run(p, a.run_id),
         example={"run_id": _RUN_ID},
+        read_only=True,
+    ),
+    McpTool(
+        name="get_step_data",
+        title="Get a step's whole input or output",
+        description="""Return the whole input (the rendered arguments) or output of one step of
+a run, for a value get_run shows truncated. step_path is the step's path as get_run lists it
+('fetch', or 'loop[2].send' inside a foreach).""",
+        args=StepRef,
+        result=StepData,
+        call=lambda svc, p, a: svc.get_step_data(p, a.run_id, a.step_path, a.part),
+        example={"run_id": _RUN_ID, "step_path": "fetch", "part": "output"},
         read_only=True,
     ),
     McpTool(

@@ -21,13 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ordinaut.scheduling.recurrence import MAX_PREVIEW
 from ordinaut.service.models import (
-    RunPublic,
+    MAX_STEP_PATH,
+    RunSummary,
     SkipIn,
     SnoozeIn,
     TaskPublic,
     TaskUpdate,
 )
-from ordinaut.vocabulary import RunStatus, TaskStatus
+from ordinaut.vocabulary import RunStatus, StepPart, TaskStatus
 
 _TASK_ID = "The task's id (a UUID), as returned by create_task or list_tasks."
 _RUN_ID = "The run's id (a UUID), as returned by list_runs."
@@ -56,6 +57,19 @@ class RunRef(_Args):
     """One run."""
 
     run_id: uuid.UUID = Field(description=_RUN_ID)
+
+
+class StepRef(_Args):
+    """One part of a run's step receipt (``GET /runs/{id}/steps/{step_path}/{part}``)."""
+
+    run_id: uuid.UUID = Field(description=_RUN_ID)
+    step_path: str = Field(
+        min_length=1,
+        max_length=MAX_STEP_PATH,
+        description="The step's path as get_run shows it (step_path), e.g. 'fetch' or "
+        "'loop[2].send'.",
+    )
+    part: StepPart = Field(description="input (the rendered arguments) or output.")
 
 
 class UpdateTaskArgs(TaskUpdate):
@@ -126,7 +140,7 @@ class TaskPage(BaseModel):
 class RunPage(BaseModel):
     """A page of runs, newest first."""
 
-    items: list[RunPublic]
+    items: list[RunSummary]
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
 
 

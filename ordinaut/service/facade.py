@@ -18,6 +18,7 @@ from typing import Any
 import redis
 from sqlalchemy.engine import Connection
 
+from ordinaut import limits
 from ordinaut.clock import utcnow
 from ordinaut.errors import RateLimited
 from ordinaut.pipeline.schema import pipeline_schema
@@ -41,14 +42,17 @@ from ordinaut.service.models import (
     EventIn,
     RunNowAccepted,
     RunPublic,
+    RunSummary,
     SkipIn,
     SnoozeIn,
+    StepData,
     TaskCreate,
     TaskPublic,
     TaskUpdate,
 )
 from ordinaut.service.tools import ToolCreate, ToolPublic
 from ordinaut.tools import redact
+from ordinaut.vocabulary import StepPart
 
 # the operations agents use; the API and the MCP server must each expose all of them
 OPERATIONS = (
@@ -64,6 +68,7 @@ OPERATIONS = (
     "cancel_task",
     "list_runs",
     "get_run",
+    "get_step_data",
     "cancel_run",
     "approve_run",
     "reject_run",
@@ -208,7 +213,7 @@ class Service:
         status: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> tuple[list[RunPublic], str | None]:
+    ) -> tuple[list[RunSummary], str | None]:
         with self._tx() as conn:
             return runs.list_runs(
                 conn, p, task_id=task_id, status=status, limit=limit, after=cursor
@@ -217,6 +222,14 @@ class Service:
     def get_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
         with self._tx() as conn:
             return runs.get_run(conn, p, run_id)
+
+    def get_step_data(
+        self, p: Principal, run_id: uuid.UUID, step_path: str, part: StepPart
+    ) -> StepData:
+        with self._tx() as conn:
+            return runs.get_step_data(
+                conn, p, run_id, step_path, part, max_bytes=limits.MAX_SERVED_STEP_DATA_BYTES
+            )
 
     def cancel_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
         with self._tx() as conn:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ordinaut import limits
 from ordinaut.pipeline.schema import PayloadJson
 from ordinaut.vocabulary import (
     BackoffStrategy,
@@ -15,9 +16,18 @@ from ordinaut.vocabulary import (
     OverlapPolicy,
     RunStatus,
     ScheduleKind,
+    StepPart,
     StepStatus,
     TaskStatus,
     Trigger,
+)
+
+MAX_STEP_PATH = 1000  # characters of a step path in GET /runs/{id}/steps/{step_path}/{part}
+TRUNCATED = (
+    f"Shown inline up to {limits.INLINE_STEP_DATA_BYTES // 1024} KiB of JSON text; a larger "
+    'value is {"truncated": true, "bytes": N, "preview": "<its first '
+    f'{limits.PREVIEW_CHARS} characters>"}}: get it whole from '
+    "GET /runs/{id}/steps/{step_path}/{input|output} (MCP: get_step_data)."
 )
 
 
@@ -163,15 +173,15 @@ class StepPublic(BaseModel):
     address: str
     status: StepStatus
     attempt: int
-    input: Any
-    output: Any
+    input: Any = Field(description=TRUNCATED)
+    output: Any = Field(description=TRUNCATED)
     error: str | None
     started_at: datetime
     finished_at: datetime
 
 
-class RunPublic(BaseModel):
-    """One attempt of one occurrence of a task."""
+class RunSummary(BaseModel):
+    """One attempt of one occurrence of a task, as lists show it: no output, no steps."""
 
     id: uuid.UUID
     task_id: uuid.UUID
@@ -183,9 +193,25 @@ class RunPublic(BaseModel):
     finished_at: datetime | None
     error: str | None
     reason: str | None
-    output: Any
     created_at: datetime
+
+
+class RunPublic(RunSummary):
+    """One attempt of one occurrence of a task, with its output and step receipts."""
+
+    output: Any = Field(default=None, description=TRUNCATED)
     steps: list[StepPublic] | None = None
+
+
+class StepData(BaseModel):
+    """The whole input or output of one step of a run."""
+
+    run_id: uuid.UUID
+    step_path: str
+    part: StepPart
+    attempt: int
+    bytes: int = Field(description="Size of the value as JSON text (0 when there is none).")
+    value: Any
 
 
 class Page(BaseModel):

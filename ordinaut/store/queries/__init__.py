@@ -86,7 +86,13 @@ from ordinaut.store.queries.runs import (
     run_status,
     tasks_with_open_runs,
 )
-from ordinaut.store.queries.steps import cached_step_output, insert_step_results, steps_of_run
+from ordinaut.store.queries.steps import (
+    StepData,
+    cached_step_output,
+    insert_step_results,
+    step_data,
+    steps_of_run,
+)
 from ordinaut.store.queries.tasks import (
     DueTask,
     advance_tasks,
@@ -118,6 +124,7 @@ __all__ = [
     "OutboxEvent",
     "ReapedRun",
     "StaleRun",
+    "StepData",
     "Wake",
     "advance_tasks",
     "advisory_key",
@@ -174,6 +181,7 @@ __all__ = [
     "save_idempotent_response",
     "set_agent_token",
     "set_agent_webhook",
+    "step_data",
     "steps_of_run",
     "take_stale_queued_runs",
     "take_unpublished",

@@ -1,10 +1,14 @@
-"""Python values as the JSON text that one ``jsonb`` parameter carries (batches, receipts)."""
+"""Python values as the JSON text that one ``jsonb`` parameter carries (batches, receipts),
+and ``jsonb`` columns read back no bigger than a caller can take (:func:`shown`)."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 
 def dumps(value: Any) -> str:
@@ -21,3 +25,26 @@ def _json_default(value: Any) -> Any:
 def iso(value: datetime | None) -> str | None:
     """``value`` in ISO 8601 (None stays None), as a batch row field."""
     return None if value is None else value.isoformat()
+
+
+def text_size(column: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """Bytes of a ``jsonb`` column's JSON text, as PostgreSQL writes it (NULL for NULL)."""
+    return sa.func.octet_length(sa.cast(column, sa.Text))
+
+
+def shown(column: sa.ColumnElement[Any], *, inline: int, preview: int) -> sa.ColumnElement[Any]:
+    """A ``jsonb`` column as is up to ``inline`` bytes of JSON text, else a marker in its place:
+    ``{"truncated": true, "bytes": N, "preview": <its first preview characters>}``.
+
+    PostgreSQL makes the marker, so a large value never reaches the caller's process.
+    """
+    size = text_size(column)
+    marker = sa.func.jsonb_build_object(
+        sa.literal_column("'truncated'"),
+        sa.true(),
+        sa.literal_column("'bytes'"),
+        size,
+        sa.literal_column("'preview'"),
+        sa.func.left(sa.cast(column, sa.Text), preview),
+    )
+    return sa.type_coerce(sa.case((size > inline, marker), else_=column), pg.JSONB)

@@ -15,6 +15,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from ordinaut import limits
 from ordinaut.store.queries import jsonb
 from ordinaut.store.queries.render import literal, one_of
 from ordinaut.store.queries.transitions import check_inserted, inserted
@@ -193,8 +194,16 @@ def recent_dedupe_run(
     return value
 
 
-# what callers outside the worker see of a run: everything but the lease
-_PUBLIC_COLUMNS = [c for c in task_run.c if c.name not in ("lease_owner", "leased_until")]
+# what lists show of a run: everything but the lease, its output and the event it carried
+_SUMMARY_COLUMNS = [
+    c for c in task_run.c if c.name not in ("lease_owner", "leased_until", "output", "event")
+]
+
+
+def _shown_output() -> sa.ColumnElement[Any]:
+    return jsonb.shown(
+        task_run.c.output, inline=limits.INLINE_STEP_DATA_BYTES, preview=limits.PREVIEW_CHARS
+    ).label("output")
 
 
 def list_runs(
@@ -206,12 +215,13 @@ def list_runs(
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
 ) -> Sequence[Row[Any]]:
-    """Runs newest first (by ``created_at``, then id), at most ``limit``, without the lease.
+    """Runs newest first (by ``created_at``, then id), at most ``limit``: summaries, without
+    the lease, the output or the triggering event (a page never carries run data).
 
     ``created_by`` limits them to that agent's tasks (None: every agent's); ``before`` is
     the (created_at, id) a page continues after.
     """
-    query = sa.select(*_PUBLIC_COLUMNS).select_from(task_run)
+    query = sa.select(*_SUMMARY_COLUMNS).select_from(task_run)
     if created_by is not None:
         query = query.join(task, task.c.id == task_run.c.task_id).where(
             task.c.created_by == created_by
@@ -228,9 +238,13 @@ def list_runs(
 
 
 def get_run(conn: Connection, run_id: uuid.UUID) -> Row[Any] | None:
-    """One run without the lease, with its task's ``created_by``; None when there is none."""
+    """One run without the lease, with its task's ``created_by``; None when there is none.
+
+    An output over ``limits.INLINE_STEP_DATA_BYTES`` of JSON text comes back as the
+    truncation marker (:func:`~ordinaut.store.queries.jsonb.shown`).
+    """
     query: sa.Select[Any] = (
-        sa.select(*_PUBLIC_COLUMNS, task.c.created_by)
+        sa.select(*_SUMMARY_COLUMNS, _shown_output(), task.c.created_by)
         .join(task, task.c.id == task_run.c.task_id)
         .where(task_run.c.id == run_id)
     )
