@@ -103,6 +103,7 @@ def start_worker(
     queues: str = "runs,control",
     concurrency: int = 2,
     pool: str = "prefork",
+    env: Mapping[str, str] | None = None,
 ) -> Proc:
     qs = ",".join(f"{settings.namespace}.{q}" for q in queues.split(","))
     return celery(
@@ -122,10 +123,13 @@ def start_worker(
         "--without-mingle",
         "--loglevel",
         "INFO",
+        **(env or {}),
     )
 
 
-def start_api(settings: Settings, log_dir: Path, port: int) -> Proc:
+def start_api(
+    settings: Settings, log_dir: Path, port: int, env: Mapping[str, str] | None = None
+) -> Proc:
     argv = [
         sys.executable,
         "-m",
@@ -137,7 +141,7 @@ def start_api(settings: Settings, log_dir: Path, port: int) -> Proc:
         "--port",
         str(port),
     ]
-    proc = Proc("api", argv, settings_env(settings), log_dir)
+    proc = Proc("api", argv, settings_env(settings, **(env or {})), log_dir)
     wait_for(lambda: _get(f"http://127.0.0.1:{port}/openapi.json") is not None, 30, proc=proc)
     return proc
 
