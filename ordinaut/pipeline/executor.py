@@ -34,7 +34,7 @@ the data goes anywhere: a step's templates build at most ``step_input`` bytes wh
 rendered (:class:`~ordinaut.pipeline.template.Budget`, so ``${steps.x}`` twice in one ``with``
 counts twice), the rendered input is at most ``step_input`` before the tool is called, its
 output at most ``step_output`` before it is checked or saved, and all inputs and outputs of
-the run together at most ``run_receipts``. Crossing one fails the step with
+the run together (errors included) at most ``run_receipts``. Crossing one fails the step with
 :class:`~ordinaut.errors.LimitExceeded` (``limit_exceeded``, never retryable); the data over
 the cap is not kept (the step's receipt has no input, or no output).
 """
@@ -179,6 +179,12 @@ class _Tally:
                 )
             self.total += size
 
+    def count(self, size: int) -> None:
+        """Count ``size`` bytes that are kept whatever the cap (a failed step's error); past
+        the cap, the next :meth:`add` fails."""
+        with self._lock:
+            self.total += size
+
 
 class _Runner:
     def __init__(
@@ -221,6 +227,8 @@ class _Runner:
         started, outcome = self.clock(), _Outcome()
 
         def record(status: StepStatus, error: str | None = None) -> None:
+            if error is not None:  # kept up to MAX_ERROR_CHARS: it counts, as the data does
+                self.tally.count(min(len(error), fixed_limits.MAX_ERROR_CHARS))
             emit(
                 StepRecord(
                     path,

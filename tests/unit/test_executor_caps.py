@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ordinaut.errors import LimitExceeded, StepError
+from ordinaut.errors import LimitExceeded, StepError, ToolError
 from ordinaut.pipeline.executor import Caps, StepRecord
 from tests.unit.test_executor import FakeTools, foreach, payload, run, step
 
@@ -203,3 +203,23 @@ def test_foreach_items_and_results_are_capped() -> None:
 def test_limit_errors_are_step_errors_that_are_never_retried() -> None:
     error, _, _ = fails(doubling())
     assert isinstance(error, StepError) and not error.retryable and error.retry_after is None
+
+
+def test_errors_count_toward_the_run_receipts_cap() -> None:
+    """Steps that fail with long errors (kept up to 4,096 characters each) under on_error:
+    continue fill the run's receipts too; past the cap the next step fails on it."""
+
+    def refuse(call: Any) -> Any:
+        raise ToolError("no: " + "x" * 100_000)
+
+    error, records, fake = fails(
+        payload(foreach("loop", [step("e", **{"on_error": "continue"})], items=list(range(100)))),
+        FakeTools(get=refuse),
+        caps=Caps(run_receipts=64 * KIB),
+    )
+    # 16 errors of 4,096 characters fill 64 KiB: from the 17th item on, each step fails on the
+    # cap before its call, and so does the loop's own result
+    assert len(fake.calls) == 16
+    limited = [r for r in records if r.error and "ORDINAUT_MAX_RUN_RECEIPT_BYTES" in r.error]
+    assert limited[0].step_path == "loop[16].e" and len(limited) == 100 - 16 + 1
+    assert error.step_id == "loop"
