@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_cap_seconds: float = Field(default=600.0, gt=0)
+    # a worker told to stop lets runs go on this long, then hands them back (runs/shutdown.py)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
     # limits
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     rate_limit_per_minute: int = Field(default=1200, ge=0)  # per agent, API and MCP; 0 = off

@@ -21,19 +21,23 @@ Connections are built once per pool process, in ``worker_process_init``.
 
 A worker also keeps a heartbeat in Redis (``/health`` counts live workers by it). Worker and
 beat processes redact secret values from every log record (:mod:`ordinaut.tools.redact`).
+A worker's warm shutdown (SIGTERM to the main process) is bounded: runs get
+``ORDINAUT_SHUTDOWN_GRACE_SECONDS``, then are handed back (:mod:`ordinaut.runs.shutdown`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from celery import current_app, shared_task
+from celery.exceptions import Reject
 from celery.signals import (
     beat_init,
     celeryd_init,
@@ -41,19 +45,46 @@ from celery.signals import (
     worker_process_shutdown,
     worker_ready,
     worker_shutdown,
+    worker_shutting_down,
 )
+from celery.worker import state as worker_state
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordinaut.clock import utcnow
 from ordinaut.events.relay import relay as relay_outbox
+from ordinaut.outage import Outage, first_line
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
-from ordinaut.runs import lease, maintenance, wake
+from ordinaut.runs import lease, maintenance, shutdown, wake
 from ordinaut.runtime import HEARTBEAT_SECONDS, HEARTBEAT_TTL, Runtime, runtime_of
 from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
 
 EXECUTE_RUN = "ordinaut.execute_run"
+T = TypeVar("T")
+
+# dispatch, reap, sweep and relay arrive every second or so: with PostgreSQL away each would
+# log a traceback. One line when it goes, one when it is back; meanwhile they skip, with
+# backoff. One per (pool) process.
+_database = Outage("PostgreSQL")
+
+
+def _periodic(call: Callable[[], T], idle: T) -> T:
+    """``call()``, or ``idle`` while PostgreSQL is unreachable (said once, not per call)."""
+    if not _database.may_try(time.monotonic()):
+        return idle
+    try:
+        result = call()
+    except DBAPIError as exc:
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            raise  # a bug, not an outage
+        if line := _database.failed(time.monotonic(), first_line(exc)):
+            log.error("%s", line)
+        return idle
+    if line := _database.recovered(time.monotonic()):
+        log.warning("%s", line)
+    return result
 
 
 def publisher(app: Any) -> dispatching.Publish:
@@ -81,14 +112,18 @@ def dispatch(self: Any) -> dict[str, int]:
     """Lease dispatchable due work, create its runs and publish them."""
     rt = runtime_of(self.app)
     wake.clear_request(rt)
-    result = dispatching.dispatch(
-        rt.engine,
-        rt.settings.namespace,
-        utcnow,
-        publisher(self.app),
-        batch_size=rt.settings.dispatch_batch_size,
-    )
-    return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
+
+    def run() -> dict[str, int]:
+        result = dispatching.dispatch(
+            rt.engine,
+            rt.settings.namespace,
+            utcnow,
+            publisher(self.app),
+            batch_size=rt.settings.dispatch_batch_size,
+        )
+        return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
+
+    return _periodic(run, {"queued": 0, "skipped": 0, "waiting": 0})
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -101,6 +136,12 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
     lease.reserve(rt.engine, rt.settings, ids[1:], rt.identity)
     wake_dispatch, statuses = False, []
     for i, one in enumerate(ids):
+        if i and shutdown.hand_back_due(time.monotonic()):
+            # the worker is stopping: the rest of this message goes back to the queue for
+            # the next worker (their claims are conditional, so the runs done here are no-ops)
+            if wake_dispatch:
+                wake.request_dispatch(self.app, rt)
+            raise Reject(f"worker shutting down; {len(ids) - i} runs left", requeue=True)
         outcome = executing.execute_run(
             rt.engine,
             rt.settings,
@@ -122,7 +163,9 @@ def reap(self: Any) -> int:
     """Fail runs whose lease expired and plan their retries."""
     rt = runtime_of(self.app)
     now = utcnow()
-    reaped = maintenance.reap(rt.engine, rt.settings, now)
+    reaped: list[maintenance.Reaped] = _periodic(
+        lambda: maintenance.reap(rt.engine, rt.settings, now), []
+    )
     if any(r.frees_slot or (r.retry_at and r.retry_at <= now) for r in reaped):
         wake.request_dispatch(self.app, rt)
     return len(reaped)
@@ -132,14 +175,16 @@ def reap(self: Any) -> int:
 def sweep(self: Any) -> int:
     """Re-publish queued runs whose message was lost."""
     rt = runtime_of(self.app)
-    return len(maintenance.sweep(rt.engine, rt.settings, utcnow(), publisher(self.app)))
+    return _periodic(
+        lambda: len(maintenance.sweep(rt.engine, rt.settings, utcnow(), publisher(self.app))), 0
+    )
 
 
 @shared_task(name="ordinaut.relay", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def relay(self: Any) -> int:
     """Append unpublished outbox rows to the Redis stream."""
     rt = runtime_of(self.app)
-    return relay_outbox(rt.engine, rt.redis, rt.settings.namespace)
+    return _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
 
 
 # --- per-process resources and the worker heartbeat ---------------------------------------
@@ -162,8 +207,11 @@ def _open_connections(**_: Any) -> None:
     app = current_app._get_current_object()
     if _ordinaut_app(app):
         rt = runtime_of(app)
-        rt.engine.pool.connect().close()  # a pooled connection, ready for the first run
-        rt.redis.ping()
+        try:
+            rt.engine.pool.connect().close()  # a pooled connection, ready for the first run
+            rt.redis.ping()
+        except Exception as exc:  # a warm-up only: a server still starting is no reason to fail
+            log.warning("connections not warmed up: %s", str(exc).splitlines()[0])
 
 
 @worker_process_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
@@ -203,3 +251,31 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 @worker_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
 def _end_heartbeat(**_: Any) -> None:
     _stop_heartbeat.set()
+
+
+# --- warm shutdown: a grace period, then runs are handed back -----------------------------
+
+
+@worker_shutting_down.connect(weak=False)  # type: ignore[untyped-decorator]
+def _start_grace(how: str = "", **_: Any) -> None:
+    """In the main process, on SIGTERM: start the grace period shared with the pool."""
+    app = current_app._get_current_object()
+    if how != "Warm" or not _ordinaut_app(app):
+        return
+    grace = runtime_of(app).settings.shutdown_grace_seconds
+    end = shutdown.begin(grace, time.monotonic())
+    if busy := len(worker_state.active_requests):
+        log.warning(
+            "warm shutdown: %d running tasks have %g s to finish, then their runs are handed back",
+            busy,
+            grace,
+        )
+    # Celery's warm shutdown waits for every task however long; after the hand-back a step
+    # that is still running is cut short by a cold shutdown (which ends the pool processes)
+    timer = threading.Timer(
+        max(0.0, end - time.monotonic()) + shutdown.COLD_AFTER_SECONDS,
+        os.kill,
+        args=(os.getpid(), signal.SIGQUIT),
+    )
+    timer.daemon = True
+    timer.start()

@@ -18,6 +18,11 @@ app's default). Each ``tick()``:
 The cost of a tick depends on how many tasks are due, not on how many are stored: both
 queries use the partial index on ``task.next_run_at`` and the index on
 ``due_work.not_before``.
+
+Outages (:class:`ordinaut.outage.Outage`): with PostgreSQL away a tick does nothing but
+retry, with backoff; with the broker away the database scheduling goes on and only the
+broker sends (dispatch requests, the internal entries) wait, retried with backoff. Each
+outage logs one line when it starts and one when it ends, never a traceback per tick.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import kombu.exceptions
+import redis.exceptions
 from celery import beat
 from sqlalchemy.exc import DBAPIError
 
 from ordinaut.beat.firing import fire_due_tasks
 from ordinaut.clock import utcnow
+from ordinaut.outage import Outage, first_line
 from ordinaut.runs import wake
 from ordinaut.runtime import HEARTBEAT_TTL, runtime_of
 from ordinaut.store import queries
@@ -40,6 +48,22 @@ log = logging.getLogger("ordinaut.beat")
 
 MAX_BATCHES_PER_TICK = 50
 HEARTBEAT_EVERY = 1.0
+# what a send raises when the broker is away (kombu wraps most of them in OperationalError)
+BROKER_ERRORS = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
+
+
+def _broker_trouble(exc: BaseException | None) -> BaseException | None:
+    """The broker connection error ``exc`` is, or was raised from; None if there is none."""
+    for _ in range(10):
+        if exc is None or isinstance(exc, BROKER_ERRORS):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
@@ -51,6 +75,8 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         # yet; the first tick looks at everything already due (e.g. left over from downtime)
         self._checked_until: datetime | None = None
         self._last_heartbeat = 0.0
+        self._database = Outage("PostgreSQL")
+        self._broker = Outage("the broker (Redis)", cap=5.0)
         kwargs.setdefault("max_interval", self._runtime.settings.beat_max_interval)
         super().__init__(app, *args, **kwargs)
 
@@ -61,6 +87,8 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One scheduling pass; returns the seconds to sleep."""
         settings = self._runtime.settings
+        if not self._database.may_try(time.monotonic()):
+            return self._database.wait(time.monotonic())
         try:
             wrote = self._fire(utcnow())  # requests a dispatch after each batch it commits
             now = utcnow()
@@ -72,18 +100,22 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 self.send_dispatch()
             self._checked_until = now
         except DBAPIError as exc:
-            log.error("beat tick failed; retrying: %s", str(exc.orig or exc).splitlines()[0])
-            return float(self.max_interval)
+            if line := self._database.failed(time.monotonic(), first_line(exc)):
+                log.error("%s", line)
+            return self._database.wait(time.monotonic())
+        if line := self._database.recovered(time.monotonic()):
+            log.warning("%s", line)
         self._heartbeat()
-        try:
-            # connect first: Celery's tick pops an entry before it builds the producer, and an
-            # entry popped by a failed connection would never be scheduled again
-            _ = self.producer
-        except Exception as exc:  # the internal entries need the broker; scheduling does not
-            log.warning("periodic entries not sent (broker unreachable?): %s", exc)
-            internal = float(self.max_interval)
-        else:
-            internal = float(super().tick(*args, **kwargs))
+        internal = float(self.max_interval)
+        if self._broker.may_try(time.monotonic()):
+            try:
+                # connect first: Celery's tick pops an entry before it builds the producer,
+                # and an entry popped by a failed connection would never be scheduled again
+                _ = self.producer
+            except Exception as exc:  # the internal entries need the broker; scheduling does not
+                self._broker_failed(exc)
+            else:
+                internal = float(super().tick(*args, **kwargs))
         wait = min(internal, settings.beat_max_interval)
         later = utcnow()  # sleep until the next due instant, not one tick's duration past it
         for at in (wake.next_task_at, wake.next_work_at):
@@ -134,12 +166,42 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
 
         Best effort: with the broker unreachable the due_work is already committed and the
         periodic dispatch picks it up once Redis is back, so a failed send must never stop
-        beat (which would also stop every other scheduled occurrence).
+        beat (which would also stop every other scheduled occurrence). While the broker is
+        known to be down, sends wait for its backoff instead of failing one by one.
         """
+        if not self._broker.may_try(time.monotonic()):
+            return
         try:
-            wake.request_dispatch(self.app, self._runtime, producer=self.producer)
-        except Exception as exc:
-            log.warning("could not request a dispatch (broker unreachable?): %s", exc)
+            sent = wake.request_dispatch(self.app, self._runtime, producer=self.producer)
+        except BROKER_ERRORS as exc:
+            self._broker_failed(exc)
+        else:
+            if sent:
+                self._broker_ok()
+
+    # Overrides Celery's, which logs a stack and a traceback (about 150 lines) for each entry
+    # it fails to send: several a second while the broker is away.
+    def apply_entry(self, entry: beat.ScheduleEntry, producer: Any = None) -> None:
+        """Send one internal entry; a broker failure counts towards the outage, quietly."""
+        log.debug("sending %s", entry.task)
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:  # Celery wraps the cause in a SchedulingError
+            cause = _broker_trouble(exc)
+            if cause is None:
+                log.exception("could not send %s", entry.task)
+                return
+            self._broker_failed(cause)
+        else:
+            self._broker_ok()
+
+    def _broker_failed(self, exc: BaseException) -> None:
+        if line := self._broker.failed(time.monotonic(), first_line(exc)):
+            log.error("%s; due work is still scheduled into PostgreSQL meanwhile", line)
+
+    def _broker_ok(self) -> None:
+        if line := self._broker.recovered(time.monotonic()):
+            log.warning("%s", line)
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < HEARTBEAT_EVERY:

@@ -2,8 +2,13 @@
 
 Starts (or uses) PostgreSQL and Redis, applies migrations, makes sure an admin agent
 exists, then runs the API, Celery beat, a control worker, a runs worker (and Flower on
-request) as supervised children with one combined log. Ctrl-C or SIGTERM stops them in
-order: API, workers, beat, then Redis and PostgreSQL.
+request) as supervised children with one combined log.
+
+A child or embedded server that dies is restarted with backoff, servers first (see
+:mod:`ordinaut.cli.supervisor`); after five failures within a minute ``ordinaut up`` gives up
+and stops. Ctrl-C or SIGTERM stops everything in order: API, workers, beat, then Redis and
+PostgreSQL; the runs worker lets running runs finish for ``--grace`` seconds, then hands the
+rest back for immediate retry (:mod:`ordinaut.runs.shutdown`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -24,8 +30,9 @@ import platformdirs
 from ordinaut.celery import BEAT_SCHEDULER
 from ordinaut.cli.supervisor import Child, Supervisor
 from ordinaut.config import Settings, load_settings
-from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
+from ordinaut.embedded import HOST, EmbeddedPostgres, EmbeddedRedis
 from ordinaut.errors import ConfigError
+from ordinaut.runs import shutdown
 from ordinaut.service.agents import ensure_admin
 from ordinaut.store import migrate
 from ordinaut.store.engine import check_database, make_engine
@@ -49,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers", type=_workers, default=2, help="processes in the runs worker (2)"
+    )
+    parser.add_argument(
+        "--grace",
+        type=_grace,
+        default=None,
+        help="seconds running runs get to finish at shutdown before they are handed back "
+        "(ORDINAUT_SHUTDOWN_GRACE_SECONDS, else 10)",
     )
     parser.add_argument("--flower", action="store_true", help="also start Flower")
     parser.add_argument("--flower-port", type=_port, default=5555, help="Flower port (5555)")
@@ -74,6 +88,31 @@ def _workers(value: str) -> int:
     return count
 
 
+def _grace(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{seconds:g} is not between 0 and 3600")
+    return seconds
+
+
+@dataclass
+class _Server:
+    """An embedded server as the supervisor watches it."""
+
+    name: str
+    server: EmbeddedPostgres | EmbeddedRedis
+
+    def exit_code(self) -> int | None:
+        return self.server.exit_code()
+
+    def restart(self) -> str:
+        self.server.start()  # the same port: the children keep their URLs
+        return f"{HOST}:{self.server.port}, pid {self.server.pid}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Bring everything up and supervise it until Ctrl-C / SIGTERM."""
     sup = Supervisor()
@@ -93,19 +132,21 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    servers: list[EmbeddedPostgres | EmbeddedRedis] = []
+    servers: list[_Server] = []
     env = dict(os.environ)
+    if args.grace is not None:
+        env["ORDINAUT_SHUTDOWN_GRACE_SECONDS"] = f"{args.grace:g}"
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         if not env.get("DATABASE_URL"):
             say(f"starting embedded PostgreSQL in {data_dir} (the first start takes a few seconds)")
             pg = EmbeddedPostgres(data_dir, log_file=data_dir / "postgres.log")
-            servers.append(pg)
+            servers.append(_Server("postgres", pg))
             env["DATABASE_URL"] = pg.start()
         if not env.get("REDIS_URL"):
             say("starting embedded Redis")
             rd = EmbeddedRedis(data_dir, log_file=data_dir / "redis.log")
-            servers.append(rd)
+            servers.append(_Server("redis", rd))
             env["REDIS_URL"] = rd.start()
         if stop.is_set():
             return 130
@@ -113,10 +154,10 @@ def run(args: argparse.Namespace) -> int:
         _write_env_file(data_dir, env)
         _start_children(sup, settings, env, args)
         _announce(args, stop, say)
-        exited = sup.wait_any(stop)
-        if exited is not None and not stop.is_set():
-            assert exited.proc is not None
-            say(f"{exited.name} exited with status {exited.proc.returncode}: stopping everything")
+        # the embedded servers were started by this (the main) thread: restart them from it
+        gave_up = sup.supervise(stop, servers)
+        if gave_up is not None:
+            say(f"{gave_up}; stopping everything")
             return 1
         return 0
     except ConfigError as exc:
@@ -124,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         sup.stop_all()
-        for server in reversed(servers):
-            server.stop()
+        for unit in reversed(servers):
+            unit.server.stop()
         (data_dir / ENV_FILE).unlink(missing_ok=True)
         if servers:
             say("stopped (data kept in " + str(data_dir) + ")")
@@ -210,6 +251,9 @@ def _start_children(
             env,
         )
     )
+    # the runs worker's main process hands its runs back after the grace, and cuts a step
+    # still running short soon after (runs/shutdown.py); this is the margin beyond that
+    worker_stop = settings.shutdown_grace_seconds + shutdown.COLD_AFTER_SECONDS + 10
     sup.start(
         Child(
             "worker",
@@ -226,6 +270,7 @@ def _start_children(
                 *events,
             ],
             env,
+            stop_timeout=worker_stop,
         )
     )
     if args.flower:

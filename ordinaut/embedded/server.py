@@ -37,7 +37,8 @@ class Server(abc.ABC):
 
     @property
     def port(self) -> int:
-        """The TCP port on 127.0.0.1 (chosen at construction; kept unless taken before start)."""
+        """The TCP port on 127.0.0.1 (chosen at construction; kept unless taken before the
+        first start, and kept by every later start: a restarted server keeps its URL)."""
         return self._port
 
     @property
@@ -46,6 +47,10 @@ class Server(abc.ABC):
         if self._proc is None or self._proc.poll() is not None:
             return None
         return self._proc.pid
+
+    def exit_code(self) -> int | None:
+        """The server's exit status if it ended without :meth:`stop`; None otherwise."""
+        return None if self._proc is None else self._proc.poll()
 
     def _pick_port(self) -> int:
         return free_port(read_ports(self._data_dir).get(self._key))
@@ -112,6 +117,8 @@ class Server(abc.ABC):
         except BaseException:
             self.stop(timeout=5.0)
             raise
+        # clients were given this URL: a later start (a restart) must not move to another port
+        self._fixed_port = self._port
         _log.info(
             "embedded %s ready on %s:%s (pid %s, %.1f s)",
             *(self._name, HOST, self._port, self._proc.pid, time.monotonic() - started),

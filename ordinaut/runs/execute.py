@@ -34,6 +34,9 @@ round trip and one commit.
   is never retried. What is written down holds no secret (receipts, the run's output and
   error, its events: :mod:`ordinaut.tools.redact`), and errors are at most
   ``limits.MAX_ERROR_CHARS`` long.
+- **Shutdown**: once a worker's shutdown grace is over (:mod:`ordinaut.runs.shutdown`), a
+  run stops before its next step and is handed back: ``failed`` with its receipts, and its
+  next attempt due at once.
 - **Timeouts**: a step gets ``min(step or tool timeout, time left before the task's
   timeout_seconds)``; running out of the task's time fails the attempt as ``run_timeout``,
   which is retryable like any transient failure.
@@ -57,6 +60,7 @@ from ordinaut.limits import MAX_ERROR_CHARS
 from ordinaut.pipeline.executor import Canceled, Caps, run_pipeline
 from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
+from ordinaut.runs import shutdown
 from ordinaut.runs.lease import Lease, autocommit, reserve
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
@@ -79,6 +83,10 @@ class RunTimedOut(OrdinautError):
     """The run passed its task's timeout_seconds; it fails and follows the retry policy."""
 
     code = "run_timeout"
+
+
+class _HandBack(Exception):
+    """The worker's shutdown grace is over: stop before the next step, give the run back."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,7 @@ class _Result:
     retryable: bool = False
     retry_after: float | None = None
     failed_step: str | None = None
+    handed_back: bool = False
 
 
 def execute_run(
@@ -245,6 +254,8 @@ def _run_pipeline(
     polled = [time.monotonic()]
 
     def should_cancel() -> bool:
+        if shutdown.hand_back_due(time.monotonic()):
+            raise _HandBack
         if lease.lost.is_set():
             return True
         if deadline is not None and clock() >= deadline:
@@ -285,6 +296,8 @@ def _run_pipeline(
         )
     except Canceled:
         return _Result(RunStatus.CANCELED, error="canceled between steps")
+    except _HandBack:
+        return _Result(RunStatus.FAILED, error=shutdown.HANDED_BACK, handed_back=True)
     except RunTimedOut as exc:
         return _Result(RunStatus.FAILED, error=exc.message, retryable=True)
     except StepError as exc:
@@ -321,6 +334,8 @@ def _finish(
     now: datetime,
 ) -> Outcome:
     """Write the final state, the last receipts, the events and the retry in one statement."""
+    if result.handed_back:
+        return _hand_back(db, claimed, owner, receipts)
     status = result.status.value
     events: list[tuple[str, Mapping[str, Any]]] = [
         (f"task.run.{status}", _event(claimed, status, error=result.error))
@@ -375,6 +390,24 @@ def _finish(
     )
     wake = frees_slot or (retry_at is not None and retry_at <= now)
     return Outcome(claimed.id, status, retry_at=retry_at, wake_dispatch=wake)
+
+
+def _hand_back(db: RunDb, claimed: queries.ClaimedRun, owner: str, receipts: Receipts) -> Outcome:
+    """Give the run back at a step boundary: failed, receipts kept, next attempt due now."""
+    with db.connection() as conn:
+        planned = queries.hand_back_run(
+            conn, claimed.id, owner, error=shutdown.HANDED_BACK, steps=receipts.take()
+        )
+    if planned is None:  # the lease keeper (or a cancel) took it first and said so
+        return Outcome(claimed.id, "lost")
+    log.warning(
+        "run %s handed back between steps attempt=%d%s",
+        claimed.id,
+        claimed.attempt,
+        ", next attempt due now" if planned else "",
+        extra={"run_id": str(claimed.id), "task_id": str(claimed.task_id)},
+    )
+    return Outcome(claimed.id, "handed_back", wake_dispatch=planned)
 
 
 def _event(row: queries.ClaimedRun, status: str, *, error: str | None = None) -> dict[str, Any]:

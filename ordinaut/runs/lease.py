@@ -4,7 +4,9 @@
   extends it every third of ``lease_seconds``. An extension that finds the run no longer
   ``running`` under our name (reaped, or canceled through the API) marks the lease
   ``lost``; the executor stops before its next step. A database blip is logged and
-  retried at the next beat, well inside the lease.
+  retried at the next beat, well inside the lease. When a worker's shutdown grace is over
+  and a run is still inside a step (:mod:`ordinaut.runs.shutdown`), the keeper hands it
+  back at once and marks the lease ``lost``, rather than leaving it to expire.
 - :func:`reserve` — the later runs of a message that carries several are reserved for this
   worker (``lease_owner``/``leased_until`` on a ``queued`` row) and extended with the
   running run's lease; the reservation is advisory (any worker may still claim them), but
@@ -26,6 +28,7 @@ from collections.abc import Sequence
 from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
+from ordinaut.runs import shutdown
 from ordinaut.store import queries
 
 log = logging.getLogger("ordinaut.runs")
@@ -80,6 +83,30 @@ class Lease:
             )
             self.lost.set()
 
+    def hand_back(self) -> None:
+        """Give the run back now (the worker stops while it is stuck in a step)."""
+        self.lost.set()  # first: the pipeline must not start another step after this
+        try:
+            with self.engine.begin() as conn:
+                planned = queries.hand_back_run(
+                    conn,
+                    self.run_id,
+                    self.owner,
+                    error=shutdown.HANDED_BACK_IN_STEP,
+                    delay=shutdown.IN_STEP_RETRY_DELAY,
+                )
+        except Exception:  # the database is away: the lease expires and the reaper takes it
+            log.warning(
+                "run %s could not be handed back", self.run_id, extra={"run_id": str(self.run_id)}
+            )
+            return
+        if planned is not None:
+            log.warning(
+                "run %s handed back inside a step: the step runs again in the next attempt",
+                self.run_id,
+                extra={"run_id": str(self.run_id)},
+            )
+
 
 class LeaseKeeper:
     """A single background thread per process that extends the leases it holds.
@@ -115,7 +142,15 @@ class LeaseKeeper:
             time.sleep(self.TICK)
             now = time.monotonic()
             with self._lock:
+                if shutdown.stuck_due(now):
+                    stuck, self._leases = self._leases, set()
+                    for lease in stuck:
+                        lease.released = True
+                else:
+                    stuck = set()
                 due = [lease for lease in self._leases if lease.next_at <= now]
+            for lease in stuck:
+                lease.hand_back()
             for lease in due:
                 lease.extend()
 

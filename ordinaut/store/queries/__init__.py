@@ -71,6 +71,7 @@ from ordinaut.store.queries.run_states import (
     cancel_task_runs,
     claim_run,
     finish_run,
+    hand_back_run,
     reap_expired_runs,
     reject_run,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "get_run",
     "get_task",
     "get_tool",
+    "hand_back_run",
     "idempotency_entry",
     "insert_agent",
     "insert_audit",

@@ -1,7 +1,8 @@
 """Every statement that changes a run's status, each along a declared transition.
 
 ``claim_run`` (queued → running, or → canceled when the task's owner is revoked) and
-``finish_run`` (running → a final state) on a worker; ``reap_expired_runs`` (running →
+``finish_run`` (running → a final state) on a worker; ``hand_back_run`` (running → failed,
+next attempt due at once) on a worker shutting down; ``reap_expired_runs`` (running →
 failed) in the reaper; ``cancel_run``/``cancel_task_runs``/``cancel_runs_of`` (any live
 state → canceled), ``approve_run`` and ``reject_run`` (waiting_approval → queued or
 canceled) in the service. The edges come from :mod:`.transitions`; the status guard in
@@ -28,11 +29,12 @@ from ordinaut.store.queries.transitions import (
     CANCEL,
     CLAIM,
     FINISH,
+    HAND_BACK,
     REAP,
     REFUSE,
     REJECT,
 )
-from ordinaut.vocabulary import BackoffStrategy, OverlapPolicy, RunStatus, TaskStatus
+from ordinaut.vocabulary import BackoffStrategy, OverlapPolicy, RunStatus, TaskStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,76 @@ def finish_run(
         },
     ).first()
     return row is not None
+
+
+_HAND_BACK_RUN = sa.text(
+    f"""
+    WITH back AS (
+        UPDATE task_run AS r
+        SET {HAND_BACK.assign()}, finished_at = now(), success = false, error = :error,
+            leased_until = NULL
+        FROM task AS t
+        WHERE r.id = :run_id AND {HAND_BACK.guard("r.status")} AND r.lease_owner = :owner
+          AND t.id = r.task_id
+        RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.priority, r.event,
+                  t.status <> {literal(TaskStatus.CANCELED)} AS again
+    ), receipts AS ({RECEIPTS_FROM_JSON}
+    ), next_attempt AS (
+        INSERT INTO due_work (task_id, run_at, not_before, trigger, attempt, priority, event)
+        SELECT task_id, scheduled_for, now() + make_interval(secs => :delay),
+               {literal(Trigger.RETRY)},
+               attempt + 1, priority, event
+        FROM back WHERE again
+        ON CONFLICT (task_id, run_at) DO NOTHING
+        RETURNING task_id, attempt, not_before
+    ), events AS (
+        INSERT INTO outbox (topic, payload)
+        SELECT 'task.run.failed',
+               jsonb_build_object('run_id', id, 'task_id', task_id, 'attempt', attempt,
+                                  'status', {literal(RunStatus.FAILED)},
+                                  'error', CAST(:error AS text),
+                                  'handed_back', true)
+        FROM back
+        UNION ALL
+        SELECT 'task.run.retry_planned',
+               jsonb_build_object('task_id', b.task_id, 'run_id', b.id, 'attempt', n.attempt,
+                                  'not_before', n.not_before)
+        FROM back AS b JOIN next_attempt AS n ON n.task_id = b.task_id
+    )
+    SELECT id, (SELECT count(*) FROM next_attempt) AS planned FROM back
+    """
+)
+
+
+def hand_back_run(
+    conn: Connection,
+    run_id: uuid.UUID,
+    owner: str,
+    *,
+    error: str,
+    delay: float = 0.0,
+    steps: Sequence[Mapping[str, Any]] = (),
+) -> bool | None:
+    """running → failed while we hold the lease, its next attempt due ``delay`` seconds after
+    now (database clock).
+
+    For a worker that stops before the run could end: the run did not fail by itself, so its
+    next attempt (same occurrence, ``attempt + 1``) is planned whatever ``max_retries`` says,
+    unless the task was canceled. One statement with the receipts not written yet (recorded
+    either way, like :func:`finish_run`) and the events. None when the run was no longer
+    ours; else whether a next attempt was planned.
+    """
+    row = conn.execute(
+        _HAND_BACK_RUN,
+        {
+            "run_id": run_id,
+            "owner": owner,
+            "error": error,
+            "delay": delay,
+            "steps": receipts_json(steps),
+        },
+    ).first()
+    return None if row is None else bool(row.planned)
 
 
 @dataclass(frozen=True)

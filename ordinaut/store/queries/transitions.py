@@ -60,13 +60,15 @@ class Transition:
 CLAIM: Final = Transition("claim", (_S.QUEUED,), (_S.RUNNING,))
 FINISH: Final = Transition("finish", (_S.RUNNING,), (_S.SUCCEEDED, _S.FAILED, _S.CANCELED))
 REAP: Final = Transition("reap", (_S.RUNNING,), (_S.FAILED,))
+# a worker shutting down gives a run back before its lease expires (see runs/shutdown.py)
+HAND_BACK: Final = Transition("hand_back", (_S.RUNNING,), (_S.FAILED,))
 CANCEL: Final = Transition("cancel", (_S.QUEUED, _S.WAITING_APPROVAL, _S.RUNNING), (_S.CANCELED,))
 # a claim that finds its task's owner revoked ends the run instead of starting it
 REFUSE: Final = Transition("refuse", (_S.QUEUED,), (_S.CANCELED,))
 APPROVE: Final = Transition("approve", (_S.WAITING_APPROVAL,), (_S.QUEUED,))
 REJECT: Final = Transition("reject", (_S.WAITING_APPROVAL,), (_S.CANCELED,))
 
-DECLARED: Final = (CLAIM, FINISH, REAP, CANCEL, REFUSE, APPROVE, REJECT)
+DECLARED: Final = (CLAIM, FINISH, REAP, HAND_BACK, CANCEL, REFUSE, APPROVE, REJECT)
 
 
 def inserted(status: RunStatus) -> str:
