@@ -10,10 +10,12 @@ A Celery app built by :func:`ordinaut.celery.create_app` carries its Runtime;
 
 from __future__ import annotations
 
+import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +28,20 @@ from ordinaut.store.engine import make_engine
 # Redis keys: heartbeats say who is alive; /health and the supervisor read them
 HEARTBEAT_SECONDS = 5.0
 HEARTBEAT_TTL = int(HEARTBEAT_SECONDS * 3)
+
+
+def heartbeat_value(at: datetime, queues: Sequence[str]) -> str:
+    """What a worker's heartbeat key holds: when, and the queues it consumes."""
+    return json.dumps({"at": at.isoformat(), "queues": list(queues)})
+
+
+def heartbeat_queues(value: str | bytes | None) -> list[str]:
+    """The queues named by a worker's heartbeat value (none for an unreadable one)."""
+    try:
+        queues = json.loads(value or b"")["queues"]
+    except (ValueError, TypeError, KeyError):
+        return []
+    return [q for q in queues if isinstance(q, str)] if isinstance(queues, list) else []
 
 
 @dataclass

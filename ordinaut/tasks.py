@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import kombu.exceptions
 from celery import current_app, shared_task
 from celery.exceptions import Reject
 from celery.signals import (
@@ -56,7 +57,13 @@ from ordinaut.outage import Outage, first_line
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
 from ordinaut.runs import lease, maintenance, shutdown, wake
-from ordinaut.runtime import HEARTBEAT_SECONDS, HEARTBEAT_TTL, Runtime, runtime_of
+from ordinaut.runtime import (
+    HEARTBEAT_SECONDS,
+    HEARTBEAT_TTL,
+    Runtime,
+    heartbeat_value,
+    runtime_of,
+)
 from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
@@ -175,9 +182,28 @@ def reap(self: Any) -> int:
 def sweep(self: Any) -> int:
     """Re-publish queued runs whose message was lost."""
     rt = runtime_of(self.app)
+    backlog = runs_backlog(self.app, rt.settings.runs_queue)
     return _periodic(
-        lambda: len(maintenance.sweep(rt.engine, rt.settings, utcnow(), publisher(self.app))), 0
+        lambda: len(
+            maintenance.sweep(
+                rt.engine, rt.settings, utcnow(), publisher(self.app), backlog=backlog
+            )
+        ),
+        0,
     )
+
+
+def runs_backlog(app: Any, queue: str) -> int | None:
+    """Messages waiting in ``queue`` on the broker; None when the broker cannot say."""
+    try:
+        with app.connection_or_acquire() as conn:
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            return int(declared.message_count)
+    except kombu.exceptions.ChannelError:  # Redis keeps no key for an empty queue
+        return 0
+    except Exception:
+        log.debug("could not measure the queue %s", queue, exc_info=True)
+        return None
 
 
 @shared_task(name="ordinaut.relay", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -221,11 +247,10 @@ def _close_connections(**_: Any) -> None:
         runtime_of(app).close()
 
 
-def _heartbeat_loop(rt: Runtime, hostname: str, stop: threading.Event) -> None:
-    key = rt.heartbeat_key("worker", hostname)
+def _heartbeat_loop(rt: Runtime, key: str, queues: list[str], stop: threading.Event) -> None:
     while True:
         try:
-            rt.redis.set(key, utcnow().isoformat(), ex=HEARTBEAT_TTL)
+            rt.redis.set(key, heartbeat_value(utcnow(), queues), ex=HEARTBEAT_TTL)
         except Exception:  # Redis down: /health will say so; keep trying
             log.debug("worker heartbeat failed", exc_info=True)
         if stop.wait(HEARTBEAT_SECONDS):
@@ -233,6 +258,7 @@ def _heartbeat_loop(rt: Runtime, hostname: str, stop: threading.Event) -> None:
 
 
 _stop_heartbeat = threading.Event()
+_heartbeat: list[tuple[Runtime, str]] = []  # this worker's (runtime, key), once it is ready
 
 
 @worker_ready.connect(weak=False)  # type: ignore[untyped-decorator]
@@ -240,9 +266,13 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     app = getattr(sender, "app", None)
     if not _ordinaut_app(app):
         return
+    rt = runtime_of(app)
+    key = rt.heartbeat_key("worker", sender.hostname)
+    _heartbeat.append((rt, key))
+    queues = sorted(sender.app.amqp.queues.consume_from)
     threading.Thread(
         target=_heartbeat_loop,
-        args=(runtime_of(app), sender.hostname, _stop_heartbeat),
+        args=(rt, key, queues, _stop_heartbeat),
         name="ordinaut-heartbeat",
         daemon=True,
     ).start()
@@ -250,7 +280,14 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
 
 @worker_shutdown.connect(weak=False)  # type: ignore[untyped-decorator]
 def _end_heartbeat(**_: Any) -> None:
+    """Stop the heartbeat and drop it: /health counts this worker out at once."""
     _stop_heartbeat.set()
+    while _heartbeat:
+        rt, key = _heartbeat.pop()
+        try:
+            rt.redis.delete(key)
+        except Exception:  # Redis down: the key expires by itself
+            log.debug("could not drop the worker heartbeat", exc_info=True)
 
 
 # --- warm shutdown: a grace period, then runs are handed back -----------------------------
@@ -260,7 +297,10 @@ def _end_heartbeat(**_: Any) -> None:
 def _start_grace(how: str = "", **_: Any) -> None:
     """In the main process, on SIGTERM: start the grace period shared with the pool."""
     app = current_app._get_current_object()
-    if how != "Warm" or not _ordinaut_app(app):
+    if not _ordinaut_app(app):
+        return
+    _end_heartbeat()  # it takes no more work: /health should not count it meanwhile
+    if how != "Warm":
         return
     grace = runtime_of(app).settings.shutdown_grace_seconds
     end = shutdown.begin(grace, time.monotonic())

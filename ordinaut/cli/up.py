@@ -14,6 +14,7 @@ rest back for immediate retry (:mod:`ordinaut.runs.shutdown`).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
     stop = threading.Event()
+    _log_into(say, logging.getLogger("ordinaut.embedded"))
 
     def on_signal(signum: int, _: FrameType | None) -> None:
         if stop.is_set():
@@ -170,6 +172,17 @@ def run(args: argparse.Namespace) -> int:
         (data_dir / ENV_FILE).unlink(missing_ok=True)
         if servers:
             say("stopped (data kept in " + str(data_dir) + ")")
+
+
+def _log_into(say: Callable[[str], None], logger: logging.Logger) -> None:
+    """Warnings of ``logger`` (e.g. a restarted server's stale lock) into the combined log."""
+
+    class Say(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            say(record.getMessage())
+
+    logger.addHandler(Say(logging.WARNING))
+    logger.propagate = False
 
 
 def _prepare(env: dict[str, str], say: Callable[[str], None]) -> Settings:

@@ -9,10 +9,15 @@
 - :func:`sweep` — runs left ``queued`` without a message: never published ``lease_seconds``
   after they were created (the dispatcher died between commit and publish, or the broker
   refused); reserved by a worker whose reservation ran out (it died holding a message for
-  several runs, see :func:`~ordinaut.store.queries.reserve_runs`); or published more than
-  five leases ago and still unclaimed (the broker lost the message). They are stamped and
-  published again inside the same transaction, so a failed publish leaves them for the
-  next sweep. A duplicate message is a no-op claim.
+  several runs, see :func:`~ordinaut.store.queries.reserve_runs`); or published a while ago
+  and still unclaimed (the broker lost the message). "A while" depends on the runs queue:
+  when it is empty (``backlog == 0``), no message of a queued run is waiting there, so one
+  published :data:`EMPTY_QUEUE_RESEND_SECONDS` ago (at most a lease) has lost its message —
+  after a broker restart or outage they are re-sent promptly, at most ``limit`` per sweep,
+  and the next sweep finds the queue busy again; with a backlog (or the queue unknown) only
+  after five leases, so a long queue being worked through is not flooded with duplicates.
+  They are stamped and published again inside the same transaction, so a failed publish
+  leaves them for the next sweep. A duplicate message is a no-op claim.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ log = logging.getLogger("ordinaut.runs")
 
 REAP_LIMIT = 500
 SWEEP_LIMIT = 1000
+EMPTY_QUEUE_RESEND_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,19 @@ def sweep(
     now: datetime,
     publish: Publish,
     limit: int = SWEEP_LIMIT,
+    backlog: int | None = None,
 ) -> list[uuid.UUID]:
-    """Re-send ``execute_run`` for queued runs without a live message; returns their ids."""
+    """Re-send ``execute_run`` for queued runs without a live message; returns their ids.
+
+    ``backlog`` is how many messages wait in the runs queue (None when unknown).
+    """
     lease = timedelta(seconds=settings.lease_seconds)
+    resend_after = (
+        min(lease, timedelta(seconds=EMPTY_QUEUE_RESEND_SECONDS)) if backlog == 0 else 5 * lease
+    )
     with engine.begin() as conn:
         stale = queries.take_stale_queued_runs(
-            conn, stale_before=now - lease, republish_before=now - 5 * lease, limit=limit
+            conn, stale_before=now - lease, republish_before=now - resend_after, limit=limit
         )
         if stale:
             publish([QueuedRun(r.id, r.priority) for r in stale])

@@ -98,7 +98,7 @@ _REPUBLISH_STALE = sa.text(
     WHERE id IN (SELECT id FROM task_run
                  WHERE status = {literal(RunStatus.QUEUED)}
                    AND ((published_at IS NULL AND created_at < :stale_before)
-                        OR published_at < :republish_before
+                        OR (published_at < :republish_before AND leased_until IS NULL)
                         OR leased_until < now())
                  ORDER BY priority, created_at
                  LIMIT :limit
@@ -115,9 +115,10 @@ def take_stale_queued_runs(
     limit: int,
 ) -> list[StaleRun]:
     """Queued runs without a live message: never published (created before
-    ``stale_before``), published before ``republish_before`` and never claimed, or reserved
-    by a worker whose reservation ran out (it died holding their message; the database's
-    clock decides, like every lease).
+    ``stale_before``), published before ``republish_before`` and never claimed nor reserved
+    (a live reservation means a worker holds their message), or reserved by a worker whose
+    reservation ran out (it died holding their message; the database's clock decides, like
+    every lease).
 
     Stamps them published now, drops the reservation and returns them; the caller
     publishes before it commits, so a failed publish rolls it all back for the next sweep.
