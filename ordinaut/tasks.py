@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import kombu.exceptions
 from celery import current_app, shared_task
 from celery.exceptions import Reject
 from celery.signals import (
@@ -197,10 +196,10 @@ def runs_backlog(app: Any, queue: str) -> int | None:
     """Messages waiting in ``queue`` on the broker; None when the broker cannot say."""
     try:
         with app.connection_or_acquire() as conn:
-            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            # not passive: kombu's Redis existence check ignores global_keyprefix, and a
+            # declare creates no key (the size is the sum over the priority lists)
+            declared = conn.default_channel.queue_declare(queue=queue)
             return int(declared.message_count)
-    except kombu.exceptions.ChannelError:  # Redis keeps no key for an empty queue
-        return 0
     except Exception:
         log.debug("could not measure the queue %s", queue, exc_info=True)
         return None
