@@ -36,6 +36,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         ORDINAUT_BACKOFF_BASE_SECONDS=str(settings.backoff_base_seconds),
         ORDINAUT_BACKOFF_CAP_SECONDS=str(settings.backoff_cap_seconds),
         ORDINAUT_MISFIRE_GRACE_SECONDS=str(settings.misfire_grace_seconds),
+        ORDINAUT_SHUTDOWN_GRACE_SECONDS=str(settings.shutdown_grace_seconds),
         PYTHONUNBUFFERED="1",
     )
     if settings.admin_token:

@@ -31,7 +31,7 @@ def _clean_env() -> dict[str, str]:
 class Up:
     """A running `ordinaut up` whose combined log is collected line by line."""
 
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, data_dir: Path, port: int, env: dict[str, str], *extra: str) -> None:
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
@@ -46,6 +46,7 @@ class Up:
                 str(port),
                 "--workers",
                 "1",
+                *extra,
             ],
             env=env,
             stdout=subprocess.PIPE,
