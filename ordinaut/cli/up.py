@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         settings = _prepare(env, say)
         _write_env_file(data_dir, env)
         _start_children(sup, settings, env, args)
-        _announce(args, stop, say)
+        # in the background: a child that dies while the stack comes up is restarted at once
+        threading.Thread(target=_announce, args=(args, stop, say), daemon=True).start()
         # the embedded servers were started by this (the main) thread: restart them from it
         gave_up = sup.supervise(stop, servers)
         if gave_up is not None:
@@ -186,7 +187,8 @@ def _log_into(say: Callable[[str], None], logger: logging.Logger) -> None:
 
 
 def _prepare(env: dict[str, str], say: Callable[[str], None]) -> Settings:
-    os.environ.update({"DATABASE_URL": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"]})
+    names = ("DATABASE_URL", "REDIS_URL", "ORDINAUT_SHUTDOWN_GRACE_SECONDS")
+    os.environ.update({name: env[name] for name in names if name in env})
     settings = load_settings()
     engine = make_engine(settings.database_url, pool_size=1, application_name="ordinaut-up")
     try:

@@ -161,6 +161,15 @@ def test_up_embedded_survives_ctrl_c_and_restart(server_tmp_path: Path) -> None:
         ),
         (["up", "--port", "70000"], {}, "70000 is not between 1 and 65535"),
         (["up", "--workers", "0"], {}, "0 is not between 1 and 64"),
+        (["up", "--grace", "-1"], {}, "-1 is not between 0 and 3600"),
+        (
+            ["up"],
+            {
+                "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+                "ORDINAUT_SHUTDOWN_GRACE_SECONDS": "soon",
+            },
+            "ORDINAUT_SHUTDOWN_GRACE_SECONDS",
+        ),
     ],
 )
 def test_bad_settings_are_one_clear_line(
