@@ -252,3 +252,27 @@ def test_free_port_prefers_the_given_port_when_free() -> None:
         holder.bind(("127.0.0.1", port))
         holder.listen()
         assert free_port(port) != port
+
+
+def test_a_killed_server_is_noticed_and_restarts_on_its_port(
+    data_dir: Path, embedded_pair: tuple[EmbeddedPostgres, EmbeddedRedis]
+) -> None:
+    """What `ordinaut up` relies on: its children keep the URLs they were given."""
+    pg, rd = embedded_pair
+    urls = (pg.start(), rd.start())
+    assert pg.exit_code() is None and rd.exit_code() is None
+    for pid in (pg.pid, rd.pid):
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+    killed = -signal.SIGKILL
+    wait_for(lambda: (pg.exit_code(), rd.exit_code()) == (killed, killed), 10, what="deaths")
+    # restarted on the same ports; a port taken meanwhile is an error, not a move
+    assert (pg.start(), rd.start()) == urls
+    with pg_conn(urls[0]) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with socket.socket() as holder:
+        rd.stop()
+        holder.bind(("127.0.0.1", rd.port))
+        holder.listen()
+        with pytest.raises(ConfigError, match=f"port {rd.port} on 127.0.0.1 is in use"):
+            rd.start()
