@@ -48,22 +48,24 @@ log = logging.getLogger("ordinaut.beat")
 
 MAX_BATCHES_PER_TICK = 50
 HEARTBEAT_EVERY = 1.0
-# what a send raises when the broker is away (kombu wraps most of them in OperationalError)
+# what a send fails with when the broker is away, under Celery's and kombu's wrappers
 BROKER_ERRORS = (
     kombu.exceptions.OperationalError,
+    kombu.exceptions.ConnectionError,  # py-amqp's, which kombu re-exports
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     OSError,
 )
 
 
-def _broker_trouble(exc: BaseException | None) -> BaseException | None:
-    """The broker connection error ``exc`` is, or was raised from; None if there is none."""
+def _broker_reason(exc: BaseException) -> str:
+    """One line on why a send failed: the broker error it was raised from, if there is one."""
+    cause: BaseException | None = exc
     for _ in range(10):
-        if exc is None or isinstance(exc, BROKER_ERRORS):
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
+        if cause is None or isinstance(cause, BROKER_ERRORS):
+            break
+        cause = cause.__cause__ or cause.__context__
+    return first_line(cause or exc)
 
 
 class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
@@ -173,7 +175,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
             return
         try:
             sent = wake.request_dispatch(self.app, self._runtime, producer=self.producer)
-        except BROKER_ERRORS as exc:
+        except Exception as exc:  # whatever it is, a send must never stop beat
             self._broker_failed(exc)
         else:
             if sent:
@@ -187,16 +189,13 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         try:
             self.apply_async(entry, producer=producer, advance=False)
         except Exception as exc:  # Celery wraps the cause in a SchedulingError
-            cause = _broker_trouble(exc)
-            if cause is None:
-                log.exception("could not send %s", entry.task)
-                return
-            self._broker_failed(cause)
+            self._broker_failed(exc)
         else:
             self._broker_ok()
 
     def _broker_failed(self, exc: BaseException) -> None:
-        if line := self._broker.failed(time.monotonic(), first_line(exc)):
+        """Count a failed send towards the broker's outage (said once, with its reason)."""
+        if line := self._broker.failed(time.monotonic(), _broker_reason(exc)):
             log.error("%s; due work is still scheduled into PostgreSQL meanwhile", line)
 
     def _broker_ok(self) -> None:

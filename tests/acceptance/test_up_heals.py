@@ -108,7 +108,8 @@ def test_up_restarts_what_dies_and_hands_runs_back_on_ctrl_c(server_tmp_path: Pa
         wait_for(lambda: client.get("/health").status_code == 200, 90, what="health again")
         assert client.post(f"/tasks/{echo}/run_now").status_code == 202
         wait_for(lambda: succeeded(client, echo, 3), 90, what="a run after PostgreSQL's restart")
-        assert count(up, "restarting it in") == 4  # one line per death, no more
+        said = [line for line in up.lines if line.startswith("ordinaut ")]
+        assert count(up, "restarting it in") == 4, "\n".join(said)  # one line per death
         beat_and_control = [x for x in up.lines if x.startswith(("beat ", "control "))]
         assert not [x for x in beat_and_control if "Traceback" in x]
 
