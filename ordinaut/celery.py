@@ -53,14 +53,10 @@ def visibility_timeout(settings: Settings) -> int:
     return max(3600, settings.lease_seconds * 10)
 
 
-def reap_every(settings: Settings) -> float:
-    """Reaper period: half a lease (1 to 5 s), so a dead worker's run waits at most 1.5 leases."""
+def maintain_every(settings: Settings) -> float:
+    """Maintenance period: half a lease (1 to 5 s), so a dead worker's run waits at most 1.5
+    leases to be reaped."""
     return min(5.0, max(1.0, settings.lease_seconds / 2))
-
-
-def sweep_every(settings: Settings) -> float:
-    """Sweeper period: one lease (2 to 15 s)."""
-    return min(15.0, max(2.0, float(settings.lease_seconds)))
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -93,11 +89,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "beat_scheduler": BEAT_SCHEDULER,
         "beat_max_loop_interval": settings.beat_max_interval,
+        # one periodic entry: the reaper, the sweeper and the dispatch and relay backstops,
+        # each only when a read-only look says it has work (beat requests dispatch and relay
+        # itself the moment they have work, so this is for lost wake-ups and dead workers)
         "beat_schedule": {
-            "ordinaut.dispatch": {"task": "ordinaut.dispatch", "schedule": 1.0},
-            "ordinaut.reap": {"task": "ordinaut.reap", "schedule": reap_every(settings)},
-            "ordinaut.sweep": {"task": "ordinaut.sweep", "schedule": sweep_every(settings)},
-            "ordinaut.relay": {"task": "ordinaut.relay", "schedule": 1.0},
+            "ordinaut.maintain": {
+                "task": "ordinaut.maintain",
+                "schedule": maintain_every(settings),
+            },
         },
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,

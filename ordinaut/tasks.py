@@ -14,10 +14,12 @@ Connections are built once per pool process, in ``worker_process_init``.
   conditional. The later runs of a group are reserved for this worker for one lease
   (extended while it works through the group); if the worker dies, they are still
   ``queued`` and the sweeper re-sends them once the reservation has run out.
-- ``ordinaut.reap`` and ``ordinaut.sweep`` (control queue, beat entries): see
+- ``ordinaut.reap`` and ``ordinaut.sweep`` (control queue): see
   :mod:`ordinaut.runs.maintenance`.
-- ``ordinaut.relay`` (control queue, a beat entry): the outbox to Redis Streams
-  (:mod:`ordinaut.events.relay`).
+- ``ordinaut.relay`` (control queue, requested by beat when the outbox holds events): the
+  outbox to Redis Streams (:mod:`ordinaut.events.relay`).
+- ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
+  that has work (the backstop for every lost wake-up).
 
 A worker also keeps a heartbeat in Redis (``/health`` counts live workers by it). Worker and
 beat processes redact secret values from every log record (:mod:`ordinaut.tools.redact`).
@@ -56,6 +58,7 @@ from ordinaut.outage import Outage, first_line
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
 from ordinaut.runs import lease, maintenance, shutdown, wake
+from ordinaut.runs.publish import EXECUTE_RUN, publisher
 from ordinaut.runtime import (
     HEARTBEAT_SECONDS,
     HEARTBEAT_TTL,
@@ -67,7 +70,6 @@ from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
 
-EXECUTE_RUN = "ordinaut.execute_run"
 T = TypeVar("T")
 
 # dispatch, reap, sweep and relay arrive every second or so: with PostgreSQL away each would
@@ -93,43 +95,27 @@ def _periodic(call: Callable[[], T], idle: T) -> T:
     return result
 
 
-def publisher(app: Any) -> dispatching.Publish:
-    """Publish queued runs as ``execute_run`` messages: one pipelined round trip per batch."""
-
-    def publish(runs: Sequence[dispatching.QueuedRun]) -> None:
-        with app.producer_or_acquire() as producer, producer.batch():
-            for group in dispatching.message_groups(runs):
-                ids = [str(run.id) for run in group]
-                # argsrepr given: Celery would otherwise saferepr() the args of every message
-                app.send_task(
-                    EXECUTE_RUN,
-                    args=ids,
-                    argsrepr=",".join(ids),
-                    kwargsrepr="{}",
-                    priority=min(run.priority for run in group),
-                    producer=producer,
-                )
-
-    return publish
-
-
-@shared_task(name=wake.DISPATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
-def dispatch(self: Any) -> dict[str, int]:
-    """Lease dispatchable due work, create its runs and publish them."""
-    rt = runtime_of(self.app)
-    wake.clear_request(rt)
+def _dispatch(app: Any) -> dict[str, int]:
+    rt = runtime_of(app)
+    wake.clear(rt, wake.DISPATCH_TASK)
 
     def run() -> dict[str, int]:
         result = dispatching.dispatch(
             rt.engine,
             rt.settings.namespace,
             utcnow,
-            publisher(self.app),
+            publisher(app),
             batch_size=rt.settings.dispatch_batch_size,
         )
         return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
 
     return _periodic(run, {"queued": 0, "skipped": 0, "waiting": 0})
+
+
+@shared_task(name=wake.DISPATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def dispatch(self: Any) -> dict[str, int]:
+    """Lease dispatchable due work, create its runs and publish them."""
+    return _dispatch(self.app)
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -164,32 +150,44 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
     return ",".join(statuses)
 
 
-@shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
-def reap(self: Any) -> int:
-    """Fail runs whose lease expired and plan their retries."""
-    rt = runtime_of(self.app)
+def _reap(app: Any) -> int:
+    rt = runtime_of(app)
     now = utcnow()
     reaped: list[maintenance.Reaped] = _periodic(
         lambda: maintenance.reap(rt.engine, rt.settings, now), []
     )
     if any(r.frees_slot or (r.retry_at and r.retry_at <= now) for r in reaped):
-        wake.request_dispatch(self.app, rt)
+        wake.request_dispatch(app, rt)
     return len(reaped)
+
+
+def _sweep(app: Any) -> int:
+    rt = runtime_of(app)
+    backlog = runs_backlog(app, rt.settings.runs_queue)
+    return _periodic(
+        lambda: len(
+            maintenance.sweep(rt.engine, rt.settings, utcnow(), publisher(app), backlog=backlog)
+        ),
+        0,
+    )
+
+
+def _relay(app: Any) -> int:
+    rt = runtime_of(app)
+    wake.clear(rt, wake.RELAY_TASK)
+    return _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+
+
+@shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def reap(self: Any) -> int:
+    """Fail runs whose lease expired and plan their retries."""
+    return _reap(self.app)
 
 
 @shared_task(name="ordinaut.sweep", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def sweep(self: Any) -> int:
     """Re-publish queued runs whose message was lost."""
-    rt = runtime_of(self.app)
-    backlog = runs_backlog(self.app, rt.settings.runs_queue)
-    return _periodic(
-        lambda: len(
-            maintenance.sweep(
-                rt.engine, rt.settings, utcnow(), publisher(self.app), backlog=backlog
-            )
-        ),
-        0,
-    )
+    return _sweep(self.app)
 
 
 def runs_backlog(app: Any, queue: str) -> int | None:
@@ -205,11 +203,34 @@ def runs_backlog(app: Any, queue: str) -> int | None:
         return None
 
 
-@shared_task(name="ordinaut.relay", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+@shared_task(name=wake.RELAY_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def relay(self: Any) -> int:
     """Append unpublished outbox rows to the Redis stream."""
+    return _relay(self.app)
+
+
+@shared_task(name="ordinaut.maintain", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def maintain(self: Any) -> dict[str, bool]:
+    """The periodic pass (beat's one internal entry): the reaper, the sweeper and the
+    dispatch and relay backstops, each run only when a single read-only look at the
+    database says it has work, so an idle deployment costs one query and no commit."""
     rt = runtime_of(self.app)
-    return _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+    nothing = maintenance.Backlog(False, False, False, False)
+    todo = _periodic(lambda: maintenance.backlog(rt.engine, rt.settings, utcnow()), nothing)
+    if todo.expired_leases:
+        _reap(self.app)
+    if todo.stale_queued:
+        _sweep(self.app)
+    if todo.dispatchable:
+        _dispatch(self.app)
+    if todo.unrelayed:
+        _relay(self.app)
+    return {
+        "reap": todo.expired_leases,
+        "sweep": todo.stale_queued,
+        "dispatch": todo.dispatchable,
+        "relay": todo.unrelayed,
+    }
 
 
 # --- per-process resources and the worker heartbeat ---------------------------------------

@@ -1,18 +1,29 @@
-"""Beat's database work for one batch: claim due tasks, write due_work, advance schedules.
+"""Beat's database work for one batch: claim due tasks, write runs or due_work, advance.
 
 One transaction per batch: the claimed task rows stay locked (``FOR UPDATE SKIP LOCKED``)
-until their due_work rows are inserted, their skipped occurrences recorded and their
+until their runs or due_work rows are inserted, their skipped occurrences recorded and their
 ``next_run_at`` moved, so a second beat running at the same moment skips them, and one that
 read them just before the commit re-checks them against the new ``next_run_at`` and lets them
-go. ``UNIQUE (task_id, run_at)`` catches anything else.
+go. ``UNIQUE (task_id, run_at)`` on due_work and the unique index on a run's (task,
+occurrence, attempt) catch anything else.
 
 Per claimed task, :func:`ordinaut.scheduling.planning.plan_due_task` decides (pure) which
-occurrences become due_work (``schedule`` on time, ``catch_up`` for missed ones the misfire
-policy keeps) and which become ``skipped`` runs with the reason; the task then moves to its
-next occurrence, or becomes ``completed`` when its schedule is exhausted (a fired ``once``,
-an RRULE past its COUNT/UNTIL). A stored task whose schedule cannot be computed any more (a
-zone removed from tzdata, a value written around the service) is paused with a ``skipped``
-run saying why, instead of stopping every other task's schedule.
+occurrences fire (``schedule`` on time, ``catch_up`` for missed ones the misfire policy
+keeps) and which become ``skipped`` runs with the reason. An occurrence that fires becomes:
+
+- a **queued run**, written here, when its task *runs freely* (no concurrency key, no dedupe
+  window, overlap ``allow``: nothing to decide against other runs) and it may start now —
+  the steady path: no due_work row, no dispatch message, no second transaction; the caller
+  publishes ``execute_run`` after the commit and passes the publish times to the next batch,
+  which stamps them (``published_at``) in its own transaction;
+- a **due_work row** otherwise, for dispatch to decide under its rules (or to wait for its
+  ``not_before``).
+
+The task then moves to its next occurrence, or becomes ``completed`` when its schedule is
+exhausted (a fired ``once``, an RRULE past its COUNT/UNTIL). A stored task whose schedule
+cannot be computed any more (a zone removed from tzdata, a value written around the
+service) is paused with a ``skipped`` run saying why, instead of stopping every other task's
+schedule.
 
 The cost of a batch depends on the number of tasks it claims, never on how many are stored.
 """
@@ -20,6 +31,8 @@ The cost of a batch depends on the number of tasks it claims, never on how many 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -28,10 +41,11 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from ordinaut.errors import ValidationError
-from ordinaut.scheduling.planning import TaskPlan, plan_due_task
+from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.scheduling.planning import TaskPlan, Work, plan_due_task
 from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from ordinaut.store import queries
-from ordinaut.vocabulary import MisfirePolicy, TaskStatus, Trigger
+from ordinaut.vocabulary import MisfirePolicy, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.beat")
 
@@ -44,13 +58,16 @@ SCHEDULE_CACHE_SIZE = 8192  # at most ~3 KiB each: ~25 MiB
 @dataclass(frozen=True)
 class TickResult:
     """What one batch did: tasks claimed, due_work rows written, runs recorded skipped,
-    tasks completed, and tasks paused because their schedule cannot be computed."""
+    tasks completed, tasks paused because their schedule cannot be computed, and the runs
+    created directly (to publish once the batch has committed)."""
 
     claimed: int
     due_work: int
     skipped: int
     completed: int
-    paused: int = 0
+    paused: int
+    queued: tuple[QueuedRun, ...]
+    wake: queries.Wake  # when beat must wake next, read after the batch's writes
 
 
 @lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
@@ -68,17 +85,30 @@ def schedule_of(kind: str, expr: str | None, tz: str, created_at: datetime) -> S
 
 
 def fire_due_tasks(
-    engine: Engine, now: datetime, *, limit: int, grace: timedelta, cap: int
+    engine: Engine,
+    now: datetime,
+    *,
+    limit: int,
+    grace: timedelta,
+    cap: int,
+    published: Sequence[tuple[uuid.UUID, datetime]] = (),
+    since: datetime | None = None,
 ) -> TickResult:
-    """Claim up to ``limit`` tasks due at ``now`` and turn their occurrences into due_work.
+    """Claim up to ``limit`` tasks due at ``now``; turn their occurrences into runs (tasks
+    that run freely, when the occurrence may start now) or due_work (the others).
 
-    Commits once. Returns what it did; ``claimed < limit`` means nothing more was due (or
-    the rest is locked by another beat).
+    Commits once, and stamps ``published`` — runs an earlier batch created and published
+    after its commit, with when — in the same transaction, which also reads when beat must
+    wake next (``since``: see :func:`~ordinaut.store.queries.next_wake`). Returns what it
+    did; ``claimed < limit`` means nothing more was due (or the rest is locked by another
+    beat).
     """
     with engine.begin() as conn:
+        queries.mark_published_at(conn, published)
         rows = queries.claim_due_tasks(conn, now, limit)
         if not rows:
-            return TickResult(0, 0, 0, 0)
+            return TickResult(0, 0, 0, 0, 0, (), queries.next_wake(conn, now, since=since))
+        runs: list[dict[str, Any]] = []
         work: list[dict[str, Any]] = []
         skipped: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
@@ -99,24 +129,48 @@ def fire_due_tasks(
                     _update(row.id, row.next_occurrence_at, row.next_run_at, TaskStatus.PAUSED)
                 )
                 continue
-            work.extend(
-                {
-                    "task_id": row.id,
-                    "run_at": w.run_at,
-                    "not_before": w.not_before,
-                    "trigger": w.trigger.value,
-                    "priority": row.priority,
-                }
-                for w in plan.work
-            )
+            for w in plan.work:
+                if row.runs_freely and w.not_before <= now:
+                    runs.append(_run(row, w, now))
+                else:
+                    work.append(
+                        {
+                            "task_id": row.id,
+                            "run_at": w.run_at,
+                            "not_before": w.not_before,
+                            "trigger": w.trigger.value,
+                            "priority": row.priority,
+                        }
+                    )
             skipped.extend(_skipped_runs(row, plan, now))
             status = TaskStatus.COMPLETED if plan.completed else None
             updates.append(_update(row.id, plan.next_occurrence_at, plan.next_run_at, status))
+        ids = queries.insert_runs(conn, runs)
         written = queries.insert_due_work(conn, work)
         queries.record_skipped_runs(conn, skipped)
         queries.advance_tasks(conn, updates)
+        wake = queries.next_wake(conn, now, since=since)
     completed = sum(1 for u in updates if u["status"] == TaskStatus.COMPLETED)
-    return TickResult(len(rows), written, len(skipped), completed, paused)
+    queued = tuple(
+        QueuedRun(run_id, run["priority"])
+        for run_id, run in zip(ids, runs, strict=True)
+        if run_id is not None
+    )
+    return TickResult(len(rows), written, len(skipped), completed, paused, queued, wake)
+
+
+def _run(row: queries.DueTask, work: Work, now: datetime) -> dict[str, Any]:
+    """The queued run of an occurrence beat creates itself (see ``DueTask.runs_freely``)."""
+    return {
+        "task_id": row.id,
+        "status": RunStatus.QUEUED.value,
+        "trigger": work.trigger.value,
+        "scheduled_for": work.run_at,
+        "not_before": work.not_before,
+        "work_created_at": now,
+        "priority": row.priority,
+        "dedupe_key": row.dedupe_key,
+    }
 
 
 def _occurrence(row: queries.DueTask) -> datetime:

@@ -1,21 +1,25 @@
 """Ordinaut's Celery beat scheduler: the database is the schedule.
 
 Use with ``celery -A ordinaut beat -S ordinaut.beat.scheduler:DatabaseScheduler`` (the
-app's default). Each ``tick()``:
+app's default). Beat sleeps until the next due instant, and each ``tick()``:
 
-1. claims the tasks whose ``next_run_at`` has come (``FOR UPDATE SKIP LOCKED``, batched),
-   writes their due_work rows and advances them (``firing.fire_due_tasks``);
-2. right after each batch it commits, requests ``ordinaut.dispatch`` (coalesced: no second
-   message while one is pending) when it wrote work, or when due_work written by someone else
-   became dispatchable since the previous tick (a retry's backoff ended, jitter, run_now,
-   work left from before a restart), so due work does not wait for the periodic dispatch;
-3. runs the internal periodic entries (dispatch safety net, lease reaper, sweeper) through
-   Celery's own machinery;
-4. returns the seconds until the earliest of: the next task due, the next due_work row
-   becoming dispatchable, the next internal entry — never more than ``beat_max_interval``,
-   which bounds how late a task created or changed elsewhere is noticed.
+1. when a task is due (by what the database said at the last look), claims the due tasks
+   (``FOR UPDATE SKIP LOCKED``, batched) and fires them (:func:`.firing.fire_due_tasks`):
+   the runs of tasks that run freely are created right there and published after the batch
+   commits (their publish time rides along in the next batch's transaction); the others
+   become due_work for dispatch. The same transaction reads when to wake next;
+2. otherwise looks at the database only when due_work becomes dispatchable or once every
+   ``beat_max_interval`` (the bound on how late a task created or changed elsewhere is
+   noticed) — one read-only query, no commit;
+3. requests ``ordinaut.dispatch`` when due_work became dispatchable since the last look,
+   and ``ordinaut.relay`` (at most once a second) when the outbox holds events for the
+   stream — both coalesced: no second message while one is pending;
+4. runs the internal periodic entry (``ordinaut.maintain``: reaper, sweeper, dispatch and
+   relay backstops) through Celery's own machinery;
+5. returns the seconds until the earliest of: the next task due, the next due_work row
+   becoming dispatchable, the next internal entry, ``beat_max_interval``.
 
-The cost of a tick depends on how many tasks are due, not on how many are stored: both
+The cost of a tick depends on how many tasks are due, not on how many are stored: the
 queries use the partial index on ``task.next_run_at`` and the index on
 ``due_work.not_before``.
 
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +46,8 @@ from ordinaut.beat.firing import fire_due_tasks
 from ordinaut.clock import utcnow
 from ordinaut.outage import Outage, first_line
 from ordinaut.runs import wake
+from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.runs.publish import publisher
 from ordinaut.runtime import HEARTBEAT_TTL, runtime_of
 from ordinaut.store import queries
 
@@ -48,6 +55,7 @@ log = logging.getLogger("ordinaut.beat")
 
 MAX_BATCHES_PER_TICK = 50
 HEARTBEAT_EVERY = 1.0
+RELAY_EVERY = 1.0  # at most one relay request a second: a pass then takes a second's events
 # what a send fails with when the broker is away, under Celery's and kombu's wrappers
 BROKER_ERRORS = (
     kombu.exceptions.OperationalError,
@@ -76,6 +84,11 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         # due_work that became dispatchable after this instant has not been dispatched for
         # yet; the first tick looks at everything already due (e.g. left over from downtime)
         self._checked_until: datetime | None = None
+        self._wake: queries.Wake | None = None  # what the database said at the last look
+        self._next_look = 0.0  # monotonic time of the next look even if nothing is due
+        # runs this beat created and published, waiting to be stamped by the next write
+        self._published: list[tuple[uuid.UUID, datetime]] = []
+        self._next_relay = 0.0
         self._last_heartbeat = 0.0
         self._database = Outage("PostgreSQL")
         self._broker = Outage("the broker (Redis)", cap=5.0)
@@ -83,7 +96,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
-        """Load the internal periodic entries (dispatch, reap, sweep) from the app config."""
+        """Load the internal periodic entry (maintenance) from the app config."""
         self.merge_inplace(self.app.conf.beat_schedule)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
@@ -92,16 +105,9 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         if not self._database.may_try(time.monotonic()):
             return self._database.wait(time.monotonic())
         try:
-            wrote = self._fire(utcnow())  # requests a dispatch after each batch it commits
-            now = utcnow()
-            with self._runtime.engine.connect() as conn:
-                wake = queries.next_wake(conn, now, since=self._checked_until)
-            # due_work whose not_before passed since the last tick (a retry's backoff ended,
-            # jittered work, run_now): dispatch it now rather than at the periodic dispatch
-            if wake.became_due and not wrote:
-                self.send_dispatch()
-            self._checked_until = now
+            wake = self._look(utcnow())
         except DBAPIError as exc:
+            self._wake = None
             if line := self._database.failed(time.monotonic(), first_line(exc)):
                 log.error("%s", line)
             return self._database.wait(time.monotonic())
@@ -125,24 +131,63 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 wait = min(wait, (at - later).total_seconds())
         return max(wait, 0.0)
 
-    def _fire(self, now: datetime) -> int:
+    def _look(self, now: datetime) -> queries.Wake:
+        """Fire what is due and learn when to wake next; the database only when needed.
+
+        A tick touches the database when a task is due (by the last look), when due_work
+        becomes dispatchable, or once every ``beat_max_interval``; Celery's own entries wake
+        beat too, and those ticks cost nothing here.
+        """
+        last = self._wake
+        due = last is None or any(
+            at is not None and at <= now for at in (last.next_task_at, last.next_work_at)
+        )
+        quiet = not due and not self._published and time.monotonic() < self._next_look
+        if last is not None and quiet:
+            return last
+        rt = self._runtime
+        if last is None or (last.next_task_at is not None and last.next_task_at <= now):
+            seen = self._fire(now)
+        else:
+            with rt.engine.begin() as conn:
+                queries.mark_published_at(conn, self._published)
+                seen = queries.next_wake(conn, now, since=self._checked_until)
+            self._published.clear()
+        self._checked_until = now
+        self._wake = seen
+        self._next_look = time.monotonic() + rt.settings.beat_max_interval
+        # due_work whose not_before passed since the last look (a retry's backoff ended,
+        # jittered work, run_now, work that waits for dispatch's rules): dispatch it now
+        if seen.became_due:
+            self.send(wake.DISPATCH_TASK)
+        if seen.unrelayed and time.monotonic() >= self._next_relay:
+            self._next_relay = time.monotonic() + RELAY_EVERY
+            self.send(wake.RELAY_TASK)
+        return seen
+
+    def _fire(self, now: datetime) -> queries.Wake:
+        """Fire due tasks batch by batch; each batch commits, then publishes its runs."""
         rt, settings = self._runtime, self._runtime.settings
-        wrote = 0
         for _ in range(MAX_BATCHES_PER_TICK):
+            stamps = list(self._published)
             result = fire_due_tasks(
                 rt.engine,
                 now,
                 limit=settings.beat_batch_size,
                 grace=timedelta(seconds=settings.misfire_grace_seconds),
                 cap=settings.misfire_cap,
+                published=stamps,
+                since=self._checked_until,
             )
-            wrote += result.due_work
-            if result.due_work:  # first thing after the commit: every due run pays this wait
-                self.send_dispatch()
+            del self._published[: len(stamps)]  # committed with the batch
+            if result.queued:  # first thing after the commit: every due run pays this wait
+                self._publish(result.queued)
             if result.claimed:
                 log.info(
-                    "fired %d due tasks: %d due_work written, %d skipped, %d completed, %d paused",
+                    "fired %d due tasks: %d runs, %d due_work, %d skipped, %d completed, "
+                    "%d paused",
                     result.claimed,
+                    len(result.queued),
                     result.due_work,
                     result.skipped,
                     result.completed,
@@ -150,7 +195,24 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 )
             if result.claimed < settings.beat_batch_size:
                 break
-        return wrote
+        return result.wake
+
+    def _publish(self, runs: tuple[QueuedRun, ...]) -> None:
+        """Send the runs this beat created; their publish time is stamped by the next write.
+
+        Best effort: a run whose message does not go out stays ``queued`` without a
+        ``published_at``, and the sweeper sends it a lease later.
+        """
+        if not self._broker.may_try(time.monotonic()):
+            return
+        try:
+            publisher(self.app, self.producer)(runs)
+        except Exception as exc:  # whatever it is, a send must never stop beat
+            self._broker_failed(exc)
+            return
+        self._broker_ok()
+        at = utcnow()
+        self._published.extend((run.id, at) for run in runs)
 
     # Overrides a private method of celery.beat.Scheduler (Celery 5.5-5.7; ``connection``
     # and ``producer`` call it): the public API has no way to bound the connect retries.
@@ -163,18 +225,18 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         """
         return self.connection.ensure_connection(max_retries=1, interval_start=0, timeout=2)
 
-    def send_dispatch(self) -> None:
-        """Ask a worker to dispatch now (unless a request is already pending).
+    def send(self, task: str) -> None:
+        """Ask the control worker for a dispatch or relay pass (unless one is pending).
 
-        Best effort: with the broker unreachable the due_work is already committed and the
-        periodic dispatch picks it up once Redis is back, so a failed send must never stop
+        Best effort: with the broker unreachable the work is already committed and the
+        periodic maintenance picks it up once Redis is back, so a failed send must never stop
         beat (which would also stop every other scheduled occurrence). While the broker is
         known to be down, sends wait for its backoff instead of failing one by one.
         """
         if not self._broker.may_try(time.monotonic()):
             return
         try:
-            sent = wake.request_dispatch(self.app, self._runtime, producer=self.producer)
+            sent = wake.request(self.app, self._runtime, task, producer=self.producer)
         except Exception as exc:  # whatever it is, a send must never stop beat
             self._broker_failed(exc)
         else:

@@ -154,7 +154,7 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
         result.queued = [
             QueuedRun(run_id, run["priority"])
             for run_id, run in zip(ids, runs, strict=True)
-            if run["status"] == RunStatus.QUEUED.value
+            if run_id is not None and run["status"] == RunStatus.QUEUED.value
         ]
     return result
 

@@ -44,6 +44,7 @@ round trip and one commit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -52,7 +53,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError
@@ -134,9 +136,9 @@ def execute_run(
     run's lease.
     """
     engine = autocommit(engine)
-    with engine.connect() as conn:
+    with contextlib.ExitStack() as stack:
+        conn, claimed = _claim(stack, engine, run_id, owner, settings.lease_seconds)
         db = RunDb(engine, conn)
-        claimed = queries.claim_run(conn, run_id, owner, settings.lease_seconds)
         if claimed is None:
             log.info(
                 "run %s not claimed: no longer queued, or refused (its owner is revoked)",
@@ -201,6 +203,28 @@ def _scrubbed(result: _Result, redactor: redact.Redactor) -> _Result:
     """``result`` with no secret in its output or error, and its error at most MAX_ERROR_CHARS."""
     error = None if result.error is None else redactor.bounded(result.error, MAX_ERROR_CHARS)
     return replace(result, output=redactor.value(result.output), error=error)
+
+
+def _claim(
+    stack: contextlib.ExitStack, engine: Engine, run_id: uuid.UUID, owner: str, lease: float
+) -> tuple[Connection, queries.ClaimedRun | None]:
+    """Claim on a pooled connection (kept open on ``stack`` for the whole run).
+
+    Pooled connections are not pinged on every checkout (see :mod:`ordinaut.store.engine`):
+    one the server dropped since its last use (a database restart) fails the claim, is
+    discarded by the pool, and the claim is tried once more on a fresh connection. Had the
+    first claim reached the server, the second finds the run taken (``None``): the run is
+    then ours but unattended, and the reaper retries it once its lease runs out.
+    """
+    for attempt in (1, 2):
+        conn = stack.enter_context(engine.connect())
+        try:
+            return conn, queries.claim_run(conn, run_id, owner, lease)
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.warning("run %s: database connection lost; claiming again", run_id)
+    raise AssertionError("unreachable")
 
 
 def _run_pipeline(

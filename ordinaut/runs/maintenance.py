@@ -110,13 +110,9 @@ def sweep(
 
     ``backlog`` is how many messages wait in the runs queue (None when unknown).
     """
-    lease = timedelta(seconds=settings.lease_seconds)
-    resend_after = (
-        min(lease, timedelta(seconds=EMPTY_QUEUE_RESEND_SECONDS)) if backlog == 0 else 5 * lease
-    )
     with engine.begin() as conn:
         stale = queries.take_stale_queued_runs(
-            conn, stale_before=now - lease, republish_before=now - resend_after, limit=limit
+            conn, **_stale(settings, now, backlog), limit=limit
         )
         if stale:
             publish([QueuedRun(r.id, r.priority) for r in stale])
@@ -128,3 +124,28 @@ def sweep(
             extra={"count": len(stale)},
         )
     return [r.id for r in stale]
+
+
+def _stale(settings: Settings, now: datetime, backlog: int | None) -> dict[str, datetime]:
+    """When a queued run's message counts as missing: never published a lease after its
+    creation, or published and not claimed since: five leases with a backlog in the runs
+    queue (``backlog``; None when unknown), min(lease, EMPTY_QUEUE_RESEND_SECONDS) when the
+    queue is empty (its message cannot still be waiting there)."""
+    lease = timedelta(seconds=settings.lease_seconds)
+    resend_after = (
+        min(lease, timedelta(seconds=EMPTY_QUEUE_RESEND_SECONDS)) if backlog == 0 else 5 * lease
+    )
+    return {"stale_before": now - lease, "republish_before": now - resend_after}
+
+
+Backlog = queries.Backlog
+
+
+def backlog(engine: Engine, settings: Settings, now: datetime) -> queries.Backlog:
+    """Which maintenance jobs may have work: one read-only query (no commit when idle).
+
+    Queued runs count as stale here by the empty-queue rule (the looser one); the sweep
+    itself then measures the queue and applies the right one.
+    """
+    with engine.connect() as conn:
+        return queries.backlog(conn, now, **_stale(settings, now, backlog=0))

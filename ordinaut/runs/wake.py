@@ -1,10 +1,10 @@
-"""Waking the dispatcher: coalesced requests for ``ordinaut.dispatch``.
+"""Waking the control worker: coalesced requests for ``ordinaut.dispatch`` and ``ordinaut.relay``.
 
-:func:`request_dispatch` sets a short-lived Redis flag and sends a message only when none is
-pending; the dispatch task clears the flag before it leases (:func:`clear_request`), so work
-that arrives later is always picked up by this pass or by the one it triggers. A burst of
+:func:`request` sets a short-lived Redis flag and sends a message only when none is
+pending; the task clears the flag before it starts its work (:func:`clear`), so work that
+arrives later is always picked up by this pass or by the one it triggers. A burst of
 ``run_now`` calls, beat batches and finished runs therefore costs one message, not one each.
-The periodic dispatch (a beat entry) is the backstop for a lost wake-up.
+The periodic maintenance pass (a beat entry) is the backstop for a lost wake-up.
 
 ``sender`` is any Celery app (this module imports no Celery): the API and beat send with
 their own app, a worker with the app it runs.
@@ -21,33 +21,39 @@ from ordinaut.runtime import Runtime
 log = logging.getLogger("ordinaut.runs")
 
 DISPATCH_TASK = "ordinaut.dispatch"
-# a pending-dispatch flag older than this is ignored (its message was lost): a bound on how
-# long a lost wake-up can suppress others; the periodic dispatch runs meanwhile anyway
-DISPATCH_FLAG_SECONDS = 10
+RELAY_TASK = "ordinaut.relay"
+# a pending flag older than this is ignored (its message was lost): a bound on how long a
+# lost wake-up can suppress others; the periodic maintenance runs meanwhile anyway
+FLAG_SECONDS = 10
 
 
-def dispatch_flag(rt: Runtime) -> str:
-    """Redis key that says "a dispatch message is on its way"."""
-    return rt.key("dispatch", "pending")
+def flag(rt: Runtime, task: str) -> str:
+    """Redis key that says "a message for ``task`` is on its way"."""
+    return rt.key("pending", task)
 
 
-def request_dispatch(sender: Any, rt: Runtime, *, producer: Any = None) -> bool:
-    """Ask a worker to dispatch soon, unless a request is already pending; True if sent."""
+def request(sender: Any, rt: Runtime, task: str, *, producer: Any = None) -> bool:
+    """Ask the control worker to run ``task`` soon, unless a request is pending; True if sent."""
     try:
-        if not rt.redis.set(dispatch_flag(rt), "1", nx=True, ex=DISPATCH_FLAG_SECONDS):
+        if not rt.redis.set(flag(rt, task), "1", nx=True, ex=FLAG_SECONDS):
             return False
     except Exception:  # Redis trouble: the send below will say so, or succeed anyway
-        log.debug("dispatch flag unavailable", exc_info=True)
-    sender.send_task(DISPATCH_TASK, queue=rt.settings.control_queue, producer=producer)
+        log.debug("wake-up flag unavailable", exc_info=True)
+    sender.send_task(task, queue=rt.settings.control_queue, producer=producer)
     return True
 
 
-def clear_request(rt: Runtime) -> None:
-    """Forget the pending request (the dispatch that clears it is about to lease)."""
+def request_dispatch(sender: Any, rt: Runtime, *, producer: Any = None) -> bool:
+    """Ask for a dispatch pass (see :func:`request`)."""
+    return request(sender, rt, DISPATCH_TASK, producer=producer)
+
+
+def clear(rt: Runtime, task: str) -> None:
+    """Forget the pending request for ``task`` (its pass is about to start)."""
     try:
-        rt.redis.delete(dispatch_flag(rt))
+        rt.redis.delete(flag(rt, task))
     except Exception:  # the flag expires by itself
-        log.debug("could not clear the dispatch flag", exc_info=True)
+        log.debug("could not clear a wake-up flag", exc_info=True)
 
 
 def kicker(sender: Any, rt: Runtime) -> Callable[[], None]:

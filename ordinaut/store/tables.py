@@ -180,6 +180,15 @@ task_run = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
+# one run per scheduled occurrence and attempt, whoever writes it (beat or dispatch)
+sa.Index(
+    "ux_task_run_occurrence",
+    task_run.c.task_id,
+    task_run.c.scheduled_for,
+    task_run.c.attempt,
+    unique=True,
+    postgresql_where=sa.text("trigger IN ('schedule', 'catch_up') AND status <> 'skipped'"),
+)
 sa.Index(
     "ix_task_run_open",
     task_run.c.status,

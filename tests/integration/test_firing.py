@@ -1,7 +1,8 @@
 """One beat batch against a real database, ``now`` passed in: claims, batching, SKIP LOCKED.
 
 ``fire_due_tasks`` is called directly (no beat process), so each test states the instant it
-fires at and asserts exact rows: due_work, skipped runs, the task's next times and status.
+fires at and asserts exact rows: what fired (a queued run for a task that runs freely, a
+due_work row for the others), skipped runs, the task's next times and status.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -58,13 +60,26 @@ def add_tasks(engine: Engine, *specs: dict[str, Any]) -> list[uuid.UUID]:
 
 
 def work_of(engine: Engine, task_id: uuid.UUID) -> list[tuple[datetime, datetime, str]]:
+    """What fired for a task: (occurrence, not_before, trigger) of its due_work rows and of
+    the queued runs beat created itself, in occurrence order."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(due_work.c.run_at, due_work.c.not_before, due_work.c.trigger)
             .where(due_work.c.task_id == task_id)
-            .order_by(due_work.c.run_at)
+            .union_all(
+                sa.select(
+                    task_run.c.scheduled_for, task_run.c.not_before, task_run.c.trigger
+                ).where(task_run.c.task_id == task_id, task_run.c.status == "queued")
+            )
+            .order_by("run_at")
         ).all()
     return [tuple(r) for r in rows]
+
+
+def counts(result: TickResult) -> tuple[int, int, int, int, int]:
+    """(claimed, fired, skipped, completed, paused): fired counts runs and due_work alike."""
+    fired = result.due_work + len(result.queued)
+    return result.claimed, fired, result.skipped, result.completed, result.paused
 
 
 def skipped_of(engine: Engine, task_id: uuid.UUID) -> list[tuple[datetime, str]]:
@@ -87,12 +102,71 @@ def state_of(engine: Engine, task_id: uuid.UUID) -> tuple[str, datetime | None, 
     return row[0], row[1], row[2]
 
 
-def test_on_time_occurrence_becomes_due_work_and_the_task_advances(engine: Engine) -> None:
+def test_on_time_occurrence_fires_and_the_task_advances(engine: Engine) -> None:
     (tid,) = add_tasks(engine, {"next_run_at": at("10:00")})
-    assert fire(engine) == TickResult(claimed=1, due_work=1, skipped=0, completed=0)
+    assert counts(fire(engine)) == (1, 1, 0, 0, 0)
     assert work_of(engine, tid) == [(at("10:00"), at("10:00"), "schedule")]
     assert state_of(engine, tid) == ("active", at("10:10"), at("10:10"))
-    assert fire(engine) == TickResult(0, 0, 0, 0)  # nothing due any more
+    assert counts(fire(engine)) == (0, 0, 0, 0, 0)  # nothing due any more
+
+
+def test_a_task_that_runs_freely_gets_its_run_from_beat_without_due_work(engine: Engine) -> None:
+    (free,) = add_tasks(engine, {"next_run_at": at("10:00"), "priority": 2})
+    result = fire(engine)
+    assert [q.priority for q in result.queued] == [2] and result.due_work == 0
+    with engine.connect() as conn:
+        run = conn.execute(sa.select(task_run).where(task_run.c.task_id == free)).one()
+        assert conn.execute(sa.select(sa.func.count()).select_from(due_work)).scalar() == 0
+    assert run.id == result.queued[0].id
+    assert (run.status, run.trigger, run.attempt, run.scheduled_for) == (
+        "queued",
+        "schedule",
+        1,
+        at("10:00"),
+    )
+    assert (run.not_before, run.work_created_at, run.published_at) == (at("10:00"), NOW, None)
+    # the caller publishes after the commit; the next batch stamps when, in its transaction
+    sent = NOW + timedelta(milliseconds=3)
+    fire_due_tasks(engine, NOW, limit=10, grace=GRACE, cap=100, published=[(run.id, sent)])
+    with engine.connect() as conn:
+        stamped = conn.execute(sa.select(task_run.c.published_at)).scalar_one()
+    assert stamped == sent
+
+
+@pytest.mark.parametrize(
+    "guard",
+    [
+        {"overlap_policy": "skip"},
+        {"overlap_policy": "queue"},
+        {"concurrency_key": "mail"},
+        {"dedupe_key": "digest", "dedupe_window_seconds": 600},
+    ],
+)
+def test_a_task_with_a_rule_between_runs_goes_through_dispatch(
+    engine: Engine, guard: dict[str, Any]
+) -> None:
+    (tid,) = add_tasks(engine, {"next_run_at": at("10:00"), **guard})
+    result = fire(engine)
+    assert (result.due_work, result.queued) == (1, ())
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(task_run)).scalar() == 0
+    assert work_of(engine, tid) == [(at("10:00"), at("10:00"), "schedule")]
+
+
+def test_an_occurrence_that_already_has_its_run_is_not_fired_twice(engine: Engine) -> None:
+    # what a second beat racing on the same occurrence would find: its run exists already
+    (tid,) = add_tasks(engine, {"next_run_at": at("10:00")})
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(task_run).values(
+                task_id=tid, status="queued", trigger="schedule", scheduled_for=at("10:00")
+            )
+        )
+    result = fire(engine)
+    assert (result.claimed, result.queued, result.due_work) == (1, (), 0)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(task_run)).scalar() == 1
+    assert state_of(engine, tid)[1] == at("10:10")  # the schedule still moves on
 
 
 def test_tasks_not_due_paused_or_without_times_are_not_claimed(engine: Engine) -> None:
@@ -118,15 +192,17 @@ def test_batches_claim_earliest_first_and_stop_when_drained(engine: Engine) -> N
     done_first = [i for i in ids if state_of(engine, i)[0] == "completed"]
     assert done_first == ids[:10]  # the ten earliest
     results = [first] + [fire(engine, limit=10) for _ in range(3)]
-    assert [(r.claimed, r.due_work, r.completed) for r in results] == [
+    assert [(r.claimed, len(r.queued), r.completed) for r in results] == [
         (10, 10, 10),
         (10, 10, 10),
         (5, 5, 5),
         (0, 0, 0),
     ]
     with engine.connect() as conn:
-        written = conn.execute(sa.select(due_work.c.task_id, due_work.c.run_at)).all()
-    assert sorted((r.run_at, r.task_id) for r in written) == list(zip(due, ids[:25], strict=True))
+        written = conn.execute(sa.select(task_run.c.task_id, task_run.c.scheduled_for)).all()
+    assert sorted((r.scheduled_for, r.task_id) for r in written) == list(
+        zip(due, ids[:25], strict=True)
+    )
     assert all(state_of(engine, i) == ("completed", None, None) for i in ids[:25])
     assert state_of(engine, ids[25]) == ("active", at("10:10"), at("10:10"))
 
@@ -219,7 +295,7 @@ def test_misfire_policies_write_catch_up_work_and_record_skips(engine: Engine) -
     assert len(skipped_of(engine, capped)) == 5
     assert {state_of(engine, i)[1] for i in (once, skip, every)} == {at("10:10")}
     assert state_of(engine, capped)[1] == at("10:06")
-    assert result == TickResult(claimed=4, due_work=1 + 5 + 7, skipped=20, completed=0)
+    assert counts(result) == (4, 1 + 5 + 7, 20, 0, 0)
 
 
 def test_jittered_tasks_fire_late_by_their_own_stable_delay(engine: Engine) -> None:
@@ -273,7 +349,7 @@ def test_once_and_exhausted_rrule_become_completed(engine: Engine) -> None:
 
 
 def test_existing_due_work_for_the_same_occurrence_is_left_alone(engine: Engine) -> None:
-    (tid,) = add_tasks(engine, {"next_run_at": at("10:00")})
+    (tid,) = add_tasks(engine, {"next_run_at": at("10:00"), "overlap_policy": "queue"})
     with engine.begin() as conn:
         queries.insert_due_work(
             conn,
@@ -286,7 +362,7 @@ def test_existing_due_work_for_the_same_occurrence_is_left_alone(engine: Engine)
                 }
             ],
         )
-    assert fire(engine) == TickResult(claimed=1, due_work=0, skipped=0, completed=0)
+    assert counts(fire(engine)) == (1, 0, 0, 0, 0)
     assert work_of(engine, tid) == [(at("10:00"), at("09:00"), "manual")]
     assert state_of(engine, tid)[1] == at("10:10")
 
@@ -298,7 +374,7 @@ def test_a_task_whose_schedule_cannot_be_computed_is_paused_and_says_why(engine:
         {"jitter_seconds": -5, "next_run_at": at("10:00")},  # written around the service
         {"next_run_at": at("10:00")},
     )
-    assert fire(engine) == TickResult(claimed=3, due_work=1, skipped=2, completed=0, paused=2)
+    assert counts(fire(engine)) == (3, 1, 2, 0, 2)
     for broken, detail in ((zone, "Mars/Olympus"), (jitter, "jitter_seconds")):
         assert state_of(engine, broken) == ("paused", at("10:00"), at("10:00"))
         ((when, reason),) = skipped_of(engine, broken)

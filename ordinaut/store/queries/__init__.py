@@ -45,7 +45,7 @@ from ordinaut.store.queries.due_work import (
     lease_due_work,
     next_wake,
 )
-from ordinaut.store.queries.health import ping
+from ordinaut.store.queries.health import Backlog, backlog, ping
 from ordinaut.store.queries.idempotency import (
     IdempotencyEntry,
     claim_idempotency_key,
@@ -56,6 +56,7 @@ from ordinaut.store.queries.leases import (
     StaleRun,
     extend_lease,
     mark_published,
+    mark_published_at,
     reserve_runs,
     take_stale_queued_runs,
 )
@@ -117,6 +118,7 @@ from ordinaut.store.queries.tools import (
 __all__ = [
     "OWNER_REVOKED",
     "Agent",
+    "Backlog",
     "ClaimedRun",
     "DueTask",
     "IdempotencyEntry",
@@ -132,6 +134,7 @@ __all__ = [
     "agent_by_token",
     "agent_named",
     "approve_run",
+    "backlog",
     "cached_step_output",
     "cancel_run",
     "cancel_runs_of",
@@ -168,6 +171,7 @@ __all__ = [
     "lock_keys",
     "lock_run",
     "mark_published",
+    "mark_published_at",
     "mark_relayed",
     "next_wake",
     "open_runs_by_key",

@@ -144,7 +144,8 @@ _NEXT_WAKE = sa.text(
            (SELECT min(not_before) FROM due_work WHERE not_before > :now),
            EXISTS (SELECT 1 FROM due_work
                    WHERE not_before <= :now AND (CAST(:since AS timestamptz) IS NULL
-                                                 OR not_before > :since))
+                                                 OR not_before > :since)),
+           EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
     """
 )
 
@@ -156,6 +157,7 @@ class Wake:
     next_task_at: datetime | None  # earliest next_run_at of an active task
     next_work_at: datetime | None  # earliest not_before still in the future
     became_due: bool  # some due_work's not_before fell in (since, now]
+    unrelayed: bool = False  # outbox rows wait for the relay
 
 
 def next_wake(conn: Connection, now: datetime, *, since: datetime | None) -> Wake:
@@ -164,4 +166,4 @@ def next_wake(conn: Connection, now: datetime, *, since: datetime | None) -> Wak
     ``since`` None asks whether any due_work is dispatchable at all.
     """
     row = conn.execute(_NEXT_WAKE, {"now": now, "since": since}).one()
-    return Wake(row[0], row[1], bool(row[2]))
+    return Wake(row[0], row[1], bool(row[2]), bool(row[3]))

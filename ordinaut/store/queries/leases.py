@@ -6,6 +6,7 @@ None of these change a run's status (see :mod:`.run_states`); they move ``lease_
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,6 +83,22 @@ def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], at: datetime)
     """Record that execute_run messages went out at ``at`` (whatever the runs' states now)."""
     if run_ids:
         conn.execute(_MARK_PUBLISHED, {"ids": list(run_ids), "at": at})
+
+
+_MARK_PUBLISHED_AT = sa.text(
+    """
+    UPDATE task_run AS r SET published_at = v.at
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, at timestamptz)
+    WHERE r.id = v.id AND r.published_at IS NULL
+    """
+)
+
+
+def mark_published_at(conn: Connection, published: Sequence[tuple[uuid.UUID, datetime]]) -> None:
+    """Record when each run's execute_run message went out (one statement, any count)."""
+    if published:
+        rows = [{"id": str(run_id), "at": at.isoformat()} for run_id, at in published]
+        conn.execute(_MARK_PUBLISHED_AT, {"rows": json.dumps(rows)})
 
 
 @dataclass(frozen=True)

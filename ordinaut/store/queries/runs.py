@@ -1,4 +1,4 @@
-"""task_run rows: created (by dispatch, and as records of what did not run) and read.
+"""task_run rows: created (by beat and dispatch, and as records of what did not run) and read.
 
 Every change of a run's status lives in :mod:`.run_states`, along a declared transition.
 """
@@ -58,15 +58,21 @@ _INSERT_RUNS = sa.text(
            v->>'concurrency_key', v->>'dedupe_key', NULLIF(v->'event', 'null'), v->>'reason',
            CAST(v->>'finished_at' AS timestamptz)
     FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e(v)
+    ON CONFLICT (task_id, scheduled_for, attempt)
+        WHERE trigger IN ('schedule', 'catch_up') AND status <> 'skipped' DO NOTHING
+    RETURNING id
     """
 )
 
 
-def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID]:
-    """Insert task_run rows (one statement, any count) and return their new ids, in order.
+def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID | None]:
+    """Insert task_run rows (one statement, any count); their new ids, in order.
 
     Keys are task_run columns (``_RUN_FIELDS``); missing ones take the column defaults. A
-    ``status`` must be one a run may be inserted with (``queued`` or ``skipped``).
+    ``status`` must be one a run may be inserted with (``queued`` or ``skipped``). A
+    scheduled occurrence (trigger ``schedule``/``catch_up``) that already has a run for the
+    same attempt is not inserted again — its id is ``None`` — so two writers racing on one
+    occurrence (two beats, or beat and dispatch) make one run between them.
     """
     if not rows:
         return []
@@ -78,8 +84,8 @@ def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uui
             check_inserted(row["status"])
     ids = [uuid.uuid4() for _ in rows]
     batch = [{**row, "id": run_id} for run_id, row in zip(ids, rows, strict=True)]
-    conn.execute(_INSERT_RUNS, {"rows": jsonb.dumps(batch)})
-    return ids
+    made = set(conn.execute(_INSERT_RUNS, {"rows": jsonb.dumps(batch)}).scalars())
+    return [run_id if run_id in made else None for run_id in ids]
 
 
 _RECORD_SKIPPED_RUNS = sa.text(

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Row
 from ordinaut.store.queries.jsonb import iso
 from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import task
-from ordinaut.vocabulary import MisfirePolicy, ScheduleKind, TaskStatus
+from ordinaut.vocabulary import MisfirePolicy, OverlapPolicy, ScheduleKind, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,20 @@ class DueTask:
     misfire_policy: MisfirePolicy
     jitter_seconds: int
     priority: int
+    overlap_policy: OverlapPolicy
+    concurrency_key: str | None
+    dedupe_key: str | None
+    dedupe_window_seconds: int
+
+    @property
+    def runs_freely(self) -> bool:
+        """True when no rule relates its runs to other runs (no concurrency key, dedupe
+        window or overlap guard): beat may then create its runs itself, without dispatch."""
+        return (
+            self.concurrency_key is None
+            and not (self.dedupe_key and self.dedupe_window_seconds > 0)
+            and self.overlap_policy is OverlapPolicy.ALLOW
+        )
 
 
 # Batches travel as one JSON parameter (jsonb_to_recordset): one short statement to parse
@@ -40,7 +54,8 @@ class DueTask:
 _CLAIM_DUE_TASKS = sa.text(
     f"""
     SELECT id, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
-           next_run_at, misfire_policy, jitter_seconds, priority
+           next_run_at, misfire_policy, jitter_seconds, priority, overlap_policy,
+           concurrency_key, dedupe_key, dedupe_window_seconds
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
       AND next_run_at <= :now
@@ -70,6 +85,10 @@ def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask
             misfire_policy=MisfirePolicy(r.misfire_policy),
             jitter_seconds=r.jitter_seconds,
             priority=r.priority,
+            overlap_policy=OverlapPolicy(r.overlap_policy),
+            concurrency_key=r.concurrency_key,
+            dedupe_key=r.dedupe_key,
+            dedupe_window_seconds=r.dedupe_window_seconds,
         )
         for r in rows
     ]

@@ -1,0 +1,35 @@
+"""Publishing runs: ``execute_run`` messages for queued runs, pipelined per batch.
+
+``sender`` is any Celery app (this module imports no Celery): dispatch and the sweeper
+publish with their worker's app, beat with its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ordinaut.runs.dispatch import Publish, QueuedRun, message_groups
+
+EXECUTE_RUN = "ordinaut.execute_run"
+
+
+def publisher(sender: Any, producer: Any = None) -> Publish:
+    """A :data:`~ordinaut.runs.dispatch.Publish` that sends with ``sender`` (one pipelined
+    round trip to Redis per batch), on ``producer`` when given (beat keeps its own)."""
+
+    def publish(runs: Sequence[QueuedRun]) -> None:
+        with sender.producer_or_acquire(producer) as conn, conn.batch():
+            for group in message_groups(runs):
+                ids = [str(run.id) for run in group]
+                # argsrepr given: Celery would otherwise saferepr() the args of every message
+                sender.send_task(
+                    EXECUTE_RUN,
+                    args=ids,
+                    argsrepr=",".join(ids),
+                    kwargsrepr="{}",
+                    priority=min(run.priority for run in group),
+                    producer=conn,
+                )
+
+    return publish
