@@ -1,7 +1,7 @@
 """Real ``celery -A ordinaut beat`` processes on the test's database: guarantees 1, 2 and 6.
 
-No worker runs here (unless a test says so): beat's output is the due_work rows it writes and
-the ``skipped`` runs it records, which stay put to be counted. "Beat was down" is made by
+No worker runs here (unless a test says so): beat's output is the runs and due_work rows it
+writes and the ``skipped`` runs it records, which stay put to be counted. "Beat was down" is made by
 storing tasks whose next occurrence is already in the past, and by killing beat for real.
 Schedules are per-second (6-field cron) so each test takes seconds, not minutes.
 """
@@ -114,17 +114,30 @@ def add_tasks(engine: Engine, specs: list[dict[str, Any]]) -> list[uuid.UUID]:
 
 
 def work_rows(engine: Engine, task_id: uuid.UUID | None = None) -> list[Any]:
-    query = sa.select(
+    """What beat fired: due_work rows, and the runs it created itself for tasks that run
+    freely (``run_at`` is the occurrence either way), in occurrence order."""
+    work = sa.select(
         due_work.c.task_id,
         due_work.c.run_at,
         due_work.c.not_before,
         due_work.c.trigger,
         due_work.c.created_at,
-    ).order_by(due_work.c.run_at)
+    )
+    runs = sa.select(
+        task_run.c.task_id,
+        task_run.c.scheduled_for.label("run_at"),
+        task_run.c.not_before,
+        task_run.c.trigger,
+        task_run.c.work_created_at.label("created_at"),
+    ).where(
+        task_run.c.status.not_in(("skipped", "canceled")),  # not fired, or withdrawn
+        task_run.c.work_created_at.is_not(None),
+    )
     if task_id is not None:
-        query = query.where(due_work.c.task_id == task_id)
+        work = work.where(due_work.c.task_id == task_id)
+        runs = runs.where(task_run.c.task_id == task_id)
     with engine.connect() as conn:
-        return list(conn.execute(query).all())
+        return list(conn.execute(work.union_all(runs).order_by("run_at")).all())
 
 
 def skipped_rows(engine: Engine, task_id: uuid.UUID | None = None) -> list[Any]:
