@@ -104,9 +104,9 @@ def fire_due_tasks(
     beat).
     """
     with engine.begin() as conn:
-        queries.mark_published_at(conn, published)
         rows = queries.claim_due_tasks(conn, now, limit)
         if not rows:
+            queries.mark_published_at(conn, published)
             return TickResult(0, 0, 0, 0, 0, (), queries.next_wake(conn, now, since=since))
         runs: list[dict[str, Any]] = []
         work: list[dict[str, Any]] = []
@@ -145,10 +145,9 @@ def fire_due_tasks(
             skipped.extend(_skipped_runs(row, plan, now))
             status = TaskStatus.COMPLETED if plan.completed else None
             updates.append(_update(row.id, plan.next_occurrence_at, plan.next_run_at, status))
-        ids = queries.insert_runs(conn, runs)
-        written = queries.insert_due_work(conn, work)
-        queries.record_skipped_runs(conn, skipped)
-        queries.advance_tasks(conn, updates)
+        ids, written = queries.write_fired(
+            conn, runs=runs, work=work, skipped=skipped, moves=updates, stamps=published
+        )
         wake = queries.next_wake(conn, now, since=since)
     completed = sum(1 for u in updates if u["status"] == TaskStatus.COMPLETED)
     queued = tuple(

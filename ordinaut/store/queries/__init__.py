@@ -10,6 +10,7 @@ One module per noun, every name re-exported here so callers write
 ``queries.claim_due_tasks(...)``:
 
 - :mod:`.tasks` — create, read, list, change; beat's claim and advance;
+- :mod:`.firing` — beat's write for a fired batch, in one statement;
 - :mod:`.due_work` — write, lease for dispatch, consume; when beat wakes next;
 - :mod:`.runs` — insert task_run rows (queued, skipped), read them, count open ones;
 - :mod:`.run_states` — every change of a run's status (claim, finish, reap, cancel,
@@ -45,6 +46,7 @@ from ordinaut.store.queries.due_work import (
     lease_due_work,
     next_wake,
 )
+from ordinaut.store.queries.firing import write_fired
 from ordinaut.store.queries.health import Backlog, backlog, ping
 from ordinaut.store.queries.idempotency import (
     IdempotencyEntry,
@@ -97,7 +99,6 @@ from ordinaut.store.queries.steps import (
 )
 from ordinaut.store.queries.tasks import (
     DueTask,
-    advance_tasks,
     claim_due_tasks,
     get_task,
     insert_task,
@@ -129,7 +130,6 @@ __all__ = [
     "StaleRun",
     "StepData",
     "Wake",
-    "advance_tasks",
     "advisory_key",
     "agent_by_token",
     "agent_named",
@@ -196,4 +196,5 @@ __all__ = [
     "update_task",
     "upsert_mcp_server",
     "upsert_tool",
+    "write_fired",
 ]

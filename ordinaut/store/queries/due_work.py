@@ -18,18 +18,42 @@ from ordinaut.store.queries.render import literal, one_of
 from ordinaut.store.queries.runs import OPEN
 from ordinaut.vocabulary import OverlapPolicy, TaskStatus, Trigger
 
-_INSERT_DUE_WORK = sa.text(
-    f"""
+
+def insert_due_work_sql(param: str) -> str:
+    """The INSERT of due_work rows from ``:param``; an existing (task, run_at) stays."""
+    return f"""
     INSERT INTO due_work (task_id, run_at, not_before, trigger, attempt, priority, event)
     SELECT v.task_id, v.run_at, coalesce(v.not_before, v.run_at),
            coalesce(v.trigger, {literal(Trigger.SCHEDULE)}),
            coalesce(v.attempt, 1), coalesce(v.priority, 5), v.event
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    FROM jsonb_to_recordset(CAST(:{param} AS jsonb))
          AS v(task_id uuid, run_at timestamptz, not_before timestamptz, trigger text,
               attempt int, priority int, event jsonb)
     ON CONFLICT (task_id, run_at) DO NOTHING
+    RETURNING task_id
     """
-)
+
+
+_INSERT_DUE_WORK = sa.text(insert_due_work_sql("rows"))
+
+
+def due_work_batch(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The JSON parameter of :func:`insert_due_work`."""
+    return json.dumps(
+        [
+            {
+                "task_id": str(r["task_id"]),
+                "run_at": iso(r["run_at"]),
+                "not_before": iso(r.get("not_before")),
+                "trigger": None if r.get("trigger") is None else str(r["trigger"]),
+                "attempt": r.get("attempt"),
+                "priority": r.get("priority"),
+                "event": r.get("event"),
+            }
+            for r in rows
+        ],
+        default=str,
+    )
 
 
 def insert_due_work(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -40,20 +64,7 @@ def insert_due_work(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """
     if not rows:
         return 0
-    payload = [
-        {
-            "task_id": str(r["task_id"]),
-            "run_at": iso(r["run_at"]),
-            "not_before": iso(r.get("not_before")),
-            "trigger": None if r.get("trigger") is None else str(r["trigger"]),
-            "attempt": r.get("attempt"),
-            "priority": r.get("priority"),
-            "event": r.get("event"),
-        }
-        for r in rows
-    ]
-    result = conn.execute(_INSERT_DUE_WORK, {"rows": json.dumps(payload, default=str)})
-    return int(result.rowcount)
+    return int(conn.execute(_INSERT_DUE_WORK, {"rows": due_work_batch(rows)}).rowcount)
 
 
 @dataclass(frozen=True)

@@ -85,20 +85,28 @@ def mark_published(conn: Connection, run_ids: Sequence[uuid.UUID], at: datetime)
         conn.execute(_MARK_PUBLISHED, {"ids": list(run_ids), "at": at})
 
 
-_MARK_PUBLISHED_AT = sa.text(
-    """
+def stamp_published_sql(param: str) -> str:
+    """The UPDATE recording when runs' messages went out, from ``:param`` ([{id, at}])."""
+    return f"""
     UPDATE task_run AS r SET published_at = v.at
-    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, at timestamptz)
+    FROM jsonb_to_recordset(CAST(:{param} AS jsonb)) AS v(id uuid, at timestamptz)
     WHERE r.id = v.id AND r.published_at IS NULL
+    RETURNING r.id
     """
-)
+
+
+_MARK_PUBLISHED_AT = sa.text(stamp_published_sql("rows"))
+
+
+def stamps_batch(published: Sequence[tuple[uuid.UUID, datetime]]) -> str:
+    """The JSON parameter of :func:`mark_published_at`."""
+    return json.dumps([{"id": str(run_id), "at": at.isoformat()} for run_id, at in published])
 
 
 def mark_published_at(conn: Connection, published: Sequence[tuple[uuid.UUID, datetime]]) -> None:
     """Record when each run's execute_run message went out (one statement, any count)."""
     if published:
-        rows = [{"id": str(run_id), "at": at.isoformat()} for run_id, at in published]
-        conn.execute(_MARK_PUBLISHED_AT, {"rows": json.dumps(rows)})
+        conn.execute(_MARK_PUBLISHED_AT, {"rows": stamps_batch(published)})
 
 
 @dataclass(frozen=True)

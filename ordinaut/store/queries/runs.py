@@ -44,8 +44,17 @@ _RUN_FIELDS = frozenset(
     }
 )
 
-_INSERT_RUNS = sa.text(
-    f"""
+
+# the runs the unique index ux_task_run_occurrence covers: fired occurrences (not records)
+ONE_RUN_PER_OCCURRENCE: Final = (
+    f"{one_of('trigger', (Trigger.SCHEDULE, Trigger.CATCH_UP))} "
+    f"AND status <> {literal(RunStatus.SKIPPED)}"
+)
+
+
+def insert_runs_sql(param: str) -> str:
+    """The INSERT of task_run rows from the JSON array ``:param`` (returns the new ids)."""
+    return f"""
     INSERT INTO task_run (id, task_id, status, trigger, scheduled_for, not_before,
                           work_created_at, attempt, priority, concurrency_key, dedupe_key,
                           event, reason, finished_at)
@@ -57,12 +66,26 @@ _INSERT_RUNS = sa.text(
            coalesce(CAST(v->>'attempt' AS int), 1), coalesce(CAST(v->>'priority' AS int), 5),
            v->>'concurrency_key', v->>'dedupe_key', NULLIF(v->'event', 'null'), v->>'reason',
            CAST(v->>'finished_at' AS timestamptz)
-    FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS e(v)
-    ON CONFLICT (task_id, scheduled_for, attempt)
-        WHERE trigger IN ('schedule', 'catch_up') AND status <> 'skipped' DO NOTHING
+    FROM jsonb_array_elements(CAST(:{param} AS jsonb)) AS e(v)
+    ON CONFLICT (task_id, scheduled_for, attempt) WHERE {ONE_RUN_PER_OCCURRENCE} DO NOTHING
     RETURNING id
     """
-)
+
+
+_INSERT_RUNS = sa.text(insert_runs_sql("rows"))
+
+
+def runs_batch(rows: Sequence[Mapping[str, Any]]) -> tuple[list[uuid.UUID], str]:
+    """New ids for ``rows`` and the JSON parameter that inserts them (see insert_runs)."""
+    unknown = set().union(*rows) - _RUN_FIELDS if rows else set()
+    if unknown:
+        raise ValueError(f"insert_runs: not task_run fields: {sorted(unknown)}")
+    for row in rows:
+        if "status" in row:
+            check_inserted(row["status"])
+    ids = [uuid.uuid4() for _ in rows]
+    batch = [{**row, "id": run_id} for run_id, row in zip(ids, rows, strict=True)]
+    return ids, jsonb.dumps(batch)
 
 
 def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uuid.UUID | None]:
@@ -76,37 +99,56 @@ def insert_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[uui
     """
     if not rows:
         return []
-    unknown = set().union(*rows) - _RUN_FIELDS
-    if unknown:
-        raise ValueError(f"insert_runs: not task_run fields: {sorted(unknown)}")
-    for row in rows:
-        if "status" in row:
-            check_inserted(row["status"])
-    ids = [uuid.uuid4() for _ in rows]
-    batch = [{**row, "id": run_id} for run_id, row in zip(ids, rows, strict=True)]
-    made = set(conn.execute(_INSERT_RUNS, {"rows": jsonb.dumps(batch)}).scalars())
+    ids, batch = runs_batch(rows)
+    made = set(conn.execute(_INSERT_RUNS, {"rows": batch}).scalars())
     return [run_id if run_id in made else None for run_id in ids]
 
 
-_RECORD_SKIPPED_RUNS = sa.text(
-    f"""
-    WITH runs AS (
+def skipped_runs_sql(param: str) -> str:
+    """The INSERT of skipped runs from ``:param`` (returns what their events need)."""
+    return f"""
         INSERT INTO task_run (task_id, status, trigger, scheduled_for, attempt, priority,
                               reason, finished_at)
         SELECT v.task_id, {inserted(RunStatus.SKIPPED)}, v.trigger, v.scheduled_for, 1,
                v.priority, v.reason, v.finished_at
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        FROM jsonb_to_recordset(CAST(:{param} AS jsonb))
              AS v(task_id uuid, trigger text, scheduled_for timestamptz, priority int,
                   reason text, finished_at timestamptz)
         RETURNING id, task_id, scheduled_for, reason
-    )
+    """
+
+
+def skipped_events_sql(runs: str) -> str:
+    """The ``task.run.skipped`` events of the skipped runs returned by the CTE ``runs``."""
+    return f"""
     INSERT INTO outbox (topic, payload)
     SELECT 'task.run.skipped',
            jsonb_build_object('task_id', task_id, 'run_id', id,
                               'scheduled_for', scheduled_for, 'reason', reason)
-    FROM runs
+    FROM {runs}
     """
+
+
+_RECORD_SKIPPED_RUNS = sa.text(
+    f"WITH runs AS ({skipped_runs_sql('rows')}) {skipped_events_sql('runs')}"
 )
+
+
+def skipped_batch(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The JSON parameter of :func:`record_skipped_runs`."""
+    return json.dumps(
+        [
+            {
+                "task_id": str(r["task_id"]),
+                "trigger": str(r["trigger"]),
+                "scheduled_for": jsonb.iso(r["scheduled_for"]),
+                "priority": r["priority"],
+                "reason": r["reason"],
+                "finished_at": jsonb.iso(r["finished_at"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 def record_skipped_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -115,18 +157,7 @@ def record_skipped_runs(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
     ``priority``, ``reason``, ``finished_at``. Returns the runs recorded."""
     if not rows:
         return 0
-    payload = [
-        {
-            "task_id": str(r["task_id"]),
-            "trigger": str(r["trigger"]),
-            "scheduled_for": jsonb.iso(r["scheduled_for"]),
-            "priority": r["priority"],
-            "reason": r["reason"],
-            "finished_at": jsonb.iso(r["finished_at"]),
-        }
-        for r in rows
-    ]
-    return int(conn.execute(_RECORD_SKIPPED_RUNS, {"rows": json.dumps(payload)}).rowcount)
+    return int(conn.execute(_RECORD_SKIPPED_RUNS, {"rows": skipped_batch(rows)}).rowcount)
 
 
 _RUN_STATUS = sa.text("SELECT status FROM task_run WHERE id = :run_id")

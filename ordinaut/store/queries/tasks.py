@@ -94,45 +94,45 @@ def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask
     ]
 
 
-_ADVANCE_TASKS = sa.text(
-    """
-    WITH moved AS (
+def advance_tasks_sql(param: str) -> str:
+    """The UPDATE moving claimed tasks to their next occurrence, from ``:param``."""
+    return f"""
         UPDATE task AS t
         SET next_occurrence_at = v.next_occurrence_at,
             next_run_at = v.next_run_at,
             status = coalesce(v.status, t.status),
             updated_at = now()
-        FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+        FROM jsonb_to_recordset(CAST(:{param} AS jsonb))
              AS v(id uuid, next_occurrence_at timestamptz, next_run_at timestamptz, status text)
         WHERE t.id = v.id
         RETURNING t.id, v.status
-    )
+    """
+
+
+def advanced_events_sql(moved: str) -> str:
+    """A ``task.<status>`` event for each task of the CTE ``moved`` whose status changed."""
+    return f"""
     INSERT INTO outbox (topic, payload)
     SELECT 'task.' || status, jsonb_build_object('task_id', id, 'by', 'scheduler')
-    FROM moved WHERE status IS NOT NULL
+    FROM {moved} WHERE status IS NOT NULL
     """
-)
 
 
-def advance_tasks(conn: Connection, updates: Sequence[Mapping[str, Any]]) -> None:
-    """Move claimed tasks to their next occurrence, in one statement.
-
-    Each update has ``id``, ``next_occurrence_at``, ``next_run_at`` and ``status`` (``None``
-    keeps the task's status; beat sets ``completed`` or ``paused``, and each such change
-    writes a ``task.<status>`` event).
-    """
-    if not updates:
-        return
-    payload = [
-        {
-            "id": str(u["id"]),
-            "next_occurrence_at": iso(u["next_occurrence_at"]),
-            "next_run_at": iso(u["next_run_at"]),
-            "status": None if u["status"] is None else TaskStatus(u["status"]).value,
-        }
-        for u in updates
-    ]
-    conn.execute(_ADVANCE_TASKS, {"rows": json.dumps(payload)})
+def advance_batch(updates: Sequence[Mapping[str, Any]]) -> str:
+    """The JSON parameter of the advance: each update has ``id``, ``next_occurrence_at``,
+    ``next_run_at`` and ``status`` (``None`` keeps the task's status; beat sets
+    ``completed`` or ``paused``, and each such change writes a ``task.<status>`` event)."""
+    return json.dumps(
+        [
+            {
+                "id": str(u["id"]),
+                "next_occurrence_at": iso(u["next_occurrence_at"]),
+                "next_run_at": iso(u["next_run_at"]),
+                "status": None if u["status"] is None else TaskStatus(u["status"]).value,
+            }
+            for u in updates
+        ]
+    )
 
 
 def insert_task(conn: Connection, values: Mapping[str, Any]) -> Row[Any]:
