@@ -64,6 +64,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     control, runs = settings.control_queue, settings.runs_queue
     return {
         "broker_url": settings.redis_url,
+        # kombu's Redis transport, keeping one client per channel (see ordinaut.broker)
+        "broker_transport": "ordinaut.broker:Transport",
         "broker_connection_retry_on_startup": True,
         # see the module docstring: leases, not this, detect lost workers
         "broker_transport_options": {
