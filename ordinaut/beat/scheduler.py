@@ -184,8 +184,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 self._publish(result.queued)
             if result.claimed:
                 log.info(
-                    "fired %d due tasks: %d runs, %d due_work, %d skipped, %d completed, "
-                    "%d paused",
+                    "fired %d due tasks: %d runs, %d due_work, %d skipped, %d completed, %d paused",
                     result.claimed,
                     len(result.queued),
                     result.due_work,

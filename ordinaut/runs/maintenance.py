@@ -111,9 +111,7 @@ def sweep(
     ``backlog`` is how many messages wait in the runs queue (None when unknown).
     """
     with engine.begin() as conn:
-        stale = queries.take_stale_queued_runs(
-            conn, **_stale(settings, now, backlog), limit=limit
-        )
+        stale = queries.take_stale_queued_runs(conn, **_stale(settings, now, backlog), limit=limit)
         if stale:
             publish([QueuedRun(r.id, r.priority) for r in stale])
     if stale:

@@ -19,7 +19,8 @@ from ordinaut.celery import create_app
 from ordinaut.config import Settings
 from ordinaut.runs import execute as executing
 from ordinaut.runs import maintenance
-from ordinaut.tasks import EXECUTE_RUN, runs_backlog
+from ordinaut.runs.publish import EXECUTE_RUN
+from ordinaut.tasks import runs_backlog
 from tests.integration.test_execute import ECHO, pipeline, queue_run, run_row
 
 
