@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     max_event_payload_bytes: int = Field(
         default=limits.DEFAULT_MAX_EVENT_PAYLOAD_BYTES, ge=1024, le=16 * limits.MIB
     )
+    # authentication: lookups remembered this long (found or not); failed attempts allowed per
+    # client address per minute before 429 (0 = off)
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    auth_failures_per_minute: int = Field(default=60, ge=0)
 
     @field_validator("database_url")
     @classmethod

@@ -3,12 +3,14 @@
 OrdinautError                 anything Ordinaut raises on purpose
 ├── ConfigError               a setting is malformed or a server cannot be reached
 ├── ValidationError           user input is invalid (names the field); HTTP 422
-│   └── PayloadTooLarge       a body or field is over its size cap; HTTP 413
+│   ├── PayloadTooLarge       a body or field is over its size cap; HTTP 413
+│   └── MalformedRequest      a body that is not JSON (or not UTF-8) at all; HTTP 400
 ├── AuthError                 no or unknown token; HTTP 401
 ├── Forbidden                 the token lacks a scope; HTTP 403
 ├── NotFound                  no such object, or not yours; HTTP 404
 ├── Conflict                  the object is in the wrong state for that; HTTP 409
 ├── RateLimited               too many requests; HTTP 429
+├── Unavailable               a server Ordinaut needs is down; HTTP 503, retry later
 └── ToolError                 a tool call failed; carries retry intent
     └── StepError             a pipeline step failed (names the step and field)
         └── LimitExceeded     a step's data crossed a size cap; never retryable
@@ -61,6 +63,13 @@ class PayloadTooLarge(ValidationError):
     status = 413
 
 
+class MalformedRequest(ValidationError):
+    """The body cannot be read as JSON at all (syntax, encoding)."""
+
+    code = "bad_request"
+    status = 400
+
+
 class AuthError(OrdinautError):
     """The request carries no token, or a token that is unknown or revoked."""
 
@@ -96,6 +105,17 @@ class RateLimited(OrdinautError):
     status = 429
 
     def __init__(self, message: str, *, retry_after: int = 60) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unavailable(OrdinautError):
+    """A server Ordinaut needs (PostgreSQL) cannot be reached; retry after ``retry_after`` s."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

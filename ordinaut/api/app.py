@@ -6,11 +6,12 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from ordinaut import __version__
-from ordinaut.api import errors
-from ordinaut.api.limits import BodyLimit
+from ordinaut.api import deps, errors
+from ordinaut.api.context import RequestContext
+from ordinaut.api.limits import InputBoundary
 from ordinaut.api.routes import health, misc, runs, schemas, tasks, tools
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
@@ -42,11 +43,14 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Time, state and discipline for a personal fleet of AI agents.",
         lifespan=lifespan,
+        dependencies=[Depends(deps.checked_strings)],
     )
     app.state.runtime = runtime
     app.state.service = Service(runtime, kick_dispatch=wake.kicker(sender, runtime))
     errors.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # the last added runs first: a request id for everything, then the body checks
+    app.add_middleware(InputBoundary, max_bytes=settings.max_body_bytes, size_only=(mcp_http.PATH,))
+    app.add_middleware(RequestContext)
     for module in (tasks, runs, tools, misc):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)

@@ -7,8 +7,26 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ordinaut.service import inputs
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
+
+
+def checked_strings(request: Request) -> None:
+    """The input boundary for what is not a body: path and query parameters, names and values.
+
+    Runs before every route's own parameters (it is an app-wide dependency), so a NUL or a
+    lone surrogate is a 422 naming the parameter, whatever type the route declares.
+    """
+    for name, value in request.path_params.items():
+        if isinstance(value, str):
+            inputs.check_text(value, name)
+    for name, value in request.query_params.multi_items():
+        inputs.check_text(name, "query")
+        inputs.check_text(value, name)
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        inputs.check_text(key, "Idempotency-Key")
 
 
 def service(request: Request) -> Service:

@@ -1,4 +1,8 @@
-"""One error shape everywhere: ``{"error": {"code", "message", "field"?}}``."""
+"""One error shape everywhere: ``{"error": {"code", "message", "field"?, "request_id"}}``.
+
+``request_id`` is also the ``X-Request-ID`` response header and appears in the server's log
+line for that request (see :mod:`ordinaut.api.context`).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,19 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ordinaut.errors import OrdinautError, RateLimited, error_detail
+from ordinaut.errors import OrdinautError, RateLimited, Unavailable, error_detail
+from ordinaut.service import context
 
 
 class ErrorDetail(BaseModel):
     code: str
     message: str
     field: str | None = None
+    request_id: str | None = None
 
 
 class ErrorBody(BaseModel):
-    """Every error response: ``{"error": {"code", "message", "field"?}}``."""
+    """Every error response: ``{"error": {"code", "message", "field"?, "request_id"}}``."""
 
     error: ErrorDetail
 
@@ -36,14 +42,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         413: "Body too large",
         422: "Invalid input; `field` names it",
         429: "Rate limit reached; see Retry-After",
+        500: "An unexpected error; quote `request_id`",
+        503: "The database is unavailable; see Retry-After",
     }.items()
 }
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    body = error_detail(code, message, field)
+def error_response(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    """The JSON error response, with the current request id."""
+    body: dict[str, str] = error_detail(code, message, field)
+    body["request_id"] = context.current_request_id()
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def response_for(exc: OrdinautError) -> JSONResponse:
+    """The response for an error Ordinaut raised on purpose (with Retry-After if it has one)."""
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    if isinstance(exc, RateLimited | Unavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _field(loc: tuple[object, ...]) -> str:
@@ -59,23 +77,20 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OrdinautError)
     async def ordinaut_error(_: Request, exc: OrdinautError) -> JSONResponse:
-        response = _error(exc.status, exc.code, exc.message, exc.field)
-        if isinstance(exc, RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0]
         if err.get("type") == "json_invalid":
-            return _error(400, "bad_request", f"malformed JSON body: {err.get('msg')}")
+            return error_response(400, "bad_request", f"malformed JSON body: {err.get('msg')}")
         loc = tuple(err.get("loc", ()))
         field = _field(loc)
         msg = str(err.get("msg", "invalid value"))
-        return _error(422, "validation_error", f"{field}: {msg}", field)
+        return error_response(422, "validation_error", f"{field}: {msg}", field)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), detail)
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), detail)

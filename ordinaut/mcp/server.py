@@ -6,9 +6,11 @@ caller's identity comes from an :data:`~ordinaut.mcp.auth.Identify`.
 
 Contract of ``tools/call``:
 
-* The caller is identified first, then the arguments are validated against the tool's
-  argument model (the same pydantic models as the HTTP API's bodies); a failure is a tool
-  error listing each bad field: ``field: reason``.
+* The caller is identified first, then the arguments pass the API's input boundary
+  (:mod:`ordinaut.service.inputs`: no NUL or lone surrogate in any string or key, finite
+  numbers, bounded nesting) and are validated against the tool's argument model (the same
+  pydantic models as the HTTP API's bodies); a failure is a tool error listing each bad
+  field: ``field: reason``.
 * The call counts against the agent's rate limit, as an API request does, then runs in a
   worker thread (the service is synchronous). The result is ``structuredContent`` matching
   the tool's output schema, plus the same JSON as text. For create_task, run_now and
@@ -16,8 +18,10 @@ Contract of ``tools/call``:
 * Every ``OrdinautError`` (validation, not found, forbidden, conflict, unauthorized) becomes
   ``isError: true`` whose text is the API's message, prefixed by the field when there is one
   (``schedule_expr: ...``); ``_meta["ordinaut/error"]`` carries ``code``, ``message``,
-  ``field`` and, when rate limited, ``retry_after`` (seconds). Anything else is logged with
-  its traceback and reported as an internal error. A tool call never becomes a JSON-RPC error.
+  ``field`` and, when rate limited or unavailable, ``retry_after`` (seconds). Anything else
+  is logged with its traceback and a request id, and reported as ``internal_error`` carrying
+  that ``request_id`` (the API's ``X-Request-ID`` when the call came over HTTP). A tool call
+  never becomes a JSON-RPC error.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ordinaut.mcp import prompts, resources
 from ordinaut.mcp.auth import Identify
 from ordinaut.mcp.tool import McpTool
 from ordinaut.mcp.toolset import BY_NAME, TOOLS
+from ordinaut.service import context, inputs
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.tools.spec import format_path
@@ -125,8 +130,12 @@ async def run_tool(
     if tool is None:
         return _error(f"unknown tool {name!r}; tools/list shows the tools", code="not_found")
     key = (meta or {}).get(IDEMPOTENCY_META_KEY)
+    request_id = context.current_request_id()
     try:
         principal = await identify()
+        inputs.check_json(arguments)
+        if isinstance(key, str):
+            inputs.check_text(key, IDEMPOTENCY_META_KEY)
         try:
             args = tool.args.model_validate(arguments)
         except pydantic.ValidationError as exc:
@@ -143,8 +152,12 @@ async def run_tool(
             text, code=exc.code, message=exc.message, field=exc.field, retry_after=retry_after
         )
     except Exception:
-        log.exception("MCP tool %s failed", name, extra={"tool": name})
-        return _error(f"{name} failed with an internal error (logged on the server)", code="error")
+        log.exception("MCP tool %s failed (request %s)", name, request_id, extra={"tool": name})
+        return _error(
+            f"{name} failed with an unexpected error; it is logged with request id {request_id}",
+            code="internal_error",
+            request_id=request_id,
+        )
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)], structured_content=data
@@ -185,10 +198,13 @@ def _error(
     message: str | None = None,
     field: str | None = None,
     retry_after: float | None = None,
+    request_id: str | None = None,
 ) -> types.CallToolResult:
     detail: dict[str, Any] = error_detail(code, message or text, field)
     if retry_after is not None:
         detail["retry_after"] = retry_after
+    if request_id is not None:
+        detail["request_id"] = request_id
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=text)],
         is_error=True,

@@ -28,6 +28,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from ordinaut.errors import ValidationError
+from ordinaut.limits import EARLIEST, LATEST
 from ordinaut.scheduling import cron, rrule, wall
 from ordinaut.scheduling.wall import parse_timezone
 from ordinaut.vocabulary import ScheduleKind
@@ -110,10 +111,21 @@ class Schedule:
             object.__setattr__(self, "_plan", _compile(self.kind, self.expr, self.tz, None))
 
     def iter_after(self, after: datetime) -> Iterator[Occurrence]:
-        """Lazily yield the occurrences strictly after ``after`` (aware), ascending."""
+        """Lazily yield the occurrences strictly after ``after`` (aware), ascending.
+
+        The sequence ends before :data:`~ordinaut.limits.LATEST`: time past it is not
+        scheduled (and date arithmetic near year 9999 would overflow).
+        """
         plan = self._plan
         assert plan is not None  # set by __post_init__
-        for utc, note in plan.iter_utc(_aware(after, "after")):
+        found = plan.iter_utc(_aware(after, "after"))
+        while True:
+            try:
+                utc, note = next(found)
+            except (StopIteration, OverflowError):
+                return
+            if utc >= LATEST:
+                return
             yield Occurrence(utc=utc, local=utc.astimezone(self.tz), note=note)
 
     def next_after(self, after: datetime) -> datetime | None:
@@ -210,9 +222,19 @@ def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:
             "(e.g. 2026-12-01T09:00:00+02:00, …Z, or without offset for the task's zone)",
             field="schedule_expr",
         )
-    if moment.tzinfo is not None:
-        return _OncePlan(moment.astimezone(UTC), None)
-    instant, note = wall.resolve_wall_time(moment, tz)
+    try:
+        if moment.tzinfo is not None:
+            instant, note = moment.astimezone(UTC), None
+        else:
+            instant, note = wall.resolve_wall_time(moment, tz)
+    except OverflowError:
+        instant, note = LATEST, None  # at the very end of datetime's range: refused below
+    if not EARLIEST <= instant < LATEST:
+        raise ValidationError(
+            f"once: {text[:60]!r} is outside the supported range {EARLIEST:%Y-%m-%d} to "
+            f"{LATEST:%Y-%m-%d} (UTC)",
+            field="schedule_expr",
+        )
     return _OncePlan(instant, note)
 
 

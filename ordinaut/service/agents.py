@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from ordinaut.errors import Conflict, NotFound, ValidationError
 from ordinaut.service.audit import record
 from ordinaut.service.auth import ADMIN_SCOPES, Principal, hash_token, new_token
+from ordinaut.service.inputs import check_http_url
 from ordinaut.service.models import AgentCreate, AgentPublic
 from ordinaut.store import queries
 from ordinaut.vocabulary import Scope
@@ -107,6 +108,8 @@ def _agent_row(conn: Connection, agent_id: uuid.UUID) -> queries.Agent:
 def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> AgentPublic:
     """Create an agent (agents:admin); the response carries its token, once."""
     principal.require(Scope.AGENTS_ADMIN)
+    if body.webhook_url is not None:
+        check_http_url(body.webhook_url, "webhook_url")
     made = create_agent(conn, body.name, body.scopes, actor=principal.agent_id)
     if body.webhook_url:
         queries.set_agent_webhook(conn, made.id, body.webhook_url)

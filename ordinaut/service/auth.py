@@ -51,11 +51,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
+UNKNOWN = "unknown or revoked token"
+
+
+def lookup(conn: Connection, token_hash: str) -> Principal | None:
+    """The agent whose token hashes to ``token_hash``, or None (unknown or revoked)."""
+    found = queries.agent_by_token(conn, token_hash)
+    return None if found is None else Principal(found.id, found.name, frozenset(found.scopes))
+
+
 def authenticate(conn: Connection, token: str | None) -> Principal:
     """The agent owning ``token``; AuthError when missing, unknown or revoked."""
     if not token:
-        raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
-    found = queries.agent_by_token(conn, hash_token(token))
+        raise AuthError(MISSING)
+    found = lookup(conn, hash_token(token))
     if found is None:
-        raise AuthError("unknown or revoked token")
-    return Principal(found.id, found.name, frozenset(found.scopes))
+        raise AuthError(UNKNOWN)
+    return found

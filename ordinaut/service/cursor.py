@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 
 from ordinaut.errors import ValidationError
+from ordinaut.service.inputs import check_instant
 
 
 def encode(at: datetime, item_id: uuid.UUID) -> str:
@@ -22,8 +23,9 @@ def decode(value: str) -> tuple[datetime, uuid.UUID]:
         parsed = datetime.fromisoformat(at)
         if parsed.tzinfo is None:
             raise ValueError("naive")
+        check_instant(parsed, "cursor")
         return parsed, uuid.UUID(item_id)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, ValidationError):
         raise ValidationError(
             "invalid cursor: pass back a next_cursor value", field="cursor"
         ) from None

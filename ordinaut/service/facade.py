@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,15 +17,17 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from ordinaut import limits
 from ordinaut.clock import utcnow
-from ordinaut.errors import RateLimited
+from ordinaut.errors import AuthError, RateLimited, Unavailable
 from ordinaut.pipeline.schema import pipeline_schema
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
     agents,
+    context,
     events,
     run_ops,
     runs,
@@ -33,7 +36,9 @@ from ordinaut.service import (
     tasks,
     tools,
 )
-from ordinaut.service.auth import Principal, authenticate
+from ordinaut.service import auth as auth_
+from ordinaut.service.auth import Principal
+from ordinaut.service.auth_cache import FailureThrottle, TokenCache
 from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
     AgentCreate,
@@ -80,6 +85,10 @@ OPERATIONS = (
 
 log = logging.getLogger("ordinaut.service")
 
+# what the database layer raises when PostgreSQL is down, restarting or out of connections
+DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+DATABASE_RETRY_AFTER = 5
+
 
 class Service:
     """Ordinaut's operations over one Runtime."""
@@ -96,15 +105,46 @@ class Service:
         self._kick = kick_dispatch
         # secrets are read from the environment at call time by the tools; so are they here
         self.redactor = redact.redactor_for(os.environ)
+        settings = runtime.settings
+        self._tokens = TokenCache(settings.auth_cache_seconds)
+        self._failures = FailureThrottle(settings.auth_failures_per_minute, window=60.0)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.runtime.engine.begin() as conn:
-            yield conn
+        """One transaction; PostgreSQL being unreachable is ``Unavailable`` (503), not a bug."""
+        try:
+            with self.runtime.engine.begin() as conn:
+                yield conn
+        except DATABASE_DOWN as exc:
+            log.warning(
+                "database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__
+            )
+            raise Unavailable(
+                "the database is unavailable; retry shortly", retry_after=DATABASE_RETRY_AFTER
+            ) from exc
 
     def authenticate(self, token: str | None) -> Principal:
-        with self.runtime.engine.connect() as conn:
-            return authenticate(conn, token)
+        """The agent owning ``token``: AuthError (401) when missing, unknown or revoked.
+
+        Answers are remembered briefly (found or not), and a client address past its failed
+        attempts gets RateLimited (429) without a lookup (:mod:`ordinaut.service.auth_cache`).
+        """
+        if not token:
+            raise AuthError(auth_.MISSING)
+        now, address = time.monotonic(), context.client_address.get()
+        key = auth_.hash_token(token)
+        known = self._tokens.get(key, now)
+        if known is not None and known.principal is not None:
+            return known.principal
+        self._failures.check(address, now)
+        if known is None:
+            with self._tx() as conn:
+                found = auth_.lookup(conn, key)
+            self._tokens.put(key, found, now)
+            if found is not None:
+                return found
+        self._failures.failed(address, now)
+        raise AuthError(auth_.UNKNOWN)
 
     def check_rate(self, p: Principal) -> None:
         """Count one request for ``p``; RateLimited past the per-minute limit.
@@ -321,11 +361,15 @@ class Service:
 
     def rotate_token(self, p: Principal, agent_id: uuid.UUID) -> AgentPublic:
         with self._tx() as conn:
-            return agents.rotate_token(conn, p, agent_id)
+            result = agents.rotate_token(conn, p, agent_id)
+        self._tokens.forget_agent(agent_id)
+        return result
 
     def revoke_agent(self, p: Principal, agent_id: uuid.UUID) -> AgentPublic:
         with self._tx() as conn:
-            return agents.revoke_agent(conn, p, agent_id, now=self.clock())
+            result = agents.revoke_agent(conn, p, agent_id, now=self.clock())
+        self._tokens.forget_agent(agent_id)
+        return result
 
     def list_audit(
         self, p: Principal, *, subject_id: uuid.UUID | None = None, limit: int = 100

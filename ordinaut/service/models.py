@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from ordinaut import limits
 from ordinaut.pipeline.schema import PayloadJson
@@ -40,19 +40,19 @@ class TaskCreate(BaseModel):
     description: str = Field(default="", max_length=4000)
     schedule_kind: ScheduleKind
     schedule_expr: str | None = Field(default=None, max_length=4000)
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
     payload: PayloadJson
-    priority: int = Field(default=5, ge=1, le=9, description="1 is most urgent, 9 least")
+    priority: StrictInt = Field(default=5, ge=1, le=9, description="1 is most urgent, 9 least")
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
-    dedupe_window_seconds: int = Field(default=0, ge=0, le=366 * 86400)
-    max_retries: int = Field(default=3, ge=0, le=100)
+    dedupe_window_seconds: StrictInt = Field(default=0, ge=0, le=366 * 86400)
+    max_retries: StrictInt = Field(default=3, ge=0, le=100)
     backoff_strategy: BackoffStrategy = BackoffStrategy.EXPONENTIAL_JITTER
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    concurrency_limit: int = Field(default=1, ge=1, le=10_000)
+    concurrency_limit: StrictInt = Field(default=1, ge=1, le=10_000)
     overlap_policy: OverlapPolicy = OverlapPolicy.ALLOW
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
-    jitter_seconds: int = Field(default=0, ge=0, le=86400)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    jitter_seconds: StrictInt = Field(default=0, ge=0, le=86400)
+    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
@@ -87,19 +87,19 @@ class TaskUpdate(BaseModel):
     description: str | None = Field(default=None, max_length=4000)
     schedule_kind: ScheduleKind | None = None
     schedule_expr: str | None = Field(default=None, max_length=4000)
-    timezone: str | None = Field(default=None, max_length=64)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
     payload: PayloadJson | None = None
-    priority: int | None = Field(default=None, ge=1, le=9)
+    priority: StrictInt | None = Field(default=None, ge=1, le=9)
     dedupe_key: str | None = Field(default=None, min_length=1, max_length=200)
-    dedupe_window_seconds: int | None = Field(default=None, ge=0, le=366 * 86400)
-    max_retries: int | None = Field(default=None, ge=0, le=100)
+    dedupe_window_seconds: StrictInt | None = Field(default=None, ge=0, le=366 * 86400)
+    max_retries: StrictInt | None = Field(default=None, ge=0, le=100)
     backoff_strategy: BackoffStrategy | None = None
     concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    concurrency_limit: int | None = Field(default=None, ge=1, le=10_000)
+    concurrency_limit: StrictInt | None = Field(default=None, ge=1, le=10_000)
     overlap_policy: OverlapPolicy | None = None
     misfire_policy: MisfirePolicy | None = None
-    jitter_seconds: int | None = Field(default=None, ge=0, le=86400)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    jitter_seconds: StrictInt | None = Field(default=None, ge=0, le=86400)
+    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
 
     @field_validator(
         "title",
@@ -257,7 +257,7 @@ class SnoozeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seconds: int | None = Field(default=None, ge=1, le=366 * 86400)
+    seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
     until: datetime | None = None
 
     @model_validator(mode="after")
@@ -274,7 +274,7 @@ class SkipIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    count: int = Field(default=1, ge=1, le=1000)
+    count: StrictInt = Field(default=1, ge=1, le=1000)
 
 
 class EventAccepted(BaseModel):

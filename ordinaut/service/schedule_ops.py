@@ -13,6 +13,7 @@ from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import MAX_PREVIEW, parse_schedule, preview
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
+from ordinaut.service.inputs import check_instant
 from ordinaut.service.models import SkipIn, SnoozeIn, TaskPublic
 from ordinaut.service.task_ops import owned_task
 from ordinaut.service.tasks import get_task
@@ -46,6 +47,8 @@ def snooze(
     conn: Connection, principal: Principal, task_id: uuid.UUID, body: SnoozeIn, *, now: datetime
 ) -> TaskPublic:
     """Move the next occurrence later; occurrences it jumps over are recorded as skipped."""
+    if body.until is not None:
+        check_instant(body.until, "until")
     row = owned_task(conn, principal, task_id)
     if row.status != TaskStatus.ACTIVE or row.next_run_at is None:
         raise Conflict(f"task is {row.status} and has nothing scheduled to snooze", field="status")
@@ -108,6 +111,8 @@ def preview_schedule(
         raise ValidationError(f"count must be between 1 and {MAX_PREVIEW}", field="count")
     if after is not None and after.tzinfo is None:
         raise ValidationError("after needs a UTC offset, e.g. 2026-12-01T09:00:00Z", field="after")
+    if after is not None:
+        check_instant(after, "after")
     result = preview(kind, expr, tz, count=count, after=after or now)
     return {
         "occurrences": [

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection
 from ordinaut.errors import Conflict, NotFound, ValidationError
 from ordinaut.service.agents import check_scopes
 from ordinaut.service.auth import Principal
+from ordinaut.service.inputs import check_http_url, check_json
 from ordinaut.store import queries
 from ordinaut.tools import catalog, secrets
 from ordinaut.tools.mcp_client import RemoteTool
@@ -97,6 +97,7 @@ class McpServerCreate(BaseModel):
 
 def parse(model: type[M], raw: Any, *, field: str = "") -> M:
     """``model`` from raw JSON, or a ValidationError naming the first bad field."""
+    check_json(raw, field)
     try:
         return model.model_validate(raw)
     except pydantic.ValidationError as exc:
@@ -161,13 +162,6 @@ def _check_auth(auth: AuthIn | None, field: str) -> Auth | None:
     return Auth(auth.header, auth.secret, auth.prefix)
 
 
-def _check_url(url: str, field: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError("must be an http:// or https:// URL with a host", field=field)
-    return url
-
-
 def check_tool(conn: Connection, body: ToolCreate) -> ToolSpec:
     """The ToolSpec ``body`` describes, or the first problem as a ValidationError/Conflict."""
     match = ADDRESS.match(body.address)
@@ -185,7 +179,7 @@ def check_tool(conn: Connection, body: ToolCreate) -> ToolSpec:
     if body.transport == "http":
         if body.endpoint is None:
             raise ValidationError("an http tool needs an endpoint URL", field="endpoint")
-        _check_url(body.endpoint, "endpoint")
+        check_http_url(body.endpoint, "endpoint")
         for name in ("server", "remote_name"):
             if getattr(body, name) is not None:
                 raise ValidationError(f"only mcp tools have a {name}", field=name)
@@ -256,7 +250,7 @@ def save_mcp_server(
     if (body.url is None) == (body.command is None):
         raise ValidationError("give exactly one of url and command", field="url")
     if body.url is not None:
-        _check_url(body.url, "url")
+        check_http_url(body.url, "url")
     elif body.auth is not None:
         raise ValidationError("auth headers are for url servers; use env", field="auth")
     for key, value in body.env.items():

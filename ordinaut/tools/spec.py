@@ -5,7 +5,9 @@ input/output schemas (JSON Schema 2020-12 unless a schema names another draft in
 as MCP allows) and what the transport needs (endpoint, :class:`McpServer`, :class:`Auth`).
 The checks here are pure:
 
-* :func:`check_schema` refuses a schema that is not valid for its draft (``ValidationError``).
+* :func:`check_schema` refuses a schema that is not valid for its draft, or whose ``$ref``
+  does not resolve inside the schema itself (``ValidationError``). References are never
+  fetched from the network: a remote ``$ref`` does not resolve.
 * :func:`first_violation` / :func:`validate_instance` check a value against a schema with
   ``format`` assertions on (``date-time`` is always really checked: when the optional
   ``rfc3339-validator`` package is absent a small RFC 3339 check stands in for it), and report
@@ -15,14 +17,18 @@ The checks here are pure:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
+import referencing
+import referencing.exceptions
 from jsonschema import exceptions as js_exceptions
+from jsonschema_specifications import REGISTRY as METASCHEMAS  # type: ignore[import-untyped]
+from referencing.jsonschema import DRAFT202012, specification_with
 
 from ordinaut.errors import ValidationError
 
@@ -161,6 +167,60 @@ def check_schema(schema: Any, *, field: str) -> None:
             f"not a valid JSON Schema: {exc.message}",
             field=f"{field}.{where}" if where else field,
         ) from None
+    if isinstance(schema, Mapping):
+        _check_refs(schema, field)
+
+
+# keywords whose values are instances, not schemas: a "$ref" inside them is data
+_INSTANCE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
+_LOCAL_ONLY = referencing.Registry()  # no retrieval: a remote $ref stays unresolved
+
+
+def _check_refs(schema: Mapping[str, Any], field: str) -> None:
+    """Every ``$ref`` in ``schema`` resolves within it (or to a bundled metaschema), no loop."""
+    dialect = schema.get("$schema")
+    spec = specification_with(dialect if isinstance(dialect, str) else "", default=DRAFT202012)
+    root = spec.create_resource(schema)
+    stack: list[tuple[Any, Any, list[str | int]]] = [
+        (schema, METASCHEMAS.resolver_with_root(root), [])
+    ]
+    while stack:
+        node, resolver, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, resolver, [*path, i]) for i, item in enumerate(node))
+            continue
+        if not isinstance(node, Mapping):
+            continue
+        if path and "$id" in node:
+            resolver = resolver.in_subresource(spec.create_resource(node))
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            problem = _ref_problem(resolver, ref)
+            if problem is not None:
+                where = format_path([*path, "$ref"])
+                raise ValidationError(problem, field=f"{field}.{where}")
+        stack.extend(
+            (value, resolver, [*path, key])
+            for key, value in node.items()
+            if key not in _INSTANCE_KEYWORDS
+        )
+
+
+def _ref_problem(resolver: Any, ref: str) -> str | None:
+    """Why ``ref`` cannot be used: it does not resolve, or it leads round to itself."""
+    seen: set[int] = set()
+    while True:
+        try:
+            resolved = resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable:
+            return f"$ref {ref!r} does not resolve inside this schema (none are fetched)"
+        target = resolved.contents
+        if not isinstance(target, Mapping) or not isinstance(target.get("$ref"), str):
+            return None
+        if id(target) in seen:
+            return f"$ref {ref!r} loops back to itself"
+        seen.add(id(target))
+        resolver, ref = resolved.resolver, target["$ref"]
 
 
 def format_path(parts: Iterable[str | int]) -> str:
@@ -206,11 +266,24 @@ def _error_path(error: Any) -> str:
     return format_path(path)
 
 
-def iter_violations(instance: Any, schema: Mapping[str, Any] | bool) -> Iterable[Any]:
-    """Every raw ``jsonschema`` error for ``instance`` (format assertions on)."""
-    validator = _validator_class(schema)(schema, format_checker=_FORMATS)
-    errors: Iterable[Any] = validator.iter_errors(instance)
-    return errors
+def iter_violations(instance: Any, schema: Mapping[str, Any] | bool) -> Iterator[Any]:
+    """Every raw ``jsonschema`` error for ``instance`` (format assertions on).
+
+    A schema that cannot be used (a ``$ref`` that does not resolve, ``$ref``s that recurse
+    without end: a catalog entry stored before :func:`check_schema` refused them) yields one
+    error saying so, with the keyword ``$ref``, instead of raising.
+    """
+    validator = _validator_class(schema)(schema, format_checker=_FORMATS, registry=_LOCAL_ONLY)
+    try:
+        yield from validator.iter_errors(instance)
+    except referencing.exceptions.Unresolvable as exc:
+        reason = (
+            f"the tool's schema cannot be used: $ref {getattr(exc, 'ref', '?')!r} does not resolve"
+        )
+        yield js_exceptions.ValidationError(reason, validator="$ref", instance=instance)
+    except RecursionError:
+        reason = "the tool's schema cannot be used: its $refs recurse without end"
+        yield js_exceptions.ValidationError(reason, validator="$ref", instance=instance)
 
 
 def best_violation(errors: Iterable[Any]) -> SchemaViolation | None:
