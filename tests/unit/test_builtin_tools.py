@@ -117,6 +117,10 @@ def test_builtins_run_through_the_executor() -> None:
         True,
         {"$defs": {"x": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/x"}}},
         {"prefixItems": [{"type": "integer"}]},
+        {"properties": {"child": {"$ref": "#"}}},  # recursion through the instance is fine
+        {"$id": "https://example.com/s", "$defs": {"a": {"$id": "a", "type": "string"}}},
+        {"$ref": "https://json-schema.org/draft/2020-12/schema"},
+        {"const": {"$ref": "#/not-a-reference"}},
     ],
 )
 def test_check_schema_accepts_valid_schemas(schema: Any) -> None:
@@ -130,6 +134,14 @@ def test_check_schema_accepts_valid_schemas(schema: Any) -> None:
         ({"properties": {"a": {"type": 5}}}, "tool.input_schema.properties.a.type"),
         ({"minLength": -1}, "tool.input_schema.minLength"),
         ({"required": "x"}, "tool.input_schema.required"),
+        ({"$ref": "#/nope"}, "tool.input_schema.$ref"),
+        ({"properties": {"a": {"$ref": "#/$defs/x"}}}, "tool.input_schema.properties.a.$ref"),
+        ({"$ref": "http://127.0.0.1:9/remote.json"}, "tool.input_schema.$ref"),
+        ({"$ref": "#", "type": "object"}, "tool.input_schema.$ref"),
+        (
+            {"properties": {"a": {"$ref": "#/properties/b"}, "b": {"$ref": "#/properties/a"}}},
+            "tool.input_schema.properties.b.$ref",
+        ),
         ("string", "tool.input_schema"),
         ([], "tool.input_schema"),
         (None, "tool.input_schema"),
@@ -234,3 +246,12 @@ def test_foreach_spec_is_only_a_declaration() -> None:
 
 def _no_sleep(seconds: float) -> None:
     raise AssertionError(f"unexpected sleep({seconds})")
+
+
+def test_a_stored_schema_with_a_dangling_ref_is_a_violation_not_a_crash() -> None:
+    """Catalog entries stored before registration checked $ref still validate without raising."""
+    violation = spec.first_violation({"a": 1}, {"properties": {"a": {"$ref": "#/$defs/gone"}}})
+    assert violation is not None and violation.keyword == "$ref"
+    assert "does not resolve" in violation.reason
+    looping = spec.first_violation({"a": 1}, {"$ref": "#", "type": "object"})
+    assert looping is not None and "recurse" in looping.reason

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ordinaut.errors import ValidationError
+from ordinaut.limits import LATEST
 from ordinaut.scheduling.recurrence import (
     DEFAULT_TIMEZONE,
     Schedule,
@@ -260,3 +261,37 @@ def test_preview_limits_and_errors() -> None:
         preview("cron", "0 9 * *", "UTC", count=3, after=CREATED)
     assert caught.value.field == "schedule_expr"
     assert preview("event", "x.y", "UTC", count=3, after=CREATED).occurrences == []
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "9999-12-31T23:59:00Z",
+        "9000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00:00+14:00",
+    ],
+)
+def test_once_outside_the_supported_range_is_refused(expr: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_schedule("once", expr, "America/New_York", created_at=CREATED)
+    assert caught.value.field == "schedule_expr"
+    assert "outside the supported range 1970-01-01 to 9000-01-01" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("kind", "expr", "tz"),
+    [
+        ("cron", "59 23 31 12 *", "America/New_York"),  # 9999-12-31 23:59 there overflows UTC
+        ("rrule", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31;BYHOUR=23", "Pacific/Pago_Pago"),
+        ("rrule", "DTSTART:99991231T230000Z\nRRULE:FREQ=MINUTELY", "UTC"),
+    ],
+)
+def test_occurrences_end_before_the_latest_instant_without_overflow(
+    kind: str, expr: str, tz: str
+) -> None:
+    after = datetime(8990, 1, 1, tzinfo=UTC)
+    schedule = parse_schedule(kind, expr, tz, created_at=after)
+    found = schedule.occurrences(after, 1000)
+    assert all(o.utc < LATEST for o in found)
+    assert schedule.next_after(datetime(8999, 12, 31, 23, 59, tzinfo=UTC)) is None
