@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from ordinaut.scheduling.recurrence import MAX_PREVIEW
 from ordinaut.service.models import (
@@ -94,7 +94,7 @@ class ListTasksArgs(_Args):
     """Filters and paging for list_tasks (the query of ``GET /tasks``)."""
 
     status: TaskStatus | None = Field(default=None, description="Only tasks in this status.")
-    limit: int = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
     cursor: str | None = Field(default=None, description=_CURSOR)
 
 
@@ -103,7 +103,7 @@ class ListRunsArgs(_Args):
 
     task_id: uuid.UUID | None = Field(default=None, description="Only runs of this task.")
     status: RunStatus | None = Field(default=None, description="Only runs in this status.")
-    limit: int = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
     cursor: str | None = Field(default=None, description=_CURSOR)
 
 
@@ -114,10 +114,11 @@ class PreviewArgs(_Args):
     expr: str = Field(max_length=4000, description="The schedule_expr to preview.")
     tz: str | None = Field(
         default=None,
+        min_length=1,
         max_length=64,
         description="IANA time zone the expression is read in (default: the server's).",
     )
-    count: int = Field(
+    count: StrictInt = Field(
         default=10, ge=1, le=MAX_PREVIEW, description="How many occurrences (default 10)."
     )
     after: datetime | None = Field(

@@ -111,7 +111,8 @@ def check_json(value: Any, field: str = "") -> None:
             raise ValidationError(node.reason, field=where)
         elif isinstance(node, float) and not math.isfinite(node):
             where = path or "body"
-            raise ValidationError(f"{node} is not a JSON number", field=where)
+            name = "NaN" if math.isnan(node) else ("Infinity" if node > 0 else "-Infinity")
+            raise ValidationError(f"{name} is not a JSON number", field=where)
 
 
 def check_text(value: str, field: str) -> None:

@@ -34,7 +34,7 @@ def preview_schedule(
     caller: Caller,
     kind: Literal["cron", "rrule", "once"],
     expr: Annotated[str, Query(min_length=1, max_length=4000)],
-    tz: Annotated[str | None, Query(max_length=64)] = None,
+    tz: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
     after: datetime | None = None,
 ) -> dict[str, Any]:
