@@ -17,7 +17,7 @@ import anyio.to_thread
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 
-from ordinaut.errors import AuthError, RateLimited
+from ordinaut.errors import AuthError
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 
@@ -35,7 +35,7 @@ class AgentTokens:
         """The token's agent as an AccessToken, or None when it is unknown or revoked."""
         try:
             agent = await anyio.to_thread.run_sync(self.service.authenticate, token)
-        except (AuthError, RateLimited):  # unknown, or throttled: the SDK answers 401
+        except AuthError:  # the SDK answers 401; other errors reach http.JsonErrors
             return None
         return AccessToken(
             token=token,

@@ -46,8 +46,9 @@ def tools_for_payload(conn: Connection, payload: Any) -> Mapping[str, ToolSpec]:
     return load_tools(conn)
 
 
-def _addresses(payload: Any) -> Iterator[Any]:
-    """Every ``uses`` in a raw payload, foreach bodies included (shape is not checked here)."""
+def _addresses(payload: Any) -> Iterator[str | None]:
+    """Every ``uses`` in a raw payload, foreach bodies included; None where one is malformed
+    (shape is not checked here: the full catalog is loaded and validation names the field)."""
     steps = payload.get("pipeline") if isinstance(payload, dict) else None
     stack = [steps]
     while stack:
@@ -59,7 +60,8 @@ def _addresses(payload: Any) -> Iterator[Any]:
             if not isinstance(step, dict):
                 yield None
                 continue
-            yield step.get("uses")
+            uses = step.get("uses")
+            yield uses if isinstance(uses, str) else None
             body = step.get("with", {}).get("body") if isinstance(step.get("with"), dict) else None
             if body is not None:
                 stack.append(body)

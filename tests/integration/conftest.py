@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from ordinaut.api.app import create_api
 from ordinaut.config import Settings
@@ -31,11 +32,13 @@ class Api:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """Run the API for ``settings`` on a free loopback port; yields its base URL."""
+def serve(settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
+    """Run the API for ``settings`` (or ``app``) on a free loopback port; yields its base URL."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            app or create_api(settings), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -355,6 +355,14 @@ CASES: list[tuple[str, str, str, Any, int, str | None]] = [
         "input_schema.$ref",
     ),
     ("empty timezone", "POST", "/tasks", {**TASK, "timezone": ""}, 422, "timezone"),
+    (
+        "a step's uses not a string (found by the fuzz)",
+        "POST",
+        "/tasks",
+        {**TASK, "payload": {"pipeline": [{"id": "a", "uses": [], "with": {}}]}},
+        422,
+        "payload.pipeline[0].uses",
+    ),
     ("max_retries true", "POST", "/tasks", {**TASK, "max_retries": True}, 422, "max_retries"),
     ("priority as text", "POST", "/tasks", {**TASK, "priority": "3"}, 422, "priority"),
     (
@@ -476,8 +484,11 @@ def test_no_input_to_any_endpoint_gets_a_5xx_or_changes_anything_when_refused(
         resp = api.admin.request(call.method, url, content=body, headers=JSON if body else None)
         label = f"{call.method} {url[:300]} {(body or b'')[:300]!r}"
         state["before"] = check(resp, fingerprint, state["before"], label)
+        statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
 
+    statuses: dict[int, int] = {}
     try:
         hostile()
+        print(f"{operation}: {sum(statuses.values())} requests, {dict(sorted(statuses.items()))}")
     finally:
         fingerprint.close()

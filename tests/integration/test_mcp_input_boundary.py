@@ -1,0 +1,150 @@
+"""No input gets a 5xx through MCP either, and a refused tool call changes nothing.
+
+Hypothesis over every MCP tool: ``tools/call`` JSON-RPC requests sent raw to a real API's
+``/mcp`` (so NaN, lone surrogates and deep nesting reach the server as a hostile client would
+send them), arguments being a valid set with one to three slots made hostile. Never an HTTP
+5xx nor an ``internal_error``; every refusal (a tool error, a JSON-RPC error or an HTTP 4xx)
+leaves every table as it was. ``ORDINAUT_BOUNDARY_EXAMPLES`` sets the examples per tool.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.engine import Engine
+
+from ordinaut.mcp.server import ERROR_META_KEY
+from ordinaut.mcp.toolset import BY_NAME
+from ordinaut.service.facade import OPERATIONS
+from tests.integration.conftest import Api
+from tests.integration.hostile import Call, Fingerprint, Mutation, apply, mutations
+from tests.integration.test_input_boundary import EXAMPLES, PAYLOAD, TASK, World, make_world
+
+MCP_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2025-11-25",
+}
+CREATE = dict(TASK)
+PREVIEW = {"kind": "cron", "expr": "0 9 * * *", "tz": "Europe/Chisinau", "count": 5}
+
+
+def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
+    """Valid arguments for every tool (some tools get several)."""
+    once = {**CREATE, "schedule_kind": "once", "schedule_expr": "2030-01-01T09:00:00Z"}
+    return {
+        "create_task": [CREATE, {**once, "jitter_seconds": 86400}],
+        "list_tasks": [{"status": "active", "limit": 5}],
+        "get_task": [{"task_id": w.task}],
+        "update_task": [
+            {
+                "task_id": w.task,
+                "title": "t2",
+                "schedule_kind": "once",
+                "schedule_expr": "2031-01-01T09:00:00Z",
+                "timezone": "UTC",
+                "payload": PAYLOAD,
+                "max_retries": 1,
+            }
+        ],
+        "run_now": [{"task_id": w.task}],
+        "snooze_task": [
+            {"task_id": w.task, "seconds": 60},
+            {"task_id": w.task, "until": "2031-01-01T00:00:00Z"},
+        ],
+        "skip_next": [{"task_id": w.task, "count": 1}],
+        "pause_task": [{"task_id": w.task}],
+        "resume_task": [{"task_id": w.task}],
+        "cancel_task": [{"task_id": w.spare_task}],
+        "list_runs": [{"task_id": w.task, "status": "queued", "limit": 5}],
+        "get_run": [{"run_id": w.run}],
+        "cancel_run": [{"run_id": w.run}],
+        "approve_run": [{"run_id": w.run}],
+        "reject_run": [{"run_id": w.run}],
+        "publish_event": [{"topic": "fuzz.topic", "payload": {"a": [1, {"b": "c"}]}}],
+        "preview_schedule": [
+            {**PREVIEW, "after": "2030-01-01T00:00:00Z"},
+            {**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},
+        ],
+        "list_tools": [{}],
+    }
+
+
+def envelope(name: str, raw_arguments: bytes) -> bytes:
+    """A ``tools/call`` JSON-RPC request around arguments given as raw JSON text."""
+    head = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call"})[:-1]
+    return f'{head}, "params": {{"name": {json.dumps(name)}, "arguments": '.encode() + (
+        raw_arguments + b"}}"
+    )
+
+
+def outcome(resp: httpx.Response, label: str) -> str:
+    """``ok``, or how the call was refused; asserts it was not a server error of any kind."""
+    assert resp.status_code < 500, f"{label} -> HTTP {resp.status_code}: {resp.text[:500]}"
+    if resp.status_code >= 400:
+        return f"http {resp.status_code}"
+    message = resp.json()
+    if "error" in message:  # a JSON-RPC error (the SDK refused the request itself)
+        assert message["error"]["code"] != -32603, f"{label}: {message}"  # internal error
+        return "json-rpc error"
+    result = message["result"]
+    if result.get("isError"):
+        detail = result["_meta"][ERROR_META_KEY]
+        assert detail["code"] != "internal_error", f"{label}: {detail}"
+        return f"tool error {detail['code']}"
+    return "ok"
+
+
+def test_the_fuzz_covers_every_mcp_tool(api: Api, engine: Engine) -> None:
+    assert set(baselines(make_world(api, engine))) == set(BY_NAME) == set(OPERATIONS)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_no_tool_argument_gets_a_server_error_or_changes_anything_when_refused(
+    api: Api, engine: Engine, name: str
+) -> None:
+    world = make_world(api, engine)
+    calls = [Call("POST", "/mcp", body=args) for args in baselines(world)[name]]
+    fingerprint = Fingerprint(api.settings.database_url)
+    state = {"before": fingerprint.take()}
+    headers = {**MCP_HEADERS, "authorization": api.admin.headers["authorization"]}
+    http = httpx.Client(base_url=api.base_url, headers=headers, timeout=30)
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        st.sampled_from(calls).flatmap(
+            lambda call: st.tuples(st.just(call), st.lists(mutations(call), min_size=1, max_size=3))
+        )
+    )
+    def hostile(case: tuple[Call, list[Mutation]]) -> None:
+        call, changes = case
+        _, arguments = apply(call, changes)
+        assert arguments is not None
+        resp = http.post("/mcp", content=envelope(name, arguments))
+        label = f"{name} {arguments[:400]!r}"
+        after = fingerprint.take()
+        seen = outcome(resp, label)
+        outcomes[seen] = outcomes.get(seen, 0) + 1
+        if seen != "ok":
+            changed = sorted(t for t in after if after[t] != state["before"][t])
+            assert not changed, f"{label} was refused but changed {changed}: {resp.text[:300]}"
+        state["before"] = after
+
+    outcomes: dict[str, int] = {}
+    try:
+        hostile()
+        print(f"{name}: {sum(outcomes.values())} calls, {outcomes}")
+    finally:
+        http.close()
+        fingerprint.close()
