@@ -82,10 +82,12 @@ def test_an_unexpected_exception_is_a_json_500_with_its_request_id(
         caplog.clear()
         run = "00000000-0000-4000-8000-000000000001"
         call = envelope("get_run", json.dumps({"run_id": run}).encode())
-        result = c.post("/mcp", content=call, headers=MCP_HEADERS).json()["result"]
+        over_mcp = c.post("/mcp", content=call, headers=MCP_HEADERS)
+        result = over_mcp.json()["result"]
         assert result["isError"] is True
         detail = result["_meta"]["ordinaut/error"]
         assert detail["code"] == "internal_error" and detail["request_id"] in detail["message"]
+        assert detail["request_id"] == over_mcp.headers["x-request-id"]
         assert any(detail["request_id"] in r.getMessage() and r.exc_info for r in caplog.records)
 
 

@@ -10,20 +10,27 @@ leaves every table as it was. ``ORDINAUT_BOUNDARY_EXAMPLES`` sets the examples p
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
-from ordinaut.mcp.server import ERROR_META_KEY
+from ordinaut.config import Settings
+from ordinaut.limits import MAX_JSON_DEPTH
+from ordinaut.mcp.auth import from_token
+from ordinaut.mcp.server import ERROR_META_KEY, run_tool
 from ordinaut.mcp.toolset import BY_NAME
-from ordinaut.service.facade import OPERATIONS
+from ordinaut.runtime import Runtime
+from ordinaut.service.facade import OPERATIONS, Service
 from tests.integration.conftest import Api
 from tests.integration.hostile import Call, Fingerprint, Mutation, apply, mutations
 from tests.integration.test_input_boundary import EXAMPLES, PAYLOAD, TASK, World, make_world
+from tests.support import bootstrap_admin
 
 MCP_HEADERS = {
     "accept": "application/json, text/event-stream",
@@ -148,3 +155,58 @@ def test_no_tool_argument_gets_a_server_error_or_changes_anything_when_refused(
     finally:
         http.close()
         fingerprint.close()
+
+
+def deep(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+SOME_TASK = str(uuid.uuid4())
+DIRECT: list[tuple[str, dict[str, Any], str]] = [
+    ("create_task", {**CREATE, "title": "a\x00b"}, "title"),
+    (
+        "create_task",
+        {**CREATE, "payload": {"params": {"k\udfff": 1}, "pipeline": []}},
+        "payload.params.k\\udfff",
+    ),
+    ("create_task", {**CREATE, "max_retries": True}, "max_retries"),
+    ("create_task", {**CREATE, "timezone": ""}, "timezone"),
+    (
+        "publish_event",
+        {"topic": "t", "payload": {"a": deep(MAX_JSON_DEPTH)}},
+        "payload.a" + "[0]" * (MAX_JSON_DEPTH - 2),
+    ),
+    ("publish_event", {"topic": "t", "payload": {"x": float("inf")}}, "payload.x"),
+    ("preview_schedule", {**PREVIEW, "count": float("nan")}, "count"),
+    ("preview_schedule", {**PREVIEW, "after": "9999-12-31T23:59:00Z"}, "after"),
+    ("preview_schedule", {**PREVIEW, "tz": ""}, "tz"),
+    ("snooze_task", {"task_id": SOME_TASK, "until": "0001-01-01T00:00:00+14:00"}, "until"),
+    ("get_task", {"task_id": "\x00"}, "task_id"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "field"), DIRECT, ids=[f"{d[0]}:{d[2]}" for d in DIRECT]
+)
+def test_tool_arguments_pass_the_same_input_boundary(
+    settings: Settings, name: str, arguments: dict[str, Any], field: str
+) -> None:
+    """Values no MCP transport delivers (the SDK's JSON parser refuses lone surrogates) are
+    still checked when a tool is run: the boundary is in the tool call, not the transport."""
+    token = bootstrap_admin(settings)
+    runtime = Runtime(settings)
+    service = Service(runtime, kick_dispatch=lambda: None)
+    fingerprint = Fingerprint(settings.database_url)
+    try:
+        before = fingerprint.take()
+        result = anyio.run(run_tool, service, from_token(service, token), name, arguments)
+        assert result.is_error, result.structured_content
+        detail = (result.meta or {})[ERROR_META_KEY]
+        assert detail["code"] == "validation_error" and detail["field"] == field, detail
+        assert fingerprint.take() == before
+    finally:
+        fingerprint.close()
+        runtime.close()
