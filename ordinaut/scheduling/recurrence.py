@@ -159,7 +159,14 @@ def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime
             f"unknown schedule kind {kind!r} (allowed: {allowed})", field="schedule_kind"
         ) from None
     zone = parse_timezone(tz)
-    plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"))
+    try:
+        plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"))
+    except OverflowError:  # a date near year 1 or 9999 moved by a zone offset
+        raise ValidationError(
+            f"{schedule_kind.value}: a date in it is outside the supported range "
+            f"{EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} (UTC)",
+            field="schedule_expr",
+        ) from None
     return Schedule(schedule_kind, expr, zone, plan)
 
 

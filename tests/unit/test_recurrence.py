@@ -295,3 +295,11 @@ def test_occurrences_end_before_the_latest_instant_without_overflow(
     found = schedule.occurrences(after, 1000)
     assert all(o.utc < LATEST for o in found)
     assert schedule.next_after(datetime(8999, 12, 31, 23, 59, tzinfo=UTC)) is None
+
+
+def test_a_date_that_overflows_in_the_zone_is_refused_not_crashed() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_schedule(
+            "rrule", "FREQ=YEARLY;UNTIL=99991231T235959Z", "Pacific/Kiritimati", created_at=CREATED
+        )
+    assert caught.value.field == "schedule_expr" and "supported range" in caught.value.message
