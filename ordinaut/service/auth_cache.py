@@ -6,10 +6,12 @@ must not depend on it) and both bounded in size:
 
 * :class:`TokenCache` remembers each lookup's answer, found or not, for ``ttl`` seconds, keyed
   by the token's hash. Revoking or rotating in this process forgets the agent at once; other
-  processes notice within ``ttl`` (keep it short).
+  processes notice within ``ttl`` (keep it short). It also remembers, for ``trust`` seconds,
+  which tokens were valid recently.
 * :class:`FailureThrottle` counts failed authentications per client address in fixed windows;
   past ``limit`` in a window the address gets 429 with Retry-After, without any lookup, until
-  the window ends. A token already in the cache still works from there.
+  the window ends. A token valid recently is still looked up from there, so a flood from a
+  shared address does not lock out the agents behind it.
 
 Time is an argument (``now``, monotonic seconds), so both are tested without a clock; a lock
 makes each safe to share between the API's worker threads.
@@ -29,17 +31,23 @@ from ordinaut.service.auth import Principal
 MAX_ENTRIES = 10_000
 
 
+TRUST_SECONDS = 600.0
+
+
 @dataclass(frozen=True)
 class _Entry:
     principal: Principal | None  # None: no such token (unknown or revoked)
-    expires: float
+    expires: float  # the answer stands until then
+    trusted_until: float  # found valid recently: not throttled until then
 
 
 class TokenCache:
     """Token hash → the agent it belongs to (or None), for ``ttl`` seconds."""
 
-    def __init__(self, ttl: float, *, max_entries: int = MAX_ENTRIES) -> None:
-        self.ttl, self.max_entries = ttl, max_entries
+    def __init__(
+        self, ttl: float, *, trust: float = TRUST_SECONDS, max_entries: int = MAX_ENTRIES
+    ) -> None:
+        self.ttl, self.trust, self.max_entries = ttl, trust, max_entries
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -51,13 +59,18 @@ class TokenCache:
             return None
         return entry
 
+    def recently_valid(self, token_hash: str, now: float) -> bool:
+        """Whether ``token_hash`` belonged to an agent at a lookup in the last ``trust`` s."""
+        with self._lock:
+            entry = self._entries.get(token_hash)
+        return entry is not None and entry.principal is not None and entry.trusted_until > now
+
     def put(self, token_hash: str, principal: Principal | None, now: float) -> None:
         """Remember an answer (the oldest entries go first once full)."""
-        if self.ttl <= 0:
-            return
+        trusted = now + self.trust if principal is not None else now
         with self._lock:
             self._entries.pop(token_hash, None)
-            self._entries[token_hash] = _Entry(principal, now + self.ttl)
+            self._entries[token_hash] = _Entry(principal, now + self.ttl, trusted)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 

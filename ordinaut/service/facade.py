@@ -127,7 +127,8 @@ class Service:
         """The agent owning ``token``: AuthError (401) when missing, unknown or revoked.
 
         Answers are remembered briefly (found or not), and a client address past its failed
-        attempts gets RateLimited (429) without a lookup (:mod:`ordinaut.service.auth_cache`).
+        attempts gets RateLimited (429) without a lookup, unless the token was valid recently
+        (:mod:`ordinaut.service.auth_cache`).
         """
         if not token:
             raise AuthError(auth_.MISSING)
@@ -136,7 +137,8 @@ class Service:
         known = self._tokens.get(key, now)
         if known is not None and known.principal is not None:
             return known.principal
-        self._failures.check(address, now)
+        if not self._tokens.recently_valid(key, now):
+            self._failures.check(address, now)
         if known is None:
             with self._tx() as conn:
                 found = auth_.lookup(conn, key)

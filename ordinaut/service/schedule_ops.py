@@ -54,6 +54,7 @@ def snooze(
         raise Conflict(f"task is {row.status} and has nothing scheduled to snooze", field="status")
     target = row.next_run_at + timedelta(seconds=body.seconds) if body.seconds else body.until
     assert target is not None
+    check_instant(target, "seconds" if body.seconds else "until")
     if target <= now:
         raise ValidationError("until must be in the future", field="until")
     schedule = parse_schedule(

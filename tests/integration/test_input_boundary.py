@@ -7,7 +7,7 @@ slots made hostile (NUL, lone surrogates, nesting past the limit, NaN/Infinity/1
 numbers, extreme dates, odd URLs, wrong types); never a 5xx, every 4xx in the error shape,
 and after every 4xx a fingerprint of every table is what it was before.
 
-``ORDINAUT_BOUNDARY_EXAMPLES`` sets the examples per endpoint (default 30).
+``ORDINAUT_BOUNDARY_EXAMPLES`` sets the examples per endpoint (default 20).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.integration.conftest import Api
 from tests.integration.hostile import Call, Fingerprint, Mutation, apply, mutations, nested
 from tests.integration.test_api_runs_agents import add_run
 
-EXAMPLES = int(os.environ.get("ORDINAUT_BOUNDARY_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("ORDINAUT_BOUNDARY_EXAMPLES", "20"))
 JSON = {"content-type": "application/json"}
 ECHO = {"pipeline": [{"id": "hi", "uses": "builtin.echo", "with": {"message": "hi"}}]}
 PAYLOAD: dict[str, Any] = {

@@ -36,7 +36,19 @@ def test_forgetting_an_agent_drops_only_its_entries() -> None:
     assert cache.get("h-bob", 1.0) is not None and cache.get("h-unknown", 1.0) is not None
 
 
-def test_a_zero_ttl_remembers_nothing_and_size_is_bounded() -> None:
+def test_tokens_valid_recently_are_trusted_longer_than_answers_are_kept() -> None:
+    cache = TokenCache(ttl=2.0, trust=600.0)
+    cache.put("h-alice", ALICE, now=0.0)
+    cache.put("h-unknown", None, now=0.0)
+    assert cache.get("h-alice", now=5.0) is None  # look it up again...
+    assert cache.recently_valid("h-alice", now=599.0)  # ...even from a throttled address
+    assert not cache.recently_valid("h-alice", now=600.0)
+    assert not cache.recently_valid("h-unknown", now=1.0)
+    cache.put("h-alice", None, now=10.0)  # revoked elsewhere: trust ends with the lookup
+    assert not cache.recently_valid("h-alice", now=11.0)
+
+
+def test_a_zero_ttl_remembers_no_answer_and_size_is_bounded() -> None:
     off = TokenCache(ttl=0.0)
     off.put("h", ALICE, now=0.0)
     assert off.get("h", now=0.0) is None
