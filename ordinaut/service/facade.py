@@ -17,8 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ordinaut import limits
 from ordinaut.clock import utcnow
@@ -86,7 +87,7 @@ OPERATIONS = (
 log = logging.getLogger("ordinaut.service")
 
 # what the database layer raises when PostgreSQL is down, restarting or out of connections
-DATABASE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 DATABASE_RETRY_AFTER = 5
 
 
