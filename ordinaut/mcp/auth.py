@@ -1,11 +1,13 @@
 """Who an MCP request acts as: the agent owning the bearer token, with that agent's scopes.
 
-Over streamable HTTP, :class:`AgentTokens` is the SDK's ``TokenVerifier``: it looks the
-token up with ``Service.authenticate`` (the same tokens as the HTTP API) on every request, so
-a revoked token stops working at once; the SDK answers 401 to a request without a valid
-token. Tools then read the agent from the request's access token (:func:`from_request`).
-Over stdio the token is fixed for the process (:func:`from_token`) and is looked up again on
-every call, for the same reason. Scopes are checked by the service, per operation.
+Over streamable HTTP, :class:`AgentTokens` is the SDK's ``TokenVerifier``: it checks the
+token with ``Service.authenticate`` (the same tokens, cache and failed-attempt limit as the
+HTTP API) on every request, so a token revoked or rotated through this process stops working
+at once (through another, within ``ORDINAUT_AUTH_CACHE_SECONDS``); the SDK answers 401 to a
+request without a valid token. Tools then read the agent from the request's access token
+(:func:`from_request`). Over stdio the token is fixed for the process (:func:`from_token`)
+and is checked again on every call, for the same reason. Scopes are checked by the service,
+per operation.
 """
 
 from __future__ import annotations
