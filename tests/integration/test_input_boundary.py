@@ -162,6 +162,13 @@ CALLS: dict[tuple[str, str], Baselines] = {
         Call("GET", "/runs", query={"task_id": w.task, "status": "queued", "limit": "5"})
     ],
     ("GET", "/runs/{run_id}"): lambda w: [Call("GET", "/runs/{run_id}", {"run_id": w.run})],
+    ("GET", "/runs/{run_id}/steps/{step_path}/{part}"): lambda w: [
+        Call(
+            "GET",
+            "/runs/{run_id}/steps/{step_path}/{part}",
+            {"run_id": w.run, "step_path": "hi", "part": "output"},
+        )
+    ],
     ("POST", "/runs/{run_id}/cancel"): lambda w: [
         Call("POST", "/runs/{run_id}/cancel", {"run_id": w.run})
     ],

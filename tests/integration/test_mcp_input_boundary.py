@@ -70,6 +70,7 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "cancel_task": [{"task_id": w.spare_task}],
         "list_runs": [{"task_id": w.task, "status": "queued", "limit": 5}],
         "get_run": [{"run_id": w.run}],
+        "get_step_data": [{"run_id": w.run, "step_path": "hi", "part": "output"}],
         "cancel_run": [{"run_id": w.run}],
         "approve_run": [{"run_id": w.run}],
         "reject_run": [{"run_id": w.run}],
