@@ -38,11 +38,9 @@ OTHER_SECRETS = {"ORDINAUT_LLM_API_KEY": "LLM_API_KEY", "ORDINAUT_ADMIN_TOKEN": 
 
 def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
     """Every configured secret, by name (``TELEGRAM_TOKEN``, ``LLM_API_KEY``), non-empty only."""
-    found = {
-        name.removeprefix(secrets.PREFIX): value
-        for name, value in environ.items()
-        if name.startswith(secrets.PREFIX) and value
-    }
+    # keys first: reading every value of os.environ decodes it, once per run otherwise
+    names = [name for name in environ if name.startswith(secrets.PREFIX)]
+    found = {name.removeprefix(secrets.PREFIX): environ[name] for name in names if environ[name]}
     for variable, name in OTHER_SECRETS.items():
         if environ.get(variable):
             found[name] = environ[variable]

@@ -16,6 +16,8 @@ The checks here are pure:
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -266,6 +268,14 @@ def _error_path(error: Any) -> str:
     return format_path(path)
 
 
+@functools.lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Any:
+    """A ready validator for a schema (by its JSON text): building one per check cost as much
+    as the check; validators are immutable, so one is shared by every thread."""
+    schema = json.loads(schema_json)
+    return _validator_class(schema)(schema, format_checker=_FORMATS, registry=_LOCAL_ONLY)
+
+
 def iter_violations(instance: Any, schema: Mapping[str, Any] | bool) -> Iterator[Any]:
     """Every raw ``jsonschema`` error for ``instance`` (format assertions on).
 
@@ -273,7 +283,7 @@ def iter_violations(instance: Any, schema: Mapping[str, Any] | bool) -> Iterator
     without end: a catalog entry stored before :func:`check_schema` refused them) yields one
     error saying so, with the keyword ``$ref``, instead of raising.
     """
-    validator = _validator_class(schema)(schema, format_checker=_FORMATS, registry=_LOCAL_ONLY)
+    validator = _validator(json.dumps(schema, sort_keys=True))
     try:
         yield from validator.iter_errors(instance)
     except referencing.exceptions.Unresolvable as exc:
