@@ -56,8 +56,9 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from ordinaut import jsonsafe
 from ordinaut.config import Settings
-from ordinaut.errors import OrdinautError, StepError, ToolError
+from ordinaut.errors import OrdinautError, StepError, ToolError, ValidationError
 from ordinaut.limits import MAX_ERROR_CHARS
 from ordinaut.pipeline.executor import Canceled, Caps, run_pipeline
 from ordinaut.pipeline.model import Pipeline
@@ -205,6 +206,19 @@ def _scrubbed(result: _Result, redactor: redact.Redactor) -> _Result:
     return replace(result, output=redactor.value(result.output), error=error)
 
 
+def _storable(output: Any, step_path: str) -> Any:
+    """A tool's answer, if PostgreSQL can store it: a NUL, a lone surrogate or a NaN in it
+    fails the step (not retryable: the same call gives the same answer), where storing the
+    receipt would otherwise fail the whole run's bookkeeping."""
+    try:
+        jsonsafe.check_json(output, "output")
+    except ValidationError as exc:
+        raise ToolError(
+            f"step {step_path!r}: the tool's answer cannot be stored: {exc.field}: {exc.message}"
+        ) from None
+    return output
+
+
 def _claim(
     stack: contextlib.ExitStack, engine: Engine, run_id: uuid.UUID, owner: str, lease: float
 ) -> tuple[Connection, queries.ClaimedRun | None]:
@@ -267,13 +281,14 @@ def _run_pipeline(
                 raise RunTimedOut("run timed out (task timeout_seconds) before this step")
             timeout = min(timeout, remaining)
         try:
-            return runner.call(call, timeout=timeout)
+            output = runner.call(call, timeout=timeout)
         except ToolError:
             if deadline is not None and clock() >= deadline:
                 raise RunTimedOut(
                     f"run timed out (task timeout_seconds) in step {call.step_path!r}"
                 ) from None
             raise
+        return _storable(output, call.step_path)
 
     polled = [time.monotonic()]
 

@@ -24,40 +24,38 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from ordinaut.errors import MalformedRequest, ValidationError
-from ordinaut.limits import EARLIEST, LATEST, MAX_JSON_DEPTH
+from ordinaut.jsonsafe import TOO_DEEP, Refused, check_json, check_string
+from ordinaut.limits import EARLIEST, LATEST
+
+__all__ = [
+    "check_http_url",
+    "check_instant",
+    "check_json",
+    "check_text",
+    "parse_json",
+]
 
 MAX_INT_DIGITS = 4300
-_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
-_TOO_DEEP = f"nested deeper than {MAX_JSON_DEPTH} levels of objects and arrays"
 
 
-@dataclass(frozen=True)
-class _Refused:
-    """A number the parser saw but must not hand on; the walk names its field."""
-
-    reason: str
+def _constant(name: str) -> Refused:
+    return Refused(f"{name} is not a JSON number")
 
 
-def _constant(name: str) -> _Refused:
-    return _Refused(f"{name} is not a JSON number")
-
-
-def _float(text: str) -> float | _Refused:
+def _float(text: str) -> float | Refused:
     value = float(text)
-    return value if math.isfinite(value) else _Refused(f"{text[:40]} is too large for a number")
+    return value if math.isfinite(value) else Refused(f"{text[:40]} is too large for a number")
 
 
-def _int(text: str) -> int | _Refused:
+def _int(text: str) -> int | Refused:
     digits = len(text.lstrip("-"))
     if digits > MAX_INT_DIGITS:
-        return _Refused(f"an integer of {digits} digits (at most {MAX_INT_DIGITS})")
+        return Refused(f"an integer of {digits} digits (at most {MAX_INT_DIGITS})")
     return int(text)
 
 
@@ -78,46 +76,14 @@ def parse_json(raw: bytes) -> Any:
             f"malformed JSON body: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
     except RecursionError:
-        raise ValidationError(_TOO_DEEP, field="body") from None
+        raise ValidationError(TOO_DEEP, field="body") from None
     check_json(value)
     return value
 
 
-def check_json(value: Any, field: str = "") -> None:
-    """Refuse NUL, lone surrogates, non-finite numbers and deep nesting anywhere in ``value``.
-
-    ``value`` is parsed JSON (dicts, lists, strings, numbers, booleans, None); ``field`` is
-    the path of ``value`` itself ("" for a whole body). Iterative, so depth costs no stack.
-    """
-    stack: list[tuple[Any, str, int]] = [(value, field, 1)]
-    while stack:
-        node, path, depth = stack.pop()
-        if isinstance(node, str):
-            _check_string(node, path or "body")
-        elif isinstance(node, dict | list):
-            if depth > MAX_JSON_DEPTH:
-                where = path or "body"
-                raise ValidationError(_TOO_DEEP, field=where)
-            if isinstance(node, dict):
-                for key, item in node.items():
-                    inner = _join(path, key)
-                    if isinstance(key, str) and _FORBIDDEN.search(key):
-                        _check_string(key, inner, what="the key")
-                    stack.append((item, inner, depth + 1))
-            else:
-                stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node))
-        elif isinstance(node, _Refused):
-            where = path or "body"
-            raise ValidationError(node.reason, field=where)
-        elif isinstance(node, float) and not math.isfinite(node):
-            where = path or "body"
-            name = "NaN" if math.isnan(node) else ("Infinity" if node > 0 else "-Infinity")
-            raise ValidationError(f"{name} is not a JSON number", field=where)
-
-
 def check_text(value: str, field: str) -> None:
     """Refuse NUL and lone surrogates in one string (a path or query parameter, a header)."""
-    _check_string(value, field)
+    check_string(value, field)
 
 
 def check_instant(moment: datetime, field: str) -> None:
@@ -153,20 +119,3 @@ def check_http_url(url: str, field: str) -> str:
     if not host:
         raise ValidationError("must be an http:// or https:// URL with a host", field=field)
     return url
-
-
-def _check_string(text: str, field: str, *, what: str = "the text") -> None:
-    found = _FORBIDDEN.search(text)
-    if found is None:
-        return
-    char = found.group()
-    if char == "\x00":
-        reason = f"{what} contains a NUL character (\\u0000), which cannot be stored"
-    else:
-        reason = f"{what} contains a lone surrogate (\\u{ord(char):04x}), which is not Unicode"
-    raise ValidationError(reason, field=field)
-
-
-def _join(path: str, key: Any) -> str:
-    label = _FORBIDDEN.sub(lambda m: f"\\u{ord(m.group()):04x}", str(key))[:80]
-    return f"{path}.{label}" if path else label

@@ -7,6 +7,8 @@ retry intent of every failure class, ``Retry-After``, the secret auth header and
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -218,6 +220,53 @@ def test_retried_run_resends_the_same_idempotency_key_after_retry_after(
     assert run["attempt"] == 2 and run["steps"][0]["output"] == {"ok": True, "calls": 2}
     keys = [r["idempotency_key"] for r in demo.requests if r["path"] == "/tools/faults/respond"]
     assert keys[-2:] == step_keys(engine, second) * 2 == step_keys(engine, first) * 2
+
+
+@pytest.fixture
+def nul_answering_tool() -> Iterator[str]:
+    """A local HTTP tool whose JSON answer holds a NUL character (legal JSON, not storable)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = b'{"text": "a\\u0000b", "n": 1}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/answer"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_postgresql_cannot_store_fails_the_step_clearly(
+    api: Api, engine: Engine, nul_answering_tool: str
+) -> None:
+    register(
+        api,
+        address="odd.nul",
+        transport="http",
+        endpoint=nul_answering_tool,
+        input_schema=ANY_OBJECT,
+        output_schema=ANY_OBJECT,
+    )
+    start_run(api, [{"id": "call", "uses": "odd.nul", "with": {}}], max_retries=3)
+    outcome = drive(engine, api)
+    # a failed step with a clear reason, not retried (the same call gives the same answer),
+    # and the run's bookkeeping stored: before, the receipt itself failed to store
+    assert (outcome.status, outcome.retry_at) == ("failed", None)
+    error = run_detail(api, outcome)["error"]
+    assert "cannot be stored" in error and "NUL" in error and "output.text" in error
 
 
 def test_non_retryable_http_error_fails_without_retry(
