@@ -140,7 +140,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         for at in (wake.next_task_at, wake.next_work_at):
             if at is not None:
                 wait = min(wait, (at - later).total_seconds())
-        if self._changed:  # a notice waits for its look: sleep until it may be taken
+        if self._changed or self._published:  # a look is owed: sleep until it may be taken
             return max(0.0, min(wait, self._next_look - time.monotonic()))
         if wait > 0 and self._notices.wait(wait):
             self._changed = True  # tick again now; the look itself keeps its spacing
@@ -161,8 +161,10 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         if self._notices.pending():
             self._changed = True
         moment = time.monotonic()
-        told = self._changed and moment >= self._next_look
-        quiet = not due and not self._published and not told and moment < self._backstop_look
+        # runs published since the last write get their stamp at the next look, which a
+        # notice (beat's own commit sends one) brings within ``beat_max_interval``
+        told = (self._changed or bool(self._published)) and moment >= self._next_look
+        quiet = not due and not told and moment < self._backstop_look
         if last is not None and quiet:
             return last
         self._changed = False  # notices that arrive from here on ask for the next look
