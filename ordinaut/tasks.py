@@ -147,6 +147,7 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
         statuses.append(outcome.status)
     if wake_dispatch:
         wake.request_dispatch(self.app, rt)
+    wake.request_relay_soon(self.app, rt)  # the runs' events (started, ended) to the stream
     return ",".join(statuses)
 
 

@@ -9,7 +9,7 @@ app's default). Beat sleeps until the next due instant, and each ``tick()``:
    commits (their publish time rides along in the next batch's transaction); the others
    become due_work for dispatch. The same transaction reads when to wake next;
 2. otherwise looks at the database only when due_work becomes dispatchable, or when
-   PostgreSQL said a task, due work or the outbox changed (:mod:`ordinaut.store.notices`;
+   PostgreSQL said a task or due work changed (:mod:`ordinaut.store.notices`;
    at most once per ``beat_max_interval``, the bound on how late such a change is noticed),
    or once every :data:`BACKSTOP_LOOK_EVERY` seconds — one read-only query, no commit. Idle,
    beat asks nothing of the database but a read of its listening socket;
@@ -87,6 +87,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         self._runtime = runtime_of(app)
+        self._runtime.become_silent()  # beat knows what it writes: no notices to itself
         # due_work that became dispatchable after this instant has not been dispatched for
         # yet; the first tick looks at everything already due (e.g. left over from downtime)
         self._checked_until: datetime | None = None

@@ -1,12 +1,13 @@
-"""Change notices: whether tasks, due work or the outbox changed since the last question.
+"""Change notices: whether tasks or due work changed since the last question.
 
 The migration ``0007_change_notices`` makes PostgreSQL send a notice on :data:`CHANNEL` when
-one of those tables changes; :class:`ChangeNotices` holds a listening connection of its own
-and answers :meth:`ChangeNotices.pending` without a round trip (it reads what already
-arrived on the socket). It answers ``True`` whenever it cannot know: not yet listening, the
-connection lost (it reconnects, at most every few seconds), or a server without the
-trigger's notices — so a caller that looks at the database on ``True`` never misses a
-change, it only looks more often than needed.
+one of those tables changes, unless the writing connection set :data:`SILENT` (see
+:func:`ordinaut.store.engine.make_engine`). :class:`ChangeNotices` holds a listening
+connection of its own and answers :meth:`ChangeNotices.pending` without a round trip (it
+reads what already arrived on the socket). It answers ``True`` whenever it cannot know: not
+yet listening, or the connection lost (it reconnects, at most every few seconds) — so a
+caller that looks at the database on ``True`` never misses a change, it only looks more
+often than needed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger("ordinaut.store.notices")
 
 CHANNEL = "ordinaut_changes"
+SILENT = "ordinaut.silent"  # a session setting: this connection's changes send no notice
 RECONNECT_EVERY = 5.0
 
 

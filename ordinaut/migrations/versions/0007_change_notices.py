@@ -1,11 +1,14 @@
-"""Change notices: a NOTIFY when tasks, due work or the outbox change.
+"""Change notices: a NOTIFY when a task or due work changes behind beat's back.
 
 Beat listens on the channel and looks at the database when told something changed (at most
 once per ``beat_max_interval``) instead of polling it every second; with nothing changing it
-looks once every :data:`ordinaut.beat.scheduler.BACKSTOP_LOOK_EVERY` seconds. Statement-level
-Row-level triggers (a statement that changes no row sends nothing; beat's own read-only
-looks and empty claims stay silent), and PostgreSQL folds the identical notices of one
-transaction into one, delivered at commit; a rolled-back change sends none.
+looks once every :data:`ordinaut.beat.scheduler.BACKSTOP_LOOK_EVERY` seconds.
+
+Row triggers, so a statement that changes no row sends nothing; PostgreSQL folds the
+identical notices of one transaction into one, delivered at commit (a rolled-back change
+sends none). Beat's own connections set ``ordinaut.silent`` and stay silent: it knows what
+it wrote, and each notice costs the listening backend a (read-only) transaction. The outbox
+has no trigger: whoever writes events asks for the relay (``ordinaut.runs.wake``).
 
 Revision ID: 0007_notices
 Revises: 0006_direct_runs
@@ -22,10 +25,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 CHANNEL = "ordinaut_changes"  # ordinaut.store.notices.CHANNEL
+SILENT = "ordinaut.silent"  # ordinaut.store.notices.SILENT
 TRIGGERS = {
     "task": "INSERT OR UPDATE OR DELETE",
-    "due_work": "INSERT OR UPDATE",
-    "outbox": "INSERT",
+    "due_work": "INSERT OR UPDATE OF not_before",
 }
 
 
@@ -41,8 +44,9 @@ def upgrade() -> None:
     )
     for table, events in TRIGGERS.items():
         op.execute(
-            f"CREATE TRIGGER {table}_notice_change AFTER {events} ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION ordinaut_notice_change()"
+            f"CREATE TRIGGER {table}_notice_change AFTER {events} ON {table} FOR EACH ROW "
+            f"WHEN (current_setting('{SILENT}', true) IS DISTINCT FROM 'on') "
+            "EXECUTE FUNCTION ordinaut_notice_change()"
         )
 
 
