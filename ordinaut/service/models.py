@@ -14,6 +14,7 @@ from ordinaut.vocabulary import (
     BackoffStrategy,
     MisfirePolicy,
     OverlapPolicy,
+    ResumeAction,
     RunStatus,
     ScheduleKind,
     StepPart,
@@ -200,6 +201,33 @@ class RunPublic(RunSummary):
     """One attempt of one occurrence of a task, with its output and step receipts."""
 
     output: Any = Field(default=None, description=TRUNCATED)
+    suspended_at: datetime | None = Field(
+        default=None, description="When the run last stopped before a step (see suspended_step)."
+    )
+    suspended_step: str | None = Field(
+        default=None,
+        description="The step the run stopped before (waiting_approval: the step to approve).",
+    )
+    suspended_input: Any = Field(
+        default=None,
+        description="That step's rendered arguments: exactly what the tool will be sent "
+        f"(over {limits.INLINE_STEP_DATA_BYTES // 1024} KiB of JSON text: the truncation "
+        "marker, as for output).",
+    )
+    suspend_reason: str | None = Field(default=None, description="Why the run stopped there.")
+    resume_at: datetime | None = Field(
+        default=None,
+        description="When resume_action happens by itself (an approval's timeout); null: "
+        "only when someone decides.",
+    )
+    resume_action: ResumeAction | None = Field(
+        default=None,
+        description="What happens at resume_at: approve or resume (the run goes on from the "
+        "step), reject (it is canceled).",
+    )
+    approved_steps: list[str] = Field(
+        default_factory=list, description="Steps whose approval this run was given."
+    )
     steps: list[StepPublic] | None = None
 
 

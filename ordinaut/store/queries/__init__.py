@@ -17,6 +17,7 @@ One module per noun, every name re-exported here so callers write
   approve, reject), each along an edge declared in :mod:`.transitions`;
 - :mod:`.leases` — reservations, leases and message bookkeeping of queued/running runs;
 - :mod:`.steps` — step receipts and outcomes served from them;
+- :mod:`.suspension` — runs stopped before a step: suspend, resume, expire;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
@@ -68,7 +69,6 @@ from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
     ReapedRun,
-    approve_run,
     cancel_run,
     cancel_runs_of,
     cancel_task_runs,
@@ -97,6 +97,15 @@ from ordinaut.store.queries.steps import (
     step_data,
     steps_of_run,
 )
+from ordinaut.store.queries.suspension import (
+    DueResume,
+    done_steps,
+    expire_runs,
+    request_resume,
+    resume_runs,
+    suspend_run,
+    take_due_resumes,
+)
 from ordinaut.store.queries.tasks import (
     DueTask,
     claim_due_tasks,
@@ -121,6 +130,7 @@ __all__ = [
     "Agent",
     "Backlog",
     "ClaimedRun",
+    "DueResume",
     "DueTask",
     "IdempotencyEntry",
     "LeasedWork",
@@ -133,7 +143,6 @@ __all__ = [
     "advisory_key",
     "agent_by_token",
     "agent_named",
-    "approve_run",
     "backlog",
     "cached_step_output",
     "cancel_run",
@@ -145,7 +154,9 @@ __all__ = [
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
+    "done_steps",
     "emit",
+    "expire_runs",
     "extend_lease",
     "finish_run",
     "get_agent",
@@ -181,7 +192,9 @@ __all__ = [
     "recent_dedupe_run",
     "record_skipped_runs",
     "reject_run",
+    "request_resume",
     "reserve_runs",
+    "resume_runs",
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
@@ -189,6 +202,8 @@ __all__ = [
     "set_agent_webhook",
     "step_data",
     "steps_of_run",
+    "suspend_run",
+    "take_due_resumes",
     "take_stale_queued_runs",
     "take_unpublished",
     "tasks_with_open_runs",
