@@ -326,7 +326,7 @@ def _run_pipeline(
                     return True
         return False
 
-    gates = suspension.gate_for(claimed.approved_steps, clock)
+    gates = suspension.gate_for(claimed, clock)
 
     def gate(check: GateCheck) -> Suspension | None:
         stop = gates(check)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -50,9 +50,10 @@ log = logging.getLogger("ordinaut.runs")
 RESUME_LIMIT = 200
 
 
-def gate_for(approved: Collection[str], clock: Callable[[], datetime]) -> Gate:
-    """The gates a run passes before each tool call, in order (the first to stop it wins)."""
-    return first_of([approval_gate(approved, clock)])
+def gate_for(claimed: queries.ClaimedRun, clock: Callable[[], datetime]) -> Gate:
+    """The gates ``claimed`` passes before each tool call, in order (the first to stop it
+    wins). A new kind of suspension adds its gate here."""
+    return first_of([approval_gate(claimed.approved_steps, clock)])
 
 
 @dataclass
