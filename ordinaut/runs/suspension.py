@@ -37,17 +37,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ordinaut.pipeline.executor import Gate
 from ordinaut.pipeline.gates import approval_gate, first_of
 from ordinaut.runs.dispatch import Publish, QueuedRun
 from ordinaut.store import queries
-from ordinaut.vocabulary import OverlapPolicy, ResumeAction, TaskStatus
+from ordinaut.vocabulary import OverlapPolicy, ResumeAction, RunStatus, TaskStatus
 
 log = logging.getLogger("ordinaut.runs")
 
 RESUME_LIMIT = 200
+APPROVALS = (RunStatus.WAITING_APPROVAL,)  # suspensions whose resume is a decision
 
 
 def gate_for(claimed: queries.ClaimedRun, clock: Callable[[], datetime]) -> Gate:
@@ -70,6 +71,21 @@ def timeout_reason(run: queries.DueResume) -> str:
     if run.task_status is TaskStatus.CANCELED:
         return "task was canceled while the run was suspended"
     return f"approval of step {run.suspended_step!r} was not given in time (on_timeout: reject)"
+
+
+def _audit_timeouts(conn: Connection, due: list[queries.DueResume], moved: set[uuid.UUID]) -> None:
+    """An approval decided by its timeout is audited like a person's decision, by nobody."""
+    for run in due:
+        if run.id not in moved or run.decided_by is not None or run.status not in APPROVALS:
+            continue
+        action = "approve" if run.resume_action is ResumeAction.APPROVE else "reject"
+        queries.insert_audit(
+            conn,
+            actor=None,
+            action=f"run.{action}",
+            subject_id=run.id,
+            details={"step": run.suspended_step, "decided_by": "timeout"},
+        )
 
 
 def resume_due(
@@ -113,6 +129,7 @@ def resume_due(
             resume.append((run.id, run.resume_action is ResumeAction.APPROVE))
         moved = queries.resume_runs(conn, resume)
         result.canceled = queries.expire_runs(conn, expire, now=now)
+        _audit_timeouts(conn, due, {r for r, _ in moved} | set(result.canceled))
         result.queued = [QueuedRun(run_id, priority) for run_id, priority in moved]
     if result.queued:
         publish(result.queued)

@@ -228,7 +228,47 @@ class RunPublic(RunSummary):
     approved_steps: list[str] = Field(
         default_factory=list, description="Steps whose approval this run was given."
     )
+    decided_by: uuid.UUID | None = Field(
+        default=None,
+        description="The agent whose approval made the pending resume due (the audit log "
+        "has every decision, with its comment).",
+    )
     steps: list[StepPublic] | None = None
+
+
+class Decision(BaseModel):
+    """The body of ``POST /runs/{id}/approve|reject`` (and of a change's): an optional note
+    kept in the audit log (and, for a reject, in the run's reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(
+        default=None, max_length=1000, description="Why; kept in the audit log."
+    )
+
+
+class ApprovalPublic(BaseModel):
+    """A run stopped before a step that waits for a person's approval."""
+
+    run_id: uuid.UUID
+    task_id: uuid.UUID
+    task_title: str
+    attempt: int
+    scheduled_for: datetime
+    waiting_since: datetime = Field(description="When the run stopped before the step.")
+    step: str | None = Field(description="The step to approve (its path).")
+    input: Any = Field(
+        description="The step's rendered arguments: exactly what the tool will be sent "
+        f"(over {limits.INLINE_STEP_DATA_BYTES // 1024} KiB: the truncation marker; get_run "
+        "shows the same)."
+    )
+    reason: str | None
+    timeout_at: datetime | None = Field(
+        description="When on_timeout decides by itself; null: the run waits for a person."
+    )
+    on_timeout: ResumeAction | None = Field(
+        description="What happens at timeout_at: reject (the run is canceled) or approve."
+    )
 
 
 class StepData(BaseModel):

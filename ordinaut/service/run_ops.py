@@ -61,7 +61,9 @@ def decide_run(
         raise Conflict(f"run is {row.status}, not waiting for approval", field="status")
     who = principal.name or str(principal.agent_id)
     if approve:
-        if not queries.request_resume(conn, run_id, ResumeAction.APPROVE, at=now):
+        if not queries.request_resume(
+            conn, run_id, ResumeAction.APPROVE, at=now, by=principal.agent_id
+        ):
             raise Conflict("run was already decided; it is about to resume or end", field="status")
     else:
         reason = f"rejected by {who}" + (f": {comment}" if comment else "")

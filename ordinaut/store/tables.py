@@ -190,6 +190,8 @@ task_run = sa.Table(
     sa.Column("approved_steps", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     # the pipeline's ${now}, fixed at the first start so a resumed run renders the same
     sa.Column("pipeline_now", sa.DateTime(timezone=True), nullable=True),
+    # who made the current resume due (a person's approve); NULL: its timeout did
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
     sa.CheckConstraint(
         "resume_action IS NULL OR resume_action IN ('resume', 'approve', 'reject')",
         name="resume_action_known",

@@ -35,6 +35,15 @@ def upgrade() -> None:
         sa.Column("approved_steps", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     )
     op.add_column("task_run", sa.Column("pipeline_now", TZ, nullable=True))
+    op.add_column(
+        "task_run",
+        sa.Column(
+            "decided_by",
+            pg.UUID(as_uuid=True),
+            sa.ForeignKey("agent.id", name=op.f("fk_task_run_decided_by_agent")),
+            nullable=True,
+        ),
+    )
     op.create_check_constraint(
         op.f("ck_task_run_resume_action_known"),
         "task_run",
@@ -57,6 +66,7 @@ def downgrade() -> None:
     op.drop_index("ix_task_run_resume_at", table_name="task_run")
     op.drop_constraint(op.f("ck_task_run_resume_action_known"), "task_run", type_="check")
     for column in (
+        "decided_by",
         "pipeline_now",
         "approved_steps",
         "resume_action",

@@ -19,6 +19,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.steps` — step receipts and outcomes served from them;
 - :mod:`.suspension` — runs stopped before a step: suspend, resume, expire;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
+- :mod:`.approvals` — runs waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -37,6 +38,7 @@ from ordinaut.store.queries.agents import (
     set_agent_token,
     set_agent_webhook,
 )
+from ordinaut.store.queries.approvals import list_waiting
 from ordinaut.store.queries.audit import insert_audit, list_audit
 from ordinaut.store.queries.due_work import (
     LeasedWork,
@@ -179,6 +181,7 @@ __all__ = [
     "list_runs",
     "list_tasks",
     "list_tools",
+    "list_waiting",
     "lock_keys",
     "lock_run",
     "mark_published",

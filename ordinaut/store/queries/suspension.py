@@ -32,7 +32,7 @@ _SUSPEND_RUN = sa.text(
         SET {SUSPEND.assign()}, leased_until = NULL, suspended_at = now(),
             suspended_step = :step, suspended_input = CAST(:input AS jsonb),
             suspend_reason = :reason, resume_at = :resume_at, resume_action = :action,
-            pipeline_now = coalesce(pipeline_now, :pipeline_now)
+            pipeline_now = coalesce(pipeline_now, :pipeline_now), decided_by = NULL
         WHERE id = :run_id AND {SUSPEND.guard()} AND lease_owner = :owner
         RETURNING id, task_id, attempt
     ), receipts AS ({RECEIPTS_FROM_JSON}
@@ -111,7 +111,7 @@ def done_steps(conn: Connection, run_id: uuid.UUID, attempt: int) -> dict[str, t
 
 _REQUEST_RESUME = sa.text(
     f"""
-    UPDATE task_run SET resume_at = :at, resume_action = :action
+    UPDATE task_run SET resume_at = :at, resume_action = :action, decided_by = :by
     WHERE id = :run_id AND {one_of("status", SUSPENDED)}
       AND (resume_at IS NULL OR resume_at > :at)
     RETURNING id
@@ -120,11 +120,17 @@ _REQUEST_RESUME = sa.text(
 
 
 def request_resume(
-    conn: Connection, run_id: uuid.UUID, action: ResumeAction, *, at: datetime
+    conn: Connection,
+    run_id: uuid.UUID,
+    action: ResumeAction,
+    *,
+    at: datetime,
+    by: uuid.UUID | None = None,
 ) -> bool:
-    """Make a suspended run's resume due at ``at`` with ``action`` (status unchanged: the
-    resumer moves it). False when it is not suspended or its resume is already due."""
-    params = {"run_id": run_id, "action": action.value, "at": at}
+    """Make a suspended run's resume due at ``at`` with ``action``, decided ``by`` an agent
+    (status unchanged: the resumer moves it). False when it is not suspended or its resume
+    is already due."""
+    params = {"run_id": run_id, "action": action.value, "at": at, "by": by}
     return conn.execute(_REQUEST_RESUME, params).first() is not None
 
 
@@ -144,6 +150,7 @@ class DueResume:
     concurrency_limit: int
     overlap_policy: OverlapPolicy
     task_status: TaskStatus
+    decided_by: uuid.UUID | None  # None: the resume came by itself (a timeout, a deferral)
 
 
 _TAKE_DUE = sa.text(
@@ -151,7 +158,7 @@ _TAKE_DUE = sa.text(
     SELECT r.id, r.task_id, r.status, r.attempt, r.priority, r.suspended_step,
            coalesce(r.resume_action, {literal(ResumeAction.RESUME)}) AS resume_action,
            r.resume_at, r.concurrency_key, t.concurrency_limit, t.overlap_policy,
-           t.status AS task_status
+           t.status AS task_status, r.decided_by
     FROM task_run r JOIN task t ON t.id = r.task_id
     WHERE {one_of("r.status", SUSPENDED)} AND r.resume_at <= :now
     ORDER BY r.priority, r.resume_at, r.id
