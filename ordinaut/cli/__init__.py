@@ -6,6 +6,7 @@
     ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
     ordinaut mcp [--token T] [--data-dir D]
     ordinaut approvals | approve RUN_ID | reject RUN_ID [--comment C]
+    ordinaut changes | change approve|reject ID | limits show|set AGENT_ID
 
 Every error is one line on stderr and a non-zero exit status.
 """

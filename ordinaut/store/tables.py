@@ -50,6 +50,8 @@ agent = sa.Table(
     sa.Column("webhook_url", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # what the agent may create without a person (ordinaut.policy.agent_limits); NULL: no limit
+    sa.Column("limits", pg.JSONB, nullable=True),
 )
 
 # the first response to a create request carrying an Idempotency-Key, replayed for retries
@@ -283,6 +285,38 @@ outbox = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
+
+# a create or update of a task that crossed one of its agent's limits with on_exceed
+# "approve": kept here, not applied, until a person approves (then applied as if made then)
+pending_change = sa.Table(
+    "pending_change",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("body", pg.JSONB, nullable=False),
+    sa.Column("diff", pg.JSONB, nullable=False),
+    sa.Column("exceeded", pg.JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("result_task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.CheckConstraint("kind IN ('create_task', 'update_task')", name="kind_known"),
+    sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    sa.UniqueConstraint("agent_id", "idempotency_key"),
+)
+sa.Index(
+    "ix_pending_change_status_created_at", pending_change.c.status, pending_change.c.created_at
+)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

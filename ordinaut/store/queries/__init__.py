@@ -20,6 +20,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.suspension` — runs stopped before a step: suspend, resume, expire;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
 - :mod:`.approvals` — runs waiting for a person's approval;
+- :mod:`.changes` — creates and updates of tasks waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -35,11 +36,20 @@ from ordinaut.store.queries.agents import (
     insert_agent,
     list_agents,
     revoke_agent,
+    set_agent_limits,
     set_agent_token,
     set_agent_webhook,
 )
 from ordinaut.store.queries.approvals import list_waiting
 from ordinaut.store.queries.audit import insert_audit, list_audit
+from ordinaut.store.queries.changes import (
+    change_by_key,
+    count_pending,
+    decide_change,
+    get_change,
+    insert_change,
+    list_changes,
+)
 from ordinaut.store.queries.due_work import (
     LeasedWork,
     Wake,
@@ -111,6 +121,7 @@ from ordinaut.store.queries.suspension import (
 from ordinaut.store.queries.tasks import (
     DueTask,
     claim_due_tasks,
+    count_active_tasks,
     get_task,
     insert_task,
     list_tasks,
@@ -150,9 +161,13 @@ __all__ = [
     "cancel_run",
     "cancel_runs_of",
     "cancel_task_runs",
+    "change_by_key",
     "claim_due_tasks",
     "claim_idempotency_key",
     "claim_run",
+    "count_active_tasks",
+    "count_pending",
+    "decide_change",
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
@@ -162,6 +177,7 @@ __all__ = [
     "extend_lease",
     "finish_run",
     "get_agent",
+    "get_change",
     "get_mcp_server",
     "get_run",
     "get_task",
@@ -170,6 +186,7 @@ __all__ = [
     "idempotency_entry",
     "insert_agent",
     "insert_audit",
+    "insert_change",
     "insert_due_work",
     "insert_runs",
     "insert_step_results",
@@ -177,6 +194,7 @@ __all__ = [
     "lease_due_work",
     "list_agents",
     "list_audit",
+    "list_changes",
     "list_mcp_servers",
     "list_runs",
     "list_tasks",
@@ -201,6 +219,7 @@ __all__ = [
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
+    "set_agent_limits",
     "set_agent_token",
     "set_agent_webhook",
     "step_data",
