@@ -9,16 +9,22 @@ limit. An update is gated the same way, and so are ``max_active_tasks`` and ``al
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 import httpx
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.cli import main as cli_main
+from ordinaut.mcp.server import ERROR_META_KEY
 from ordinaut.store.tables import pending_change, task
 from tests.integration.conftest import Api
 from tests.integration.test_api_tasks import count, task_body
+from tests.integration.test_mcp_http import admin_token, mcp_session
 
 EVERY_MINUTE = {"schedule_kind": "cron", "schedule_expr": "* * * * *", "timezone": "UTC"}
 DAILY = {"schedule_kind": "cron", "schedule_expr": "0 9 * * *", "timezone": "UTC"}
@@ -158,3 +164,30 @@ def test_limits_are_validated_and_admin_only(api: Api) -> None:
     assert bad.status_code == 422
     denied = agent.put(f"/agents/{agent_id}/limits", json={})
     assert denied.status_code == 403
+
+
+def test_mcp_and_the_cli_show_and_decide_changes_like_the_api(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = api.admin.post("/agents", json={"name": "planner", "scopes": ["tasks:write"]}).json()
+    limits = {"min_interval_seconds": {"value": 900, "on_exceed": "approve"}}
+    api.admin.put(f"/agents/{made['id']}/limits", json=limits)
+
+    async def create_over_mcp() -> Any:
+        async with mcp_session(api.base_url, made["token"]) as session:
+            return await session.call_tool("create_task", task_body(**EVERY_MINUTE))
+
+    result = anyio.run(create_over_mcp)
+    assert result.is_error
+    assert result.meta is not None and result.meta[ERROR_META_KEY]["code"] == "change_pending"
+    (change,) = api.admin.get("/changes").json()["items"]
+    assert change["id"] in result.content[0].text  # type: ignore[union-attr]
+
+    monkeypatch.setenv("ORDINAUT_URL", api.base_url)
+    monkeypatch.setenv("ORDINAUT_TOKEN", admin_token(api))
+    assert cli_main(["changes"]) == 0
+    out = capsys.readouterr().out
+    assert change["id"] in out and "every minute (UTC)" in out and "min_interval_seconds" in out
+    assert cli_main(["change", "approve", change["id"], "--comment", "fine", "--json"]) == 0
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["status"] == "approved" and decided["result_task_id"]
