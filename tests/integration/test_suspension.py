@@ -177,3 +177,29 @@ def test_a_step_from_a_tool_that_requires_approval_gates(
     run = run_row(engine, run_id)
     assert run.suspended_step == "send" and run.suspended_input == {"to": "me"}
     assert "tool 'svc.send'" in run.suspend_reason
+
+
+def test_a_paused_tasks_run_resumes_only_once_the_task_does(
+    engine: Engine, settings: Settings
+) -> None:
+    run_id = queue_run(engine, pipeline(FIRST, GATED))
+    execute(engine, settings, run_id)
+    approve(engine, run_id)
+    task_id = run_row(engine, run_id).task_id
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE task SET status = 'paused' WHERE id = :t"), {"t": task_id})
+        assert not queries.backlog(
+            conn, datetime.now(UTC), stale_before=T_PAST, republish_before=T_PAST
+        ).dispatchable
+    result, _ = resume(engine)
+    assert result.queued == [] and run_row(engine, run_id).status == "waiting_approval"
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE task SET status = 'active' WHERE id = :t"), {"t": task_id})
+        assert queries.backlog(
+            conn, datetime.now(UTC), stale_before=T_PAST, republish_before=T_PAST
+        ).dispatchable
+    result, _ = resume(engine)
+    assert [q.id for q in result.queued] == [run_id]
+
+
+T_PAST = datetime(2000, 1, 1, tzinfo=UTC)
