@@ -164,6 +164,8 @@ def gate_create(
         earlier = queries.change_by_key(conn, principal.agent_id, idempotency_key)
         if earlier is not None:
             return _public(earlier)
+        if queries.idempotency_known(conn, principal.agent_id, idempotency_key):
+            return None  # a retry of a create that was applied: replayed, not checked again
     found = _verdict(
         _create_crossed(conn, principal.agent_id, body, now=now, default_tz=default_tz)
     )

@@ -191,3 +191,20 @@ def test_mcp_and_the_cli_show_and_decide_changes_like_the_api(
     assert cli_main(["change", "approve", change["id"], "--comment", "fine", "--json"]) == 0
     decided = json.loads(capsys.readouterr().out)
     assert decided["status"] == "approved" and decided["result_task_id"]
+
+
+def test_a_retried_create_replays_whatever_the_limits_say_now(api: Api) -> None:
+    agent, _ = planner(api, {"max_active_tasks": {"value": 1, "on_exceed": "approve"}})
+    key = {"Idempotency-Key": "create-once"}
+    first = agent.post("/tasks", json=task_body(**DAILY), headers=key)
+    again = agent.post("/tasks", json=task_body(**DAILY), headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    key = {"Idempotency-Key": "second"}
+    change = agent.post("/tasks", json=task_body(**DAILY), headers=key)
+    assert change.status_code == 202
+    assert (
+        agent.post("/tasks", json=task_body(**DAILY), headers=key).json()["id"]
+        == (change.json()["id"])
+    )
+    assert len(api.admin.get("/changes").json()["items"]) == 1

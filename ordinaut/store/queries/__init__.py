@@ -65,6 +65,7 @@ from ordinaut.store.queries.idempotency import (
     IdempotencyEntry,
     claim_idempotency_key,
     idempotency_entry,
+    idempotency_known,
     save_idempotent_response,
 )
 from ordinaut.store.queries.leases import (
@@ -184,6 +185,7 @@ __all__ = [
     "get_tool",
     "hand_back_run",
     "idempotency_entry",
+    "idempotency_known",
     "insert_agent",
     "insert_audit",
     "insert_change",
