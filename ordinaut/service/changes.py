@@ -123,10 +123,11 @@ def _create_crossed(
 
 
 def _update_crossed(
-    conn: Connection, row: Row[Any], body: TaskUpdate, *, now: datetime
+    conn: Connection, agent_id: uuid.UUID, row: Row[Any], body: TaskUpdate, *, now: datetime
 ) -> list[Crossed]:
-    """The limits changing task ``row`` with ``body`` crosses (after validating the request)."""
-    limits = _limits_of(conn, row.created_by)
+    """The limits of ``agent_id`` that changing task ``row`` with ``body`` crosses (after
+    validating the request)."""
+    limits = _limits_of(conn, agent_id)
     changes = body.model_dump(exclude_unset=True)
     if limits is None or not changes:
         return []
@@ -195,9 +196,9 @@ def gate_create(
 def gate_update(
     conn: Connection, principal: Principal, task_id: uuid.UUID, body: TaskUpdate, *, now: datetime
 ) -> ChangePublic | None:
-    """Like :func:`gate_create`, for a change of task ``task_id``: limits of its owner."""
+    """Like :func:`gate_create`, for a change of task ``task_id`` (the caller's limits)."""
     row = owned_task(conn, principal, task_id)
-    found = _verdict(_update_crossed(conn, row, body, now=now))
+    found = _verdict(_update_crossed(conn, principal.agent_id, row, body, now=now))
     if not found:
         return None
     if body.payload is not None:
@@ -423,5 +424,5 @@ def _apply(
         return create_task(conn, proposer, body, now=now, default_tz=default_tz, audit=audit)
     update = TaskUpdate.model_validate(row.body)
     task_row = owned_task(conn, proposer, row.task_id)
-    _verdict(_update_crossed(conn, task_row, update, now=now))
+    _verdict(_update_crossed(conn, proposer.agent_id, task_row, update, now=now))
     return update_task(conn, proposer, row.task_id, update, now=now, audit=audit)
