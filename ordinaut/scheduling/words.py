@@ -83,9 +83,15 @@ def _cron(expr: str) -> str:
 
 
 def _day_list(names: list[str]) -> str:
-    if any(n.upper() not in _DAYS for n in names):
-        return ", ".join(names)
-    return ", ".join(_DAYS[n.upper()] for n in names)
+    return ", ".join(_day(n) for n in names)
+
+
+def _day(name: str) -> str:
+    """A day of the week ("1" → "Mon"), or a range of them ("1-5" → "Mon to Fri")."""
+    first, dash, last = name.upper().partition("-")
+    if dash and first in _DAYS and last in _DAYS:
+        return f"{_DAYS[first]} to {_DAYS[last]}"
+    return _DAYS.get(name.upper(), name)
 
 
 def _rrule(expr: str) -> str:

@@ -109,6 +109,7 @@ def test_approval_fields_are_validated() -> None:
         ("cron", "*/15 * * * *", "every 15 minutes (UTC)"),
         ("cron", "30 8 * * *", "every day at 08:30 (UTC)"),
         ("cron", "30 8 * * 1,2", "on Mon, Tue at 08:30 (UTC)"),
+        ("cron", "30 8 * * 1-5", "on Mon to Fri at 08:30 (UTC)"),
         ("cron", "0 * * * *", "every hour at minute 0 (UTC)"),
         ("cron", "0 9 1 * *", "cron '0 9 1 * *' (UTC)"),
         (
