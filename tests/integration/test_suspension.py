@@ -203,3 +203,38 @@ def test_a_paused_tasks_run_resumes_only_once_the_task_does(
 
 
 T_PAST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_each_item_of_a_loop_is_approved_on_its_own(engine: Engine, settings: Settings) -> None:
+    loop = {
+        "id": "loop",
+        "uses": "pipeline.foreach",
+        "with": {
+            "items": [1, 2],
+            "body": [
+                {
+                    "id": "send",
+                    "uses": "builtin.echo",
+                    "with": {"n": "${item}"},
+                    "approval": "required",
+                }
+            ],
+        },
+    }
+    run_id = queue_run(engine, pipeline(FIRST, loop))
+    stops = []
+    for _ in range(2):
+        assert execute(engine, settings, run_id).status == "waiting_approval"
+        row = run_row(engine, run_id)
+        stops.append((row.suspended_step, row.suspended_input))
+        approve(engine, run_id)
+        resume(engine)
+    assert stops == [("loop[0].send", {"n": 1}), ("loop[1].send", {"n": 2})]
+    assert execute(engine, settings, run_id).status == "succeeded"
+    assert [s.step_path for s in steps_of(engine, run_id)] == [
+        "first",
+        "loop[0].send",
+        "loop[1].send",
+        "loop",
+    ]
+    assert run_row(engine, run_id).approved_steps == ["loop[0].send", "loop[1].send"]
