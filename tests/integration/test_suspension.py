@@ -238,3 +238,24 @@ def test_each_item_of_a_loop_is_approved_on_its_own(engine: Engine, settings: Se
         "loop",
     ]
     assert run_row(engine, run_id).approved_steps == ["loop[0].send", "loop[1].send"]
+
+
+def test_a_retry_is_not_asked_again_for_a_step_an_earlier_attempt_completed(
+    engine: Engine, settings: Settings
+) -> None:
+    flaky = {"id": "flaky", "uses": "builtin.sleep", "with": {"seconds": 2}, "timeout_seconds": 0.1}
+    run_id = queue_run(
+        engine, pipeline(FIRST, GATED, flaky), max_retries=1, backoff_strategy="none"
+    )
+    execute(engine, settings, run_id)
+    approve(engine, run_id)
+    resume(engine)
+    assert execute(engine, settings, run_id).status == "failed"  # a retryable timeout
+    (retry,) = dispatching.dispatch_batch(
+        engine, NS, datetime.now(UTC) + timedelta(seconds=5), 5
+    ).queued
+    assert execute(engine, settings, retry.id).status == "failed"  # no second approval
+    again = run_row(engine, retry.id)
+    assert again.attempt == 2 and again.suspended_at is None
+    steps = {s.step_id: s.cached for s in steps_of(engine, retry.id)}
+    assert steps == {"first": True, "gated": True, "flaky": False}
