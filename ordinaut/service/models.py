@@ -10,10 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from ordinaut import limits
 from ordinaut.pipeline.schema import PayloadJson
+from ordinaut.policy.agent_limits import AgentLimits
 from ordinaut.vocabulary import (
     BackoffStrategy,
+    ChangeKind,
+    ChangeStatus,
     MisfirePolicy,
     OverlapPolicy,
+    ResumeAction,
     RunStatus,
     ScheduleKind,
     StepPart,
@@ -200,7 +204,106 @@ class RunPublic(RunSummary):
     """One attempt of one occurrence of a task, with its output and step receipts."""
 
     output: Any = Field(default=None, description=TRUNCATED)
+    suspended_at: datetime | None = Field(
+        default=None, description="When the run last stopped before a step (see suspended_step)."
+    )
+    suspended_step: str | None = Field(
+        default=None,
+        description="The step the run stopped before (waiting_approval: the step to approve).",
+    )
+    suspended_input: Any = Field(
+        default=None,
+        description="That step's rendered arguments: exactly what the tool will be sent "
+        f"(over {limits.INLINE_STEP_DATA_BYTES // 1024} KiB of JSON text: the truncation "
+        "marker, as for output).",
+    )
+    suspend_reason: str | None = Field(default=None, description="Why the run stopped there.")
+    resume_at: datetime | None = Field(
+        default=None,
+        description="When resume_action happens by itself (an approval's timeout); null: "
+        "only when someone decides.",
+    )
+    resume_action: ResumeAction | None = Field(
+        default=None,
+        description="What happens at resume_at: approve or resume (the run goes on from the "
+        "step), reject (it is canceled).",
+    )
+    approved_steps: list[str] = Field(
+        default_factory=list, description="Steps whose approval this run was given."
+    )
+    decided_by: uuid.UUID | None = Field(
+        default=None,
+        description="The agent whose approval made the pending resume due (the audit log "
+        "has every decision, with its comment).",
+    )
     steps: list[StepPublic] | None = None
+
+
+class Decision(BaseModel):
+    """The body of ``POST /runs/{id}/approve|reject`` (and of a change's): an optional note
+    kept in the audit log (and, for a reject, in the run's reason)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str | None = Field(
+        default=None, max_length=1000, description="Why; kept in the audit log."
+    )
+
+
+class ApprovalPublic(BaseModel):
+    """A run stopped before a step that waits for a person's approval."""
+
+    run_id: uuid.UUID
+    task_id: uuid.UUID
+    task_title: str
+    attempt: int
+    scheduled_for: datetime
+    waiting_since: datetime = Field(description="When the run stopped before the step.")
+    step: str | None = Field(description="The step to approve (its path).")
+    input: Any = Field(
+        description="The step's rendered arguments: exactly what the tool will be sent "
+        f"(over {limits.INLINE_STEP_DATA_BYTES // 1024} KiB: the truncation marker; get_run "
+        "shows the same)."
+    )
+    reason: str | None
+    timeout_at: datetime | None = Field(
+        description="When on_timeout decides by itself; null: the run waits for a person."
+    )
+    on_timeout: ResumeAction | None = Field(
+        description="What happens at timeout_at: reject (the run is canceled) or approve."
+    )
+
+
+class ChangePublic(BaseModel):
+    """A create or update of a task that crossed one of its agent's limits and waits for a
+    person (``status`` pending), or was decided."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    agent_name: str
+    kind: ChangeKind
+    task_id: uuid.UUID | None = Field(description="The task an update_task change changes.")
+    status: ChangeStatus
+    body: dict[str, Any] = Field(description="The request as the agent made it.")
+    diff: dict[str, Any] = Field(
+        description="fields: [{field, old, new}]; schedule: {before, after}, each with the "
+        "schedule in words and its next 10 fire times (before is null for a new task)."
+    )
+    exceeded: list[dict[str, Any]] = Field(description="The limits it crosses: {limit, message}.")
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: uuid.UUID | None = None
+    comment: str | None = None
+    result_task_id: uuid.UUID | None = Field(
+        default=None, description="The task an approved change created or changed."
+    )
+
+
+class AgentLimitsPublic(BaseModel):
+    """An agent's limits (``GET|PUT /agents/{id}/limits``)."""
+
+    agent_id: uuid.UUID
+    limits: AgentLimits
 
 
 class StepData(BaseModel):

@@ -50,6 +50,8 @@ agent = sa.Table(
     sa.Column("webhook_url", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # what the agent may create without a person (ordinaut.policy.agent_limits); NULL: no limit
+    sa.Column("limits", pg.JSONB, nullable=True),
 )
 
 # the first response to a create request carrying an Idempotency-Key, replayed for retries
@@ -178,6 +180,29 @@ task_run = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("output", pg.JSONB, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    # suspension (see ordinaut.runs.suspension): the last time the run stopped before a step,
+    # which step, its rendered arguments and why; at resume_at, resume_action happens
+    sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("suspended_step", sa.Text, nullable=True),
+    sa.Column("suspended_input", pg.JSONB, nullable=True),
+    sa.Column("suspend_reason", sa.Text, nullable=True),
+    sa.Column("resume_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resume_action", sa.Text, nullable=True),
+    # step paths whose approval gate this run has passed
+    sa.Column("approved_steps", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # the pipeline's ${now}, fixed at the first start so a resumed run renders the same
+    sa.Column("pipeline_now", sa.DateTime(timezone=True), nullable=True),
+    # who made the current resume due (a person's approve); NULL: its timeout did
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.CheckConstraint(
+        "resume_action IS NULL OR resume_action IN ('resume', 'approve', 'reject')",
+        name="resume_action_known",
+    ),
+)
+sa.Index(
+    "ix_task_run_resume_at",
+    task_run.c.resume_at,
+    postgresql_where=sa.text("resume_at IS NOT NULL"),
 )
 sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
 # one run per scheduled occurrence and attempt, whoever writes it (beat or dispatch)
@@ -261,6 +286,38 @@ outbox = sa.Table(
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
 
+# a create or update of a task that crossed one of its agent's limits with on_exceed
+# "approve": kept here, not applied, until a person approves (then applied as if made then)
+pending_change = sa.Table(
+    "pending_change",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("body", pg.JSONB, nullable=False),
+    sa.Column("diff", pg.JSONB, nullable=False),
+    sa.Column("exceeded", pg.JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("result_task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.CheckConstraint("kind IN ('create_task', 'update_task')", name="kind_known"),
+    sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    sa.UniqueConstraint("agent_id", "idempotency_key"),
+)
+sa.Index(
+    "ix_pending_change_status_created_at", pending_change.c.status, pending_change.c.created_at
+)
+
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of
 # transport "http" or "mcp" are registered by address. Built-in tools live in code, not here.
@@ -295,6 +352,8 @@ tool = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("cost_hints", pg.JSONB, nullable=True),
     sa.Column("auth", pg.JSONB, nullable=True),
+    # every call of this tool waits for a person's approval (see ordinaut.pipeline.gates)
+    sa.Column("requires_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),

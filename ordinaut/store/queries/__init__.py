@@ -17,7 +17,10 @@ One module per noun, every name re-exported here so callers write
   approve, reject), each along an edge declared in :mod:`.transitions`;
 - :mod:`.leases` — reservations, leases and message bookkeeping of queued/running runs;
 - :mod:`.steps` — step receipts and outcomes served from them;
+- :mod:`.suspension` — runs stopped before a step: suspend, resume, expire;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
+- :mod:`.approvals` — runs waiting for a person's approval;
+- :mod:`.changes` — creates and updates of tasks waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -33,10 +36,20 @@ from ordinaut.store.queries.agents import (
     insert_agent,
     list_agents,
     revoke_agent,
+    set_agent_limits,
     set_agent_token,
     set_agent_webhook,
 )
+from ordinaut.store.queries.approvals import list_waiting
 from ordinaut.store.queries.audit import insert_audit, list_audit
+from ordinaut.store.queries.changes import (
+    change_by_key,
+    count_pending,
+    decide_change,
+    get_change,
+    insert_change,
+    list_changes,
+)
 from ordinaut.store.queries.due_work import (
     LeasedWork,
     Wake,
@@ -52,6 +65,7 @@ from ordinaut.store.queries.idempotency import (
     IdempotencyEntry,
     claim_idempotency_key,
     idempotency_entry,
+    idempotency_known,
     save_idempotent_response,
 )
 from ordinaut.store.queries.leases import (
@@ -68,7 +82,6 @@ from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
     ReapedRun,
-    approve_run,
     cancel_run,
     cancel_runs_of,
     cancel_task_runs,
@@ -97,9 +110,19 @@ from ordinaut.store.queries.steps import (
     step_data,
     steps_of_run,
 )
+from ordinaut.store.queries.suspension import (
+    DueResume,
+    done_steps,
+    expire_runs,
+    request_resume,
+    resume_runs,
+    suspend_run,
+    take_due_resumes,
+)
 from ordinaut.store.queries.tasks import (
     DueTask,
     claim_due_tasks,
+    count_active_tasks,
     get_task,
     insert_task,
     list_tasks,
@@ -121,6 +144,7 @@ __all__ = [
     "Agent",
     "Backlog",
     "ClaimedRun",
+    "DueResume",
     "DueTask",
     "IdempotencyEntry",
     "LeasedWork",
@@ -133,30 +157,38 @@ __all__ = [
     "advisory_key",
     "agent_by_token",
     "agent_named",
-    "approve_run",
     "backlog",
     "cached_step_output",
     "cancel_run",
     "cancel_runs_of",
     "cancel_task_runs",
+    "change_by_key",
     "claim_due_tasks",
     "claim_idempotency_key",
     "claim_run",
+    "count_active_tasks",
+    "count_pending",
+    "decide_change",
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
+    "done_steps",
     "emit",
+    "expire_runs",
     "extend_lease",
     "finish_run",
     "get_agent",
+    "get_change",
     "get_mcp_server",
     "get_run",
     "get_task",
     "get_tool",
     "hand_back_run",
     "idempotency_entry",
+    "idempotency_known",
     "insert_agent",
     "insert_audit",
+    "insert_change",
     "insert_due_work",
     "insert_runs",
     "insert_step_results",
@@ -164,10 +196,12 @@ __all__ = [
     "lease_due_work",
     "list_agents",
     "list_audit",
+    "list_changes",
     "list_mcp_servers",
     "list_runs",
     "list_tasks",
     "list_tools",
+    "list_waiting",
     "lock_keys",
     "lock_run",
     "mark_published",
@@ -181,14 +215,19 @@ __all__ = [
     "recent_dedupe_run",
     "record_skipped_runs",
     "reject_run",
+    "request_resume",
     "reserve_runs",
+    "resume_runs",
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
+    "set_agent_limits",
     "set_agent_token",
     "set_agent_webhook",
     "step_data",
     "steps_of_run",
+    "suspend_run",
+    "take_due_resumes",
     "take_stale_queued_runs",
     "take_unpublished",
     "tasks_with_open_runs",

@@ -25,6 +25,7 @@ class Agent:
     webhook_url: str | None
     created_at: datetime
     revoked_at: datetime | None
+    limits: Any = None  # the JSON of its AgentLimits (ordinaut.policy.agent_limits), or None
 
 
 def _agent(row: Row[Any]) -> Agent:
@@ -103,3 +104,9 @@ def revoke_agent(conn: Connection, agent_id: uuid.UUID) -> datetime:
         .returning(agent.c.revoked_at)
     ).scalar_one()
     return stamp
+
+
+def set_agent_limits(conn: Connection, agent_id: uuid.UUID, limits: Any) -> bool:
+    """Replace an agent's limits (JSON, or None for none); False when there is no such agent."""
+    result = conn.execute(sa.update(agent).where(agent.c.id == agent_id).values(limits=limits))
+    return bool(result.rowcount)

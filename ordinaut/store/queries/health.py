@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.store.queries.render import literal
+from ordinaut.store.queries.suspension import DUE_RESUME
 from ordinaut.vocabulary import RunStatus
 
 _PING = sa.text("SELECT 1")
@@ -25,7 +26,8 @@ class Backlog:
 
     expired_leases: bool  # running runs whose lease ran out (the reaper's work)
     stale_queued: bool  # queued runs without a live message (the sweeper's work)
-    dispatchable: bool  # due_work whose not_before has come (dispatch's work)
+    dispatchable: bool  # due_work whose not_before came, or a suspended run's resume_at
+    # (dispatch's work)
     unrelayed: bool  # outbox rows not yet on the stream (the relay's work)
 
 
@@ -38,7 +40,7 @@ _BACKLOG = sa.text(
                      AND ((published_at IS NULL AND created_at < :stale_before)
                           OR published_at < :republish_before
                           OR leased_until < now())),
-           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now),
+           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now) OR {DUE_RESUME},
            EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
     """
 )
