@@ -5,6 +5,7 @@
     ordinaut agent create NAME --scopes a,b,c
     ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
     ordinaut mcp [--token T] [--data-dir D]
+    ordinaut agenda [--tomorrow | --week] [--tz TZ] [--json]
 
 Every error is one line on stderr and a non-zero exit status.
 """
@@ -28,7 +29,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, client, mcp, preview, tools, up
+    from ordinaut.cli import admin, agenda, client, mcp, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_commands(sub)
     tools.add_commands(sub)
     client.add_commands(sub)
+    agenda.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
     return parser

@@ -27,6 +27,7 @@ from ordinaut.errors import AuthError, RateLimited, Unavailable
 from ordinaut.pipeline.schema import pipeline_schema
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
+    agenda,
     agents,
     context,
     events,
@@ -81,6 +82,7 @@ OPERATIONS = (
     "publish_event",
     "preview_schedule",
     "list_tools",
+    "agenda",
 )
 
 
@@ -326,6 +328,29 @@ class Service:
         return schedule_ops.preview_schedule(
             kind, expr, zone, count=count, after=after, now=self.clock()
         )
+
+    def agenda(
+        self,
+        p: Principal,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        tz: str | None = None,
+        limit: int = agenda.DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> agenda.AgendaPage:
+        """The caller's fires in ``[start, end)`` (default the next 24 h), in order."""
+        with self._tx() as conn:
+            return agenda.agenda(
+                conn,
+                p,
+                start=start,
+                end=end,
+                tz=tz or self.runtime.settings.default_timezone,
+                limit=limit,
+                after=cursor,
+                now=self.clock(),
+            )
 
     def pipeline_schema(self) -> dict[str, Any]:
         """The JSON Schema of a task payload; public, like the OpenAPI document.

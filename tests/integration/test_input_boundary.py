@@ -198,6 +198,12 @@ CALLS: dict[tuple[str, str], Baselines] = {
             query={**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},
         ),
     ],
+    ("GET", "/agenda"): lambda w: [
+        Call(
+            "GET", "/agenda", query={"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"}
+        ),
+        Call("GET", "/agenda", query={"tz": "Asia/Tokyo", "limit": "3"}),
+    ],
     ("GET", "/agents"): lambda w: [Call("GET", "/agents")],
     ("POST", "/agents"): lambda w: [
         Call(

@@ -99,6 +99,7 @@ from ordinaut.store.queries.steps import (
 )
 from ordinaut.store.queries.tasks import (
     DueTask,
+    agenda_tasks,
     claim_due_tasks,
     get_task,
     insert_task,
@@ -131,6 +132,7 @@ __all__ = [
     "StepData",
     "Wake",
     "advisory_key",
+    "agenda_tasks",
     "agent_by_token",
     "agent_named",
     "approve_run",

@@ -210,3 +210,22 @@ def pause_tasks_of(
     ``task.paused`` event carrying ``reason``; returns their ids."""
     params = {"owner": owner, "actor": actor, "reason": reason, "now": now}
     return list(conn.execute(_PAUSE_TASKS_OF, params).scalars())
+
+
+_AGENDA_TASKS = sa.text(
+    f"""
+    SELECT id, title, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
+           next_run_at, jitter_seconds, misfire_policy
+    FROM task
+    WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
+      AND next_run_at < :before AND (CAST(:owner AS uuid) IS NULL OR created_by = :owner)
+    """
+)
+
+
+def agenda_tasks(
+    conn: Connection, *, created_by: uuid.UUID | None, before: datetime
+) -> Sequence[Row[Any]]:
+    """Active tasks (of ``created_by``, or everyone's) that fire before ``before``: the
+    schedule columns the agenda needs, not the payload."""
+    return conn.execute(_AGENDA_TASKS, {"owner": created_by, "before": before}).all()

@@ -1,0 +1,181 @@
+"""The agenda: every fire of a set of tasks in a window, in order; pure, ``now`` an argument.
+
+It answers "what will run tomorrow?" with the numbers beat will use, not a second opinion:
+
+* a task's first fire is its stored ``next_run_at`` for the occurrence ``next_occurrence_at``
+  — what beat claims next, so a snooze (which moves both) and a skip (which moved the task
+  past the skipped occurrences) are already in it;
+* every later occurrence comes from the same parsed schedule beat reads
+  (:func:`~ordinaut.scheduling.planning.schedule_of`, so the DST rule and its notes are the
+  same) and fires at :func:`~ordinaut.scheduling.planning.fire_time` (occurrence plus the
+  stable jitter);
+* a first fire already past at ``now`` is *overdue* (beat was down or behind): beat fires it
+  at its next tick under the task's misfire policy, so the item says so.
+
+Paused, canceled and completed tasks have no fires (the caller passes active tasks only).
+Items are ordered by (fire time, task id, occurrence); a cursor is that key of the last item
+of a page, and the next page continues strictly after it. The work for a page is one lazy
+iterator per task merged on a heap: it stops after ``limit + 1`` items, so a page costs
+about (tasks + limit) * log(tasks) schedule steps, whatever the window holds.
+"""
+
+from __future__ import annotations
+
+import heapq
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import chain, islice
+
+from ordinaut.scheduling.planning import fire_time
+from ordinaut.scheduling.recurrence import Occurrence, Schedule
+from ordinaut.vocabulary import MisfirePolicy
+
+MAX_WINDOW = timedelta(days=31)
+MAX_ITEMS = 10_000
+_TICK = timedelta(microseconds=1)
+
+Key = tuple[datetime, uuid.UUID, datetime]
+
+
+@dataclass(frozen=True)
+class AgendaTask:
+    """What the agenda needs of one active task."""
+
+    id: uuid.UUID
+    title: str
+    schedule: Schedule
+    next_occurrence_at: datetime | None
+    next_run_at: datetime
+    jitter_seconds: int
+    misfire_policy: MisfirePolicy
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    """One fire: when (UTC), the nominal occurrence it runs for, and notes (DST, snooze,
+    overdue) when they apply."""
+
+    at: datetime
+    occurrence: datetime
+    task_id: uuid.UUID
+    title: str
+    timezone: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> Key:
+        """The order of the agenda, and what a cursor holds."""
+        return (self.at, self.task_id, self.occurrence)
+
+
+def check_window(start: datetime, end: datetime) -> str | None:
+    """Why ``[start, end)`` is not an agenda window (``None`` when it is)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        return "from and to need a UTC offset"
+    if end <= start:
+        return "to must be after from"
+    if end - start > MAX_WINDOW:
+        return f"the window is longer than {MAX_WINDOW.days} days"
+    return None
+
+
+def agenda(
+    tasks: Iterable[AgendaTask],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    limit: int,
+    after: Key | None = None,
+) -> tuple[list[AgendaItem], bool]:
+    """The first ``limit`` fires in ``[start, end)`` strictly after ``after``, in order, and
+    whether more follow."""
+    lower = start if after is None else max(start, after[0])
+    shared: dict[tuple[int, datetime], _Occurrences] = {}
+    streams = [_fires(task, lower, end, now, shared) for task in tasks]
+    merged: Iterator[AgendaItem] = heapq.merge(*streams, key=lambda item: item.key)
+    if after is not None:
+        merged = (item for item in merged if item.key > after)
+    page = list(islice(merged, limit + 1))
+    return page[:limit], len(page) > limit
+
+
+class _Occurrences:
+    """One schedule's occurrences after one instant, computed once for every task that
+    shares them (tasks with the same schedule usually stand at the same next occurrence)."""
+
+    def __init__(self, schedule: Schedule, after: datetime) -> None:
+        self._found = schedule.iter_after(after)
+        self._seen: list[Occurrence] = []
+
+    def __iter__(self) -> Iterator[Occurrence]:
+        index = 0
+        while True:
+            if index == len(self._seen):
+                following = next(self._found, None)
+                if following is None:
+                    return
+                self._seen.append(following)
+            yield self._seen[index]
+            index += 1
+
+
+def _fires(
+    task: AgendaTask,
+    lower: datetime,
+    end: datetime,
+    now: datetime,
+    shared: dict[tuple[int, datetime], _Occurrences],
+) -> Iterator[AgendaItem]:
+    """The task's fires in ``[lower, end)``, ascending.
+
+    Occurrences come in order but jitter may let a later one fire before an earlier one's
+    delay is over, so fires wait in a small heap until no later occurrence can come before
+    them (every fire is at or after its own occurrence).
+    """
+    zone = task.schedule.tz.key
+    pending: list[tuple[Key, AgendaItem]] = []
+
+    def push(at: datetime, occurrence: datetime, notes: tuple[str, ...]) -> None:
+        fire = AgendaItem(at, occurrence, task.id, task.title, zone, notes)
+        heapq.heappush(pending, (fire.key, fire))
+
+    first = task.next_occurrence_at or task.next_run_at
+    first_in_window = lower <= task.next_run_at < end
+    # from the stored first occurrence when it may show (to read its DST note, or see that
+    # a snooze moved it off the schedule), else from the first that may fire at ``lower``
+    seek = max(first, lower - timedelta(seconds=task.jitter_seconds)) - _TICK
+    key = (id(task.schedule), seek)
+    if key not in shared:
+        shared[key] = _Occurrences(task.schedule, seek)
+    occurrences = iter(shared[key])
+    if first_in_window:
+        on_schedule = next(occurrences, None) if seek == first - _TICK else None
+        notes: list[str] = []
+        moved = task.next_run_at != fire_time(task.id, first, task.jitter_seconds)
+        if moved or on_schedule is None or on_schedule.utc != first:
+            notes.append("snoozed")  # a snooze moves the task to an instant off its schedule
+            if on_schedule is not None and on_schedule.utc > first:
+                occurrences = chain((on_schedule,), occurrences)
+        elif on_schedule.note:
+            notes.append(on_schedule.note)
+        if task.next_run_at < now:
+            notes.append(
+                f"overdue: fires at the scheduler's next tick (misfire policy "
+                f"{task.misfire_policy.value})"
+            )
+        push(task.next_run_at, first, tuple(notes))
+    for occ in occurrences:
+        if occ.utc <= first:
+            continue  # the stored first occurrence (or one before it): not fired again
+        while pending and pending[0][0][0] <= occ.utc:
+            yield heapq.heappop(pending)[1]
+        if occ.utc >= end:
+            break
+        at = fire_time(task.id, occ.utc, task.jitter_seconds) or occ.utc
+        if lower <= at < end:
+            push(at, occ.utc, (occ.note,) if occ.note else ())
+    while pending:
+        yield heapq.heappop(pending)[1]
