@@ -12,7 +12,7 @@ from ordinaut import __version__
 from ordinaut.api import deps, errors
 from ordinaut.api.context import RequestContext
 from ordinaut.api.limits import InputBoundary
-from ordinaut.api.routes import agenda, health, misc, runs, schemas, tasks, tools
+from ordinaut.api.routes import agenda, health, misc, observe, runs, schemas, tasks, tools
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
@@ -54,6 +54,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     for module in (tasks, runs, tools, misc, agenda):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
+    app.include_router(observe.router)
     app.include_router(schemas.router)
     mcp = mcp_http.attach(app, app.state.service)  # MCP streamable HTTP at /mcp
     return app

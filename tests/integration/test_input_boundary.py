@@ -204,6 +204,7 @@ CALLS: dict[tuple[str, str], Baselines] = {
         ),
         Call("GET", "/agenda", query={"tz": "Asia/Tokyo", "limit": "3"}),
     ],
+    ("GET", "/metrics"): lambda w: [Call("GET", "/metrics")],
     ("GET", "/agents"): lambda w: [Call("GET", "/agents")],
     ("POST", "/agents"): lambda w: [
         Call(
@@ -225,7 +226,7 @@ CALLS: dict[tuple[str, str], Baselines] = {
     ("GET", "/schemas/pipeline"): lambda w: [Call("GET", "/schemas/pipeline")],
 }
 EXTRA_QUERY = ("cursor", "after", "x")
-NOT_FUZZED = {("GET", "/health")}  # answers 503 by design while beat and workers are down
+NOT_FUZZED = {("GET", "/health"), ("GET", "/ready")}  # 503 by design: no beat, no workers
 
 
 def check(
