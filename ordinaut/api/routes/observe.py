@@ -139,7 +139,10 @@ def ready(svc: Svc) -> JSONResponse:
     """200 when the database and Redis answer, beat ticked in the last 30 s and at least one
     control worker and one runs worker are alive; 503 naming every failed check otherwise."""
     verdict = observe.readiness(svc.runtime, utcnow())
-    body: dict[str, object] = {"status": "ready" if verdict.ready else "not ready", "checks": verdict.checks}
+    body: dict[str, object] = {
+        "status": "ready" if verdict.ready else "not ready",
+        "checks": verdict.checks,
+    }
     if not verdict.ready:
         body["reasons"] = [f"{k}: {v}" for k, v in verdict.checks.items() if v != "ok"]
     return JSONResponse(body, status_code=200 if verdict.ready else 503)
