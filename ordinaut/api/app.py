@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from ordinaut import __version__
 from ordinaut.api import deps, errors
 from ordinaut.api.context import RequestContext
 from ordinaut.api.limits import InputBoundary
 from ordinaut.api.routes import agenda, health, misc, observe, runs, schemas, tasks, tools
+from ordinaut.api.ui import pages as ui
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
@@ -55,6 +57,8 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
     app.include_router(observe.router)
+    app.include_router(ui.router)  # the dashboard at /ui
+    app.mount("/ui/static", StaticFiles(directory=ui.HERE / "static"), name="ui-static")
     app.include_router(schemas.router)
     mcp = mcp_http.attach(app, app.state.service)  # MCP streamable HTTP at /mcp
     return app

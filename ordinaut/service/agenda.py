@@ -62,6 +62,7 @@ def agenda(
     limit: int,
     after: str | None,
     now: datetime,
+    task_id: uuid.UUID | None = None,
 ) -> AgendaPage:
     """Every fire of the caller's active tasks in ``[start, end)`` (default: the next 24 h)."""
     principal.require(Scope.TASKS_READ)
@@ -80,7 +81,10 @@ def agenda(
         raise ValidationError(why, field="to")
     key = decode_cursor(after) if after is not None else None
     rows = queries.agenda_tasks(
-        conn, created_by=None if principal.is_admin else principal.agent_id, before=end
+        conn,
+        created_by=None if principal.is_admin else principal.agent_id,
+        before=end,
+        task_id=task_id,
     )
     tasks = [_task(r) for r in rows]
     items, more = plan.agenda(

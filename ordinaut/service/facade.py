@@ -338,8 +338,10 @@ class Service:
         tz: str | None = None,
         limit: int = agenda.DEFAULT_LIMIT,
         cursor: str | None = None,
+        task_id: uuid.UUID | None = None,
     ) -> agenda.AgendaPage:
-        """The caller's fires in ``[start, end)`` (default the next 24 h), in order."""
+        """The caller's fires in ``[start, end)`` (default the next 24 h), in order; only
+        ``task_id``'s when given (the dashboard's task page)."""
         with self._tx() as conn:
             return agenda.agenda(
                 conn,
@@ -350,6 +352,7 @@ class Service:
                 limit=limit,
                 after=cursor,
                 now=self.clock(),
+                task_id=task_id,
             )
 
     def pipeline_schema(self) -> dict[str, Any]:

@@ -219,13 +219,19 @@ _AGENDA_TASKS = sa.text(
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
       AND next_run_at < :before AND (CAST(:owner AS uuid) IS NULL OR created_by = :owner)
+      AND (CAST(:task AS uuid) IS NULL OR id = :task)
     """
 )
 
 
 def agenda_tasks(
-    conn: Connection, *, created_by: uuid.UUID | None, before: datetime
+    conn: Connection,
+    *,
+    created_by: uuid.UUID | None,
+    before: datetime,
+    task_id: uuid.UUID | None = None,
 ) -> Sequence[Row[Any]]:
-    """Active tasks (of ``created_by``, or everyone's) that fire before ``before``: the
-    schedule columns the agenda needs, not the payload."""
-    return conn.execute(_AGENDA_TASKS, {"owner": created_by, "before": before}).all()
+    """Active tasks (of ``created_by``, or everyone's; only ``task_id`` if given) that fire
+    before ``before``: the schedule columns the agenda needs, not the payload."""
+    params = {"owner": created_by, "before": before, "task": task_id}
+    return conn.execute(_AGENDA_TASKS, params).all()
