@@ -120,7 +120,11 @@ def _rrule(text: str) -> str | None:
         return f"every day {when}" if freq == "DAILY" and not days else None
     if freq == "HOURLY" and not hours and not days:
         every = "every hour" if interval == 1 else f"every {interval} hours"
-        return f"{every} at :{int(minutes or 0):02d}" if not minutes or minutes.isdigit() else None
+        start = re.search(r"DTSTART[^:\n]*:\d{8}T\d{2}(\d{2})", text)
+        minute = minutes or (start.group(1) if start else "")
+        if not minute:  # from the task's creation time: the expression says no more
+            return every
+        return f"{every} at :{int(minute):02d}" if _NUMBER.fullmatch(minute) else None
     if freq == "MINUTELY" and not hours and not minutes and not days:
         return "every minute" if interval == 1 else f"every {interval} minutes"
     return None

@@ -30,6 +30,8 @@ TZ = "Europe/Chisinau"
             f"every 2 hours at :00 {TZ}",
         ),
         ("rrule", "FREQ=MINUTELY;INTERVAL=15", f"every 15 minutes {TZ}"),
+        ("rrule", "FREQ=HOURLY", f"every hour {TZ}"),
+        ("rrule", "FREQ=HOURLY;BYMINUTE=5", f"every hour at :05 {TZ}"),
         ("rrule", "FREQ=WEEKLY;BYHOUR=9;BYMINUTE=0", "rrule: FREQ=WEEKLY;BYHOUR=9;BYMINUTE=0"),
         ("rrule", "FREQ=MONTHLY;BYMONTHDAY=1", "rrule: FREQ=MONTHLY;BYMONTHDAY=1"),
         ("cron", "30 8 * * 1-5", f"weekdays at 08:30 {TZ}"),
