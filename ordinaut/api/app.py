@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ordinaut import __version__
+from ordinaut import __version__, logs
 from ordinaut.api import deps, errors
 from ordinaut.api.context import RequestContext
 from ordinaut.api.limits import InputBoundary
@@ -65,5 +65,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Entry point for ``uvicorn --factory ordinaut.api.app:app_from_env``."""
+    """Entry point for ``uvicorn --factory ordinaut.api.app:app_from_env``.
+
+    Logs in Ordinaut's format (:mod:`ordinaut.logs`: JSON when stderr is not a terminal),
+    uvicorn's own lines included.
+    """
+    logs.configure(process="api")
+    logs.reformat("uvicorn", "uvicorn.error", "uvicorn.access", process="api")
     return create_api()

@@ -130,8 +130,9 @@ def fire_due_tasks(
         )
         wake = queries.next_wake(conn, now, since=since)
     completed = sum(1 for u in updates if u["status"] == TaskStatus.COMPLETED)
+    titles = {row.id: row.title for row in rows}
     queued = tuple(
-        QueuedRun(run_id, run["priority"])
+        QueuedRun(run_id, run["priority"], titles[run["task_id"]])
         for run_id, run in zip(ids, runs, strict=True)
         if run_id is not None
     )

@@ -3,6 +3,7 @@ a worker is gone."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,18 @@ def test_metrics_move_as_runs_succeed_and_fail(stack: Stack) -> None:
     assert sample(after, "orchestrator_workers_live", queue="runs") >= 1
     assert sample(after, "orchestrator_workers_live", queue="control") >= 1
     assert 0 <= sample(after, "orchestrator_beat_tick_age_seconds") < 30
+    # the processes log one JSON object a line (their output is a file, not a terminal)
+    for name in ("worker", "beat", "api"):
+        lines = [line for line in stack.procs[name].log().splitlines() if line.strip()]
+        assert lines, name
+        parsed = [json.loads(line) for line in lines]  # every line, the banner included
+        assert all({"ts", "level", "logger", "event", "message"} <= set(p) for p in parsed)
+    finished_line = [
+        p
+        for p in map(json.loads, stack.procs["worker"].log().splitlines())
+        if p.get("task_id") == ok and p.get("status") == "succeeded"
+    ]
+    assert finished_line and {"run_id", "attempt"} <= set(finished_line[0])
     # the same figures from a second API process: they come from the database
     port = free_port()
     second = start_api(stack.settings, stack.procs["api"].log_path.parent, port, env={})

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.store.queries.render import literal
-from ordinaut.vocabulary import RunStatus
+from ordinaut.vocabulary import RunStatus, StepStatus
 
 GAUGE_CAP = 100_000
 STEP_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -54,7 +54,7 @@ _bucket_columns = ",\n           ".join(
 )
 _STEP_STATS = sa.text(
     f"""
-    SELECT address, count(*), count(*) FILTER (WHERE status = 'succeeded'),
+    SELECT address, count(*), count(*) FILTER (WHERE status = {literal(StepStatus.SUCCEEDED)}),
            coalesce(sum(d), 0),
            {_bucket_columns}
     FROM (SELECT address, status,
