@@ -71,11 +71,16 @@ def liveness(rt: Runtime, now: datetime) -> Liveness:
 
 def snapshot(rt: Runtime, now: datetime) -> Snapshot:
     """The figures for ``/metrics``, in one read-only transaction under a time limit."""
-    with rt.engine.begin() as conn:
+    with rt.engine.begin() as conn:  # the roll-up commits on its own
         metric_queries.limit_time(conn, SCRAPE_TIMEOUT_SECONDS)
-        runs = metric_queries.run_counts(conn)
-        steps = metric_queries.step_stats(conn)
-        gauges = metric_queries.gauges(conn, now, recent=now - LAG_WINDOW)
+        metric_queries.roll_up(conn, now)
+    with rt.engine.connect() as conn:
+        conn.execution_options(isolation_level="REPEATABLE READ")  # rollup + live: one view
+        with conn.begin():
+            metric_queries.limit_time(conn, SCRAPE_TIMEOUT_SECONDS)
+            runs = metric_queries.run_counts(conn)
+            steps = metric_queries.step_stats(conn)
+            gauges = metric_queries.gauges(conn, now, recent=now - LAG_WINDOW)
     try:
         live: Liveness | None = liveness(rt, now)
     except Exception:  # Redis down: the database figures still stand
