@@ -15,8 +15,10 @@ It answers "what will run tomorrow?" with the numbers beat will use, not a secon
 Paused, canceled and completed tasks have no fires (the caller passes active tasks only).
 Items are ordered by (fire time, task id, occurrence); a cursor is that key of the last item
 of a page, and the next page continues strictly after it. The work for a page is one lazy
-iterator per task merged on a heap: it stops after ``limit + 1`` items, so a page costs
-about (tasks + limit) * log(tasks) schedule steps, whatever the window holds.
+iterator per task merged on a heap, each joining only when the merge reaches the earliest
+instant its task can fire, and the merge stops after ``limit + 1`` items: a page costs
+about (tasks it reaches + limit) * log(tasks) schedule steps, whatever the window holds.
+Tasks with the same schedule standing at the same point share its occurrences.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import chain, islice
+from itertools import chain
 
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import Occurrence, Schedule
@@ -94,11 +96,37 @@ def agenda(
     whether more follow."""
     lower = start if after is None else max(start, after[0])
     shared: dict[tuple[int, datetime], _Occurrences] = {}
-    streams = [_fires(task, lower, end, now, shared) for task in tasks]
-    merged: Iterator[AgendaItem] = heapq.merge(*streams, key=lambda item: item.key)
-    if after is not None:
-        merged = (item for item in merged if item.key > after)
-    page = list(islice(merged, limit + 1))
+    # a task fires no earlier than its stored next occurrence (a fire is its occurrence plus
+    # a delay) nor than its next_run_at when that comes first: its stream joins the merge
+    # only once the merge reaches that bound, so a page touches the tasks it needs
+    waiting = sorted(
+        (
+            (max(lower, min(t.next_run_at, t.next_occurrence_at or t.next_run_at)), n, t)
+            for n, t in enumerate(tasks)
+        ),
+        key=lambda entry: (entry[0], entry[1]),
+    )
+    heap: list[tuple[Key, int, AgendaItem, Iterator[AgendaItem]]] = []
+    page: list[AgendaItem] = []
+    joined = 0
+
+    def advance(stream: Iterator[AgendaItem], order: int) -> None:
+        following = next(stream, None)
+        if following is not None:
+            heapq.heappush(heap, (following.key, order, following, stream))
+
+    while len(page) <= limit:
+        if joined < len(waiting) and (not heap or waiting[joined][0] <= heap[0][0][0]):
+            _, order, task = waiting[joined]
+            joined += 1
+            advance(_fires(task, lower, end, now, shared), order)
+            continue
+        if not heap:
+            break
+        key, order, item, stream = heapq.heappop(heap)
+        advance(stream, order)
+        if after is None or key > after:
+            page.append(item)
     return page[:limit], len(page) > limit
 
 

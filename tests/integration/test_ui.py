@@ -49,6 +49,18 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def labelled(html: str) -> None:
+    """Every visible form field has a label naming it (screen readers, keyboard users)."""
+    labels = set(re.findall(r'<label for="([^"]+)"', html))
+    fields = re.findall(r"<(?:input|select|textarea)\b([^>]*)>", html)
+    for attrs in fields:
+        if 'type="hidden"' in attrs:
+            continue
+        field_id = re.search(r'id="([^"]+)"', attrs)
+        assert field_id and field_id.group(1) in labels, f"unlabelled field: {attrs}"
+    assert '<html lang="en">' in html and 'name="viewport"' in html
+
+
 def token_of(client: httpx.Client) -> str:
     return client.headers["Authorization"].removeprefix("Bearer ")
 
@@ -60,6 +72,7 @@ def test_sign_in_needs_the_forms_csrf_and_a_valid_token(api: Api) -> None:
     no_csrf = anon.post("/ui/login", data={"token": token_of(api.admin), "csrf": "x"})
     assert no_csrf.status_code == 403 and "session" not in no_csrf.headers.get("set-cookie", "")
     form = anon.get("/ui/login")
+    labelled(form.text)
     wrong = anon.post("/ui/login", data={"token": "ord_nope", "csrf": csrf_of(form.text)})
     assert wrong.status_code == 401
     assert "ordinaut_session" not in wrong.headers.get("set-cookie", "")
@@ -85,6 +98,7 @@ def test_each_agent_sees_and_acts_on_its_own_tasks_only(api: Api) -> None:
 
     page = alice_ui.get(f"/ui/tasks/{task_id}")
     assert page.status_code == 200 and page.text.count("<li><time") == 10  # next 10 fires
+    labelled(page.text)
     csrf = csrf_of(page.text)
     # a form without the session's CSRF token changes nothing
     forged = alice_ui.post(f"/ui/tasks/{task_id}/pause", data={"csrf": "forged"})

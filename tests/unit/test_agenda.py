@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -144,3 +146,51 @@ def test_the_window_is_half_open_and_from_may_be_later_than_the_next_fire() -> N
 def test_windows_are_checked(start: str, end: str, why: str) -> None:
     assert why in (check_window(t(start), t(end)) or "")
     assert check_window(t(start), t(start) + timedelta(days=31)) is None
+
+
+def brute_force(tasks: list[AgendaTask], start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """Every fire in the window, the slow obvious way."""
+    fires: list[tuple[datetime, uuid.UUID, datetime]] = []
+    for one in tasks:
+        first = one.next_occurrence_at or one.next_run_at
+        fires.append((one.next_run_at, one.id, first))
+        for occ in one.schedule.iter_after(first):
+            if occ.utc >= end:
+                break
+            at = fire_time(one.id, occ.utc, one.jitter_seconds)
+            assert at is not None
+            fires.append((at, one.id, occ.utc))
+    return sorted(f for f in fires if start <= f[0] < end)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_lazy_merge_gives_what_brute_force_gives(seed: int) -> None:
+    rng = random.Random(seed)
+    now = t("2026-03-27T00:00:00Z")
+    exprs = ["*/7 * * * *", "0 * * * *", "30 2 * * *", "15 9 * * 1-5", "*/2 * * * *"]
+    zones = ["UTC", "Europe/Chisinau", "America/New_York"]
+    tasks = []
+    for _ in range(rng.randint(1, 30)):
+        snooze = now + timedelta(minutes=rng.randint(1, 300)) if rng.random() < 0.2 else None
+        tasks.append(
+            task(
+                uuid.UUID(int=rng.getrandbits(128)),
+                rng.choice(exprs),
+                now - timedelta(minutes=rng.randint(0, 120)),
+                tz=rng.choice(zones),
+                jitter=rng.choice([0, 0, 30, 600]),
+                snoozed_to=snooze,
+            )
+        )
+    start = now + timedelta(minutes=rng.randint(-60, 60))
+    end = start + timedelta(hours=rng.randint(1, 72))
+    expected = brute_force(tasks, start, end)
+    got: list[tuple[Any, ...]] = []
+    after = None
+    while True:
+        page, more = agenda(tasks, start, end, now, limit=rng.randint(1, 200), after=after)
+        got.extend(i.key for i in page)
+        if not more:
+            break
+        after = page[-1].key
+    assert got == expected
