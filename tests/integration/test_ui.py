@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
 from tests.integration.conftest import Api
+from tests.integration.test_api_runs_agents import add_run
 from tests.integration.test_api_tasks import task_body
 
 OPEN: list[httpx.Client] = []
@@ -124,3 +126,24 @@ def test_each_agent_sees_and_acts_on_its_own_tasks_only(api: Api) -> None:
     out = alice_ui.post("/ui/logout", data={"csrf": csrf})
     assert out.status_code == 303 and 'ordinaut_session=""' in out.headers["set-cookie"]
     assert alice_ui.get("/ui/tasks").headers["location"] == "/ui/login"
+
+
+def test_the_approvals_inbox_approves_and_rejects_with_csrf(api: Api, engine: Engine) -> None:
+    carol = api.agent("carol", ["tasks:read", "tasks:write", "runs:read", "runs:approve"])
+    dave = api.agent("dave", ["tasks:read", "runs:read", "runs:approve"])
+    task_id = carol.post("/tasks", json=task_body(title="Pay the rent")).json()["id"]
+    first, second = (add_run(engine, task_id, "waiting_approval") for _ in range(2))
+    carol_ui = signed_in(api, token_of(carol))
+    inbox = carol_ui.get("/ui/approvals")
+    assert inbox.status_code == 200 and inbox.text.count("Pay the rent") == 2
+    labelled(inbox.text)
+    csrf = csrf_of(inbox.text)
+    assert "Pay the rent" not in signed_in(api, token_of(dave)).get("/ui/approvals").text
+    assert carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": "x"}).status_code == 403
+    assert carol.get(f"/runs/{first}").json()["status"] == "waiting_approval"
+    done = carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": csrf})
+    assert done.status_code == 303 and "Approved" in done.headers["location"]
+    assert carol.get(f"/runs/{first}").json()["status"] == "queued"
+    assert carol_ui.post(f"/ui/runs/{second}/reject", data={"csrf": csrf}).status_code == 303
+    assert carol.get(f"/runs/{second}").json()["status"] == "canceled"
+    assert "No run is waiting" in carol_ui.get("/ui/approvals").text

@@ -28,6 +28,7 @@ from ordinaut.scheduling.describe import describe
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import SkipIn, SnoozeIn
+from ordinaut.vocabulary import RunStatus
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -302,6 +303,53 @@ def run_page(request: Request, svc: Svc, run_id: uuid.UUID) -> Response:
         )
 
     return _guarded(svc, request, render)
+
+
+@router.get("/approvals")
+def approvals_page(request: Request, svc: Svc) -> Response:
+    def render(p: Principal, token: str) -> Response:
+        runs, _ = svc.list_runs(p, status=RunStatus.WAITING_APPROVAL.value, limit=100)
+        titles = {run.task_id: svc.get_task(p, run.task_id).title for run in runs}
+        tz = svc.runtime.settings.default_timezone
+        return _page(
+            request, "approvals.html", token, nav="approvals", runs=runs, titles=titles, tz=tz
+        )
+
+    return _guarded(svc, request, render)
+
+
+RUN_ACTIONS: dict[str, Callable[[Service, Principal, uuid.UUID], Any]] = {
+    "approve": lambda svc, p, r: svc.approve_run(p, r),
+    "reject": lambda svc, p, r: svc.reject_run(p, r),
+}
+
+
+@router.post("/runs/{run_id}/{action}")
+def run_action(
+    request: Request,
+    svc: Svc,
+    run_id: uuid.UUID,
+    action: str,
+    csrf: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    who = _signed_in(svc, request)
+    if who is None:
+        return _to_login()
+    principal, token = who
+    if not session.csrf_ok(token, csrf):
+        return _page(
+            request, "missing.html", token, status=403, message="The form expired; reload."
+        )
+    if action not in RUN_ACTIONS:
+        return _page(request, "missing.html", token, status=404, message="No such action.")
+    try:
+        RUN_ACTIONS[action](svc, principal, run_id)
+        notice = "Approved: it runs now." if action == "approve" else "Rejected."
+    except NotFound as exc:
+        return _page(request, "missing.html", token, status=404, message=exc.message)
+    except OrdinautError as exc:
+        notice = f"Not done: {exc.message}"
+    return RedirectResponse(f"/ui/approvals?notice={quote(notice)}", status_code=303)
 
 
 @router.get("/activity")
