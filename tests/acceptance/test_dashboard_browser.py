@@ -140,14 +140,22 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     created = stack.api.post("/tasks", json=body, headers={"Authorization": f"Bearer {alice}"})
     assert created.status_code == 201, created.text
     task_id = created.json()["id"]
+    for title, kind, expr in (
+        ("Water the plants", "cron", "0 7 * * *"),
+        ("Weekly review", "rrule", "FREQ=WEEKLY;BYDAY=FR;BYHOUR=17;BYMINUTE=30"),
+    ):
+        other = {**body, "title": title, "schedule_kind": kind, "schedule_expr": expr}
+        made = stack.api.post("/tasks", json=other, headers={"Authorization": f"Bearer {alice}"})
+        assert made.status_code == 201, made.text
 
     browser.get(f"{base}/ui/?days=7")
-    assert "Morning briefing" in text(browser)
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".agenda-item")) >= 7 * 24 - 1
+    assert "Morning briefing" in text(browser) and "Water the plants" in text(browser)
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".agenda-item")) >= 7 * 24 - 1 + 7
     shot(browser, "agenda")
 
     browser.find_element(By.LINK_TEXT, "Tasks").click()
     until(browser, lambda d: "every hour at :00 Europe/Chisinau" in text(d), 10, "the task list")
+    assert "Fridays at 17:30 Europe/Chisinau" in text(browser)
     shot(browser, "tasks")
     browser.find_element(By.LINK_TEXT, "Morning briefing").click()
     until(browser, lambda d: "No runs yet." in text(d), 10, "the task page")
