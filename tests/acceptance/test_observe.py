@@ -107,7 +107,7 @@ def test_metrics_move_as_runs_succeed_and_fail(stack: Stack) -> None:
         for p in map(json.loads, stack.procs["worker"].log().splitlines())
         if p.get("task_id") == ok and p.get("status") == "succeeded"
     ]
-    assert finished_line and {"run_id", "attempt"} <= set(finished_line[0])
+    assert finished_line and {"run_id", "attempt", "latency_ms"} <= set(finished_line[0])
     # the same figures from a second API process: they come from the database
     port = free_port()
     second = start_api(stack.settings, stack.procs["api"].log_path.parent, port, env={})
