@@ -97,6 +97,9 @@ def test_each_agent_sees_and_acts_on_its_own_tasks_only(api: Api) -> None:
     assert "Alice" not in bob_ui.get("/ui/tasks").text
     assert "Alice" not in bob_ui.get("/ui/?days=7").text
     assert bob_ui.get(f"/ui/tasks/{task_id}").status_code == 404
+    bad_zone = alice_ui.get("/ui/", params={"tz": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and "unknown time zone" in bad_zone.text
+    assert alice_ui.get("/ui/", params={"cursor": "nope"}).status_code == 422
 
     page = alice_ui.get(f"/ui/tasks/{task_id}")
     assert page.status_code == 200 and page.text.count("<li><time") == 10  # next 10 fires

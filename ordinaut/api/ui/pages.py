@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from ordinaut.api.deps import Svc
 from ordinaut.api.ui import session
-from ordinaut.errors import AuthError, NotFound, OrdinautError
+from ordinaut.errors import AuthError, Forbidden, NotFound, OrdinautError, ValidationError
 from ordinaut.scheduling.describe import describe
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
@@ -103,6 +103,9 @@ def _guarded(
         return render(principal, token)
     except NotFound as exc:
         return _page(request, "missing.html", token, status=404, message=exc.message)
+    except (ValidationError, Forbidden) as exc:  # a bad query value, a missing scope
+        status = 403 if isinstance(exc, Forbidden) else 422
+        return _page(request, "missing.html", token, status=status, message=exc.message)
 
 
 # --- sign in and out ----------------------------------------------------------------------
