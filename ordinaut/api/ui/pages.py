@@ -68,9 +68,11 @@ def _signed_in(svc: Service, request: Request) -> tuple[Principal, str] | None:
     if not token:
         return None
     try:
-        return svc.authenticate(token), token
+        principal = svc.authenticate(token)
     except AuthError:
         return None
+    svc.check_rate(principal)  # the dashboard counts against the agent's limit, as the API
+    return principal, token
 
 
 def _to_login() -> RedirectResponse:
