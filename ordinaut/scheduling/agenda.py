@@ -9,8 +9,10 @@ It answers "what will run tomorrow?" with the numbers beat will use, not a secon
   (:func:`~ordinaut.scheduling.planning.schedule_of`, so the DST rule and its notes are the
   same) and fires at :func:`~ordinaut.scheduling.planning.fire_time` (occurrence plus the
   stable jitter);
-* a first fire already past at ``now`` is *overdue* (beat was down or behind): beat fires it
-  at its next tick under the task's misfire policy, so the item says so.
+* a task already due at ``now`` (beat is about to tick, or was down) gets what beat will do
+  at its next tick, from beat's own :func:`~ordinaut.scheduling.planning.plan_due_task`:
+  on-time occurrences at their fire time, missed ones the misfire policy keeps at ``now``
+  (marked *overdue*), a count of those it skips; its schedule then continues from there.
 
 Paused, canceled and completed tasks have no fires (the caller passes active tasks only).
 Items are ordered by (fire time, task id, occurrence); a cursor is that key of the last item
@@ -26,16 +28,18 @@ from __future__ import annotations
 import heapq
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import chain
 
-from ordinaut.scheduling.planning import fire_time
+from ordinaut.scheduling.planning import fire_time, plan_due_task
 from ordinaut.scheduling.recurrence import Occurrence, Schedule
-from ordinaut.vocabulary import MisfirePolicy
+from ordinaut.vocabulary import MisfirePolicy, Trigger
 
 MAX_WINDOW = timedelta(days=31)
 MAX_ITEMS = 10_000
+DEFAULT_GRACE = timedelta(seconds=60)  # beat's defaults (ORDINAUT_MISFIRE_GRACE_SECONDS, …)
+DEFAULT_CAP = 100
 _TICK = timedelta(microseconds=1)
 
 Key = tuple[datetime, uuid.UUID, datetime]
@@ -91,11 +95,24 @@ def agenda(
     *,
     limit: int,
     after: Key | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+    cap: int = DEFAULT_CAP,
 ) -> tuple[list[AgendaItem], bool]:
     """The first ``limit`` fires in ``[start, end)`` strictly after ``after``, in order, and
-    whether more follow."""
+    whether more follow. ``grace`` and ``cap`` are beat's misfire settings."""
     lower = start if after is None else max(start, after[0])
     shared: dict[tuple[int, datetime], _Occurrences] = {}
+    due_now: list[Iterator[AgendaItem]] = []
+    ahead: list[AgendaTask] = []
+    for t in tasks:
+        if t.next_run_at > now:
+            ahead.append(t)
+            continue
+        fired, continued = _due(t, now, grace, cap)
+        due_now.append(iter([item for item in fired if lower <= item.at < end]))
+        if continued is not None:
+            ahead.append(continued)
+    tasks = ahead
     # a task fires no earlier than its stored next occurrence (a fire is its occurrence plus
     # a delay) nor than its next_run_at when that comes first: its stream joins the merge
     # only once the merge reaches that bound, so a page touches the tasks it needs
@@ -115,11 +132,13 @@ def agenda(
         if following is not None:
             heapq.heappush(heap, (following.key, order, following, stream))
 
+    for n, stream in enumerate(due_now):
+        advance(stream, len(waiting) + n)
     while len(page) <= limit:
         if joined < len(waiting) and (not heap or waiting[joined][0] <= heap[0][0][0]):
             _, order, task = waiting[joined]
             joined += 1
-            advance(_fires(task, lower, end, now, shared), order)
+            advance(_fires(task, lower, end, shared), order)
             continue
         if not heap:
             break
@@ -128,6 +147,45 @@ def agenda(
         if after is None or key > after:
             page.append(item)
     return page[:limit], len(page) > limit
+
+
+def _due(
+    task: AgendaTask, now: datetime, grace: timedelta, cap: int
+) -> tuple[list[AgendaItem], AgendaTask | None]:
+    """What beat does with a task already due at ``now`` when it next ticks (its own
+    :func:`~ordinaut.scheduling.planning.plan_due_task`): the fires, sorted, and the task as
+    it continues afterwards (``None`` when its schedule ends)."""
+    first = task.next_occurrence_at or task.next_run_at
+    plan = plan_due_task(
+        task.id,
+        task.schedule,
+        first,
+        now,
+        policy=task.misfire_policy,
+        jitter_seconds=task.jitter_seconds,
+        grace=grace,
+        cap=cap,
+    )
+    zone, policy = task.schedule.tz.key, task.misfire_policy.value
+    skipped = len(plan.skipped) + plan.skipped_more
+    fires = []
+    for work in plan.work:
+        notes: tuple[str, ...] = ()
+        if work.trigger is Trigger.CATCH_UP:
+            notes = (
+                f"overdue: missed while the scheduler was behind; runs at its next tick "
+                f"(misfire policy {policy})",
+            )
+        fires.append(AgendaItem(work.not_before, work.run_at, task.id, task.title, zone, notes))
+    if skipped and fires:
+        last = fires[-1]
+        fires[-1] = replace(last, notes=(*last.notes, f"{skipped} missed occurrences skipped"))
+    continued = None
+    if plan.next_occurrence_at is not None and plan.next_run_at is not None:
+        continued = replace(
+            task, next_occurrence_at=plan.next_occurrence_at, next_run_at=plan.next_run_at
+        )
+    return sorted(fires, key=lambda item: item.key), continued
 
 
 class _Occurrences:
@@ -154,7 +212,6 @@ def _fires(
     task: AgendaTask,
     lower: datetime,
     end: datetime,
-    now: datetime,
     shared: dict[tuple[int, datetime], _Occurrences],
 ) -> Iterator[AgendaItem]:
     """The task's fires in ``[lower, end)``, ascending.
@@ -189,11 +246,6 @@ def _fires(
                 occurrences = chain((on_schedule,), occurrences)
         elif on_schedule.note:
             notes.append(on_schedule.note)
-        if task.next_run_at < now:
-            notes.append(
-                f"overdue: fires at the scheduler's next tick (misfire policy "
-                f"{task.misfire_policy.value})"
-            )
         push(task.next_run_at, first, tuple(notes))
     for occ in occurrences:
         if occ.utc <= first:

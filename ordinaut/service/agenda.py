@@ -63,6 +63,8 @@ def agenda(
     after: str | None,
     now: datetime,
     task_id: uuid.UUID | None = None,
+    grace: timedelta = plan.DEFAULT_GRACE,
+    cap: int = plan.DEFAULT_CAP,
 ) -> AgendaPage:
     """Every fire of the caller's active tasks in ``[start, end)`` (default: the next 24 h)."""
     principal.require(Scope.TASKS_READ)
@@ -88,7 +90,14 @@ def agenda(
     )
     tasks = [_task(r) for r in rows]
     items, more = plan.agenda(
-        [t for t in tasks if t is not None], start, end, now, limit=limit, after=key
+        [t for t in tasks if t is not None],
+        start,
+        end,
+        now,
+        limit=limit,
+        after=key,
+        grace=grace,
+        cap=cap,
     )
     return AgendaPage.model_validate(
         {

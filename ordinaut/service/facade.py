@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -353,6 +353,8 @@ class Service:
                 after=cursor,
                 now=self.clock(),
                 task_id=task_id,
+                grace=timedelta(seconds=self.runtime.settings.misfire_grace_seconds),
+                cap=self.runtime.settings.misfire_cap,
             )
 
     def pipeline_schema(self) -> dict[str, Any]:

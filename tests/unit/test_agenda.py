@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,14 +94,51 @@ def test_a_snoozed_first_fire_is_marked_and_the_schedule_continues_after_it() ->
     ]
 
 
-def test_an_overdue_first_fire_says_so() -> None:
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        # beat was down from 00:00 to 03:05: what its next tick does, then the schedule
+        ("run_once", [("03:05", "03:00", "overdue"), ("04:00", "04:00", None)]),
+        ("skip", [("04:00", "04:00", None)]),
+        (
+            "run_all",
+            [
+                ("03:05", "01:00", "overdue"),
+                ("03:05", "02:00", "overdue"),
+                ("03:05", "03:00", "overdue"),
+                ("04:00", "04:00", None),
+            ],
+        ),
+    ],
+)
+def test_a_task_beat_missed_shows_what_its_misfire_policy_does(
+    policy: str, expected: list[tuple[str, str, str | None]]
+) -> None:
     then = t("2026-03-02T00:00:00Z")
-    late = task(A, "0 * * * *", then)
-    items, _ = agenda(
-        [late], then, then + timedelta(hours=3), then + timedelta(hours=1, minutes=5), limit=10
-    )
-    assert "overdue" in items[0].notes[0]
-    assert "run_once" in items[0].notes[0]
+    late = replace(task(A, "0 * * * *", then), misfire_policy=MisfirePolicy(policy))
+    now = t("2026-03-02T03:05:00Z")
+    items, _ = agenda([late], then, then + timedelta(hours=4, minutes=30), now, limit=10)
+    got = [
+        (i.at.strftime("%H:%M"), i.occurrence.strftime("%H:%M"), i.notes[0] if i.notes else None)
+        for i in items
+    ]
+    assert [(at, occ) for at, occ, _ in got] == [(at, occ) for at, occ, _ in expected]
+    for (_, _, note), (_, _, wanted) in zip(got, expected, strict=True):
+        if wanted is None:
+            assert note is None
+        else:
+            assert note is not None and wanted in note and policy in note
+
+
+def test_a_task_due_this_instant_fires_at_its_time_not_as_overdue() -> None:
+    then = t("2026-03-02T00:00:00Z")
+    due = task(A, "0 * * * *", then, jitter=30)
+    now = due.next_run_at + timedelta(seconds=2)  # beat has not ticked yet
+    items, _ = agenda([due], then, then + timedelta(hours=2, minutes=30), now, limit=10)
+    assert [(i.at, i.occurrence, i.notes) for i in items] == [
+        (due.next_run_at, t("2026-03-02T01:00:00Z"), ()),
+        (fire_time(A, t("2026-03-02T02:00:00Z"), 30), t("2026-03-02T02:00:00Z"), ()),
+    ]
 
 
 def test_dst_notes_come_from_the_schedule() -> None:
@@ -176,7 +214,7 @@ def test_the_lazy_merge_gives_what_brute_force_gives(seed: int) -> None:
             task(
                 uuid.UUID(int=rng.getrandbits(128)),
                 rng.choice(exprs),
-                now - timedelta(minutes=rng.randint(0, 120)),
+                now + timedelta(minutes=rng.randint(0, 120)),  # not due: see above
                 tz=rng.choice(zones),
                 jitter=rng.choice([0, 0, 30, 600]),
                 snoozed_to=snooze,
