@@ -101,6 +101,41 @@ def text(driver: WebDriver) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
+# WCAG 2 contrast of each visible text element against the background it is drawn on
+CONTRAST_JS = r"""
+function rgb(c) { const m = c.match(/[\d.]+/g).map(Number); return m; }
+function lum(c) {
+  const [r, g, b] = rgb(c).slice(0, 3).map(v => {
+    v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+function background(el) {
+  for (; el; el = el.parentElement) {
+    const c = getComputedStyle(el).backgroundColor; const v = rgb(c);
+    if (v.length < 4 || v[3] > 0) { return c; }
+  }
+  return "rgb(255, 255, 255)";
+}
+const worst = [];
+for (const el of document.querySelectorAll("body *")) {
+  const text = Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim());
+  if (!text || !el.offsetParent) { continue; }
+  const a = lum(getComputedStyle(el).color), b = lum(background(el));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) {
+    worst.push(el.tagName + " '" + el.textContent.trim().slice(0, 30) + "' " + ratio.toFixed(2));
+  }
+}
+return worst;
+"""
+
+
+def low_contrast(driver: WebDriver) -> list[str]:
+    """Text on the page below WCAG AA contrast (4.5:1)."""
+    found = driver.execute_script(CONTRAST_JS)
+    return [str(item) for item in found]
+
+
 def sign_in(driver: WebDriver, base: str, token: str) -> None:
     driver.delete_all_cookies()
     driver.get(f"{base}/ui/")
@@ -151,6 +186,7 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     browser.get(f"{base}/ui/?days=7")
     assert "Morning briefing" in text(browser) and "Water the plants" in text(browser)
     assert len(browser.find_elements(By.CSS_SELECTOR, ".agenda-item")) >= 7 * 24 - 1 + 7
+    assert low_contrast(browser) == []
     shot(browser, "agenda")
 
     browser.find_element(By.LINK_TEXT, "Tasks").click()
@@ -182,6 +218,7 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     assert "greet" in steps.text and "builtin.echo" in steps.text and "took" in steps.text
     browser.find_element(By.CSS_SELECTOR, "#steps details summary").click()  # the input
     assert '"hello": "world"' in steps.text
+    assert low_contrast(browser) == []
     shot(browser, "run")
 
     browser.find_element(By.LINK_TEXT, "Activity").click()
@@ -191,6 +228,7 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     browser.get(f"{base}/ui/tasks/{task_id}")
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 390, f"the task page scrolls sideways on a phone ({width} px)"
+    assert low_contrast(browser) == []
     shot(browser, "phone-task")
     browser.set_window_size(1280, 900)
 
