@@ -52,31 +52,6 @@ from ordinaut.runtime import Runtime, bind
 BEAT_SCHEDULER = "ordinaut.beat.scheduler:DatabaseScheduler"
 
 
-@setup_logging.connect(weak=False)  # type: ignore[untyped-decorator]
-def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
-    """Ordinaut's log format in every Celery process (JSON when stderr is not a terminal;
-    see :mod:`ordinaut.logs`) instead of Celery's own set-up."""
-    role = next((a for a in sys.argv[1:] if a in ("worker", "beat", "flower")), "celery")
-    logs.configure(loglevel or "INFO", process=role)
-
-
-@celeryd_init.connect(weak=False)  # type: ignore[untyped-decorator]
-def _early_logging(instance: Any = None, options: dict[str, Any] | None = None, **_: Any) -> None:
-    """A worker logs in Ordinaut's format before Celery warns about running as root (the
-    warning becomes a log record); in JSON its banner is no line of its own (see below)."""
-    logs.configure((options or {}).get("loglevel") or "INFO", process="worker")
-    if logs.wants_json() and instance is not None:
-        instance.quiet = True
-
-
-@celeryd_after_setup.connect(weak=False)  # type: ignore[untyped-decorator]
-def _banner_at_debug(instance: Any = None, **_: Any) -> None:
-    if logs.wants_json() and instance is not None:
-        logging.getLogger("ordinaut.worker").debug(
-            "%s", instance.startup_info(artlines=False), extra={"event": "celery.banner"}
-        )
-
-
 def visibility_timeout(settings: Settings) -> int:
     """Seconds Redis waits before re-queueing an unacknowledged message (see above)."""
     return max(3600, settings.lease_seconds * 10)
@@ -135,6 +110,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # runs from the worker's events (``-E``) without it
         "task_send_sent_event": False,
     }
+
+
+@setup_logging.connect(weak=False)  # type: ignore[untyped-decorator]
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Ordinaut's log format in every Celery process (JSON when stderr is not a terminal;
+    see :mod:`ordinaut.logs`) instead of Celery's own set-up."""
+    role = next((a for a in sys.argv[1:] if a in ("worker", "beat", "flower")), "celery")
+    logs.configure(loglevel or "INFO", process=role)
+
+
+@celeryd_init.connect(weak=False)  # type: ignore[untyped-decorator]
+def _early_logging(instance: Any = None, options: dict[str, Any] | None = None, **_: Any) -> None:
+    """A worker logs in Ordinaut's format before Celery warns about running as root (the
+    warning becomes a log record); in JSON its banner is no line of its own (see below)."""
+    logs.configure((options or {}).get("loglevel") or "INFO", process="worker")
+    if logs.wants_json() and instance is not None:
+        instance.quiet = True
+
+
+@celeryd_after_setup.connect(weak=False)  # type: ignore[untyped-decorator]
+def _banner_at_debug(instance: Any = None, **_: Any) -> None:
+    if logs.wants_json() and instance is not None:
+        logging.getLogger("ordinaut.worker").debug(
+            "%s", instance.startup_info(artlines=False), extra={"event": "celery.banner"}
+        )
 
 
 class _Beat(Beat):  # type: ignore[misc]
