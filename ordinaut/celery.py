@@ -34,13 +34,17 @@ Reliability settings, and why:
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 from celery import Celery
+from celery.apps.beat import Beat
+from celery.signals import celeryd_after_setup, celeryd_init, setup_logging
 from kombu.entity import Exchange, Queue
 
 import ordinaut.tasks  # noqa: F401  (defines the shared tasks every app gets)
+from ordinaut import logs
 from ordinaut.config import Settings, load_settings
 from ordinaut.errors import ConfigError
 from ordinaut.runtime import Runtime, bind
@@ -113,9 +117,42 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+@setup_logging.connect(weak=False)  # type: ignore[untyped-decorator]
+def _setup_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Ordinaut's log format in every Celery process (JSON when stderr is not a terminal;
+    see :mod:`ordinaut.logs`) instead of Celery's own set-up."""
+    role = next((a for a in sys.argv[1:] if a in ("worker", "beat", "flower")), "celery")
+    logs.configure(loglevel or "INFO", process=role)
+
+
+@celeryd_init.connect(weak=False)  # type: ignore[untyped-decorator]
+def _early_logging(instance: Any = None, options: dict[str, Any] | None = None, **_: Any) -> None:
+    """A worker logs in Ordinaut's format before Celery warns about running as root (the
+    warning becomes a log record); in JSON its banner is no line of its own (see below)."""
+    logs.configure((options or {}).get("loglevel") or "INFO", process="worker")
+    if logs.wants_json() and instance is not None:
+        instance.quiet = True
+
+
+@celeryd_after_setup.connect(weak=False)  # type: ignore[untyped-decorator]
+def _banner_at_debug(instance: Any = None, **_: Any) -> None:
+    if logs.wants_json() and instance is not None:
+        logging.getLogger("ordinaut.worker").debug(
+            "%s", instance.startup_info(artlines=False), extra={"event": "celery.banner"}
+        )
+
+
+class _Beat(Beat):  # type: ignore[misc]
+    """``celery beat`` without its start-up banner when logging JSON (it is not a JSON line)."""
+
+    def __init__(self, *args: Any, quiet: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, quiet=quiet or logs.wants_json(), **kwargs)
+
+
 def create_app(settings: Settings | None = None) -> Celery:
     """A Celery app with Ordinaut's tasks; with no settings, they come from the environment."""
     app = Celery("ordinaut", set_as_current=False)
+    app.__dict__["Beat"] = app.subclass_with_self(_Beat)  # Celery's cached_property, replaced
     if settings is not None:
         app.conf.update(celery_config(settings))
         fixed = settings

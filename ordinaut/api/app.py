@@ -7,12 +7,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from ordinaut import __version__
+from ordinaut import __version__, logs
 from ordinaut.api import deps, errors
 from ordinaut.api.context import RequestContext
 from ordinaut.api.limits import InputBoundary
-from ordinaut.api.routes import approvals, changes, health, misc, runs, schemas, tasks, tools
+from ordinaut.api.routes import (
+    agenda,
+    approvals,
+    changes,
+    health,
+    misc,
+    observe,
+    runs,
+    schemas,
+    tasks,
+    tools,
+)
+from ordinaut.api.ui import pages as ui
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
@@ -51,14 +64,23 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     # the last added runs first: a request id for everything, then the body checks
     app.add_middleware(InputBoundary, max_bytes=settings.max_body_bytes, size_only=(mcp_http.PATH,))
     app.add_middleware(RequestContext)
-    for module in (tasks, runs, approvals, changes, tools, misc):
+    for module in (tasks, runs, approvals, changes, tools, misc, agenda):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
+    app.include_router(observe.router)
+    app.include_router(ui.router)  # the dashboard at /ui
+    app.mount("/ui/static", StaticFiles(directory=ui.HERE / "static"), name="ui-static")
     app.include_router(schemas.router)
     mcp = mcp_http.attach(app, app.state.service)  # MCP streamable HTTP at /mcp
     return app
 
 
 def app_from_env() -> FastAPI:
-    """Entry point for ``uvicorn --factory ordinaut.api.app:app_from_env``."""
+    """Entry point for ``uvicorn --factory ordinaut.api.app:app_from_env``.
+
+    Logs in Ordinaut's format (:mod:`ordinaut.logs`: JSON when stderr is not a terminal),
+    uvicorn's own lines included.
+    """
+    logs.configure(process="api")
+    logs.reformat("uvicorn", "uvicorn.error", "uvicorn.access", process="api")
     return create_api()

@@ -34,25 +34,19 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from ordinaut.errors import ValidationError
 from ordinaut.runs.dispatch import QueuedRun
-from ordinaut.scheduling.planning import TaskPlan, Work, plan_due_task
-from ordinaut.scheduling.recurrence import Schedule, parse_schedule
+from ordinaut.scheduling.planning import TaskPlan, Work, plan_due_task, schedule_of
+from ordinaut.scheduling.recurrence import Schedule
 from ordinaut.store import queries
 from ordinaut.vocabulary import MisfirePolicy, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.beat")
-
-# only an RRULE without a DTSTART line depends on its task's creation time; every other
-# schedule is shared by all tasks with the same (kind, expr, zone)
-_NO_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
-SCHEDULE_CACHE_SIZE = 8192  # at most ~3 KiB each: ~25 MiB
 
 
 @dataclass(frozen=True)
@@ -68,20 +62,6 @@ class TickResult:
     paused: int
     queued: tuple[QueuedRun, ...]
     wake: queries.Wake  # when beat must wake next, read after the batch's writes
-
-
-@lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
-def _compiled(kind: str, expr: str | None, tz: str, anchor: datetime) -> Schedule:
-    return parse_schedule(kind, expr, tz, created_at=anchor)
-
-
-def schedule_of(kind: str, expr: str | None, tz: str, created_at: datetime) -> Schedule:
-    """The task's parsed schedule, reused across ticks and tasks (schedules are values).
-
-    Raises :class:`ValidationError` when the stored schedule does not parse any more.
-    """
-    anchor = created_at if kind == "rrule" else _NO_ANCHOR
-    return _compiled(kind, expr, tz, anchor)
 
 
 def fire_due_tasks(
@@ -150,8 +130,9 @@ def fire_due_tasks(
         )
         wake = queries.next_wake(conn, now, since=since)
     completed = sum(1 for u in updates if u["status"] == TaskStatus.COMPLETED)
+    titles = {row.id: row.title for row in rows}
     queued = tuple(
-        QueuedRun(run_id, run["priority"])
+        QueuedRun(run_id, run["priority"], titles[run["task_id"]])
         for run_id, run in zip(ids, runs, strict=True)
         if run_id is not None
     )

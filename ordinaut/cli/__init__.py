@@ -7,6 +7,7 @@
     ordinaut mcp [--token T] [--data-dir D]
     ordinaut approvals | approve RUN_ID | reject RUN_ID [--comment C]
     ordinaut changes | change approve|reject ID | limits show|set AGENT_ID
+    ordinaut agenda [--tomorrow | --week] [--tz TZ] [--json]
 
 Every error is one line on stderr and a non-zero exit status.
 """
@@ -30,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, approvals, client, mcp, preview, tools, up
+    from ordinaut.cli import admin, agenda, approvals, client, mcp, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_commands(sub)
     client.add_commands(sub)
     approvals.add_commands(sub)
+    agenda.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
     return parser

@@ -10,6 +10,12 @@ supervisor killed with SIGKILL leaves nothing running.
   every server to be up again before it is restarted. A child's leftover processes (its
   group) are killed before it starts again. After repeated fast failures the supervisor
   gives up and says why; the caller then stops everything.
+- **What the person sees**: every line goes to the log file (when one is given), prefixed
+  with the time and the child's name. The terminal gets the same lines, except for the
+  children named ``quiet`` (Celery's): their start-up output before their first log line
+  (Celery's banner, the root-user warning) and any log record naming the root-user
+  warning, which go to the file only, marked ``DEBUG``. A quiet child that dies before
+  its first log line gets its held lines shown after all: they say why.
 - **Shutdown** (:meth:`Supervisor.stop_all`): SIGTERM to each child's *main* process only,
   in reverse start order, then SIGKILL to the group of any child still running after its
   stop timeout. Only the main process: a Celery worker makes that a warm shutdown (its pool
@@ -22,18 +28,26 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Protocol
 
 from ordinaut.cli.restarts import RestartPolicy, Restarts
 
 _COLORS = ("36", "35", "33", "32", "34", "31")
+# a log record's first line: Ordinaut's text format ("[2026-12-02 08:30:00,123: INFO/…]")
+# or a JSON line; anything else continues the record before it (or is start-up output)
+_RECORD = re.compile(r'^(\[\d{4}-\d{2}-\d{2} |\{"ts": )')
+_HIDDEN_RECORDS = ("superuser privileges",)  # Celery's root-user warning
+HELD_LINES = 300
 
 
 class Watched(Protocol):
@@ -110,9 +124,13 @@ class Supervisor:
         *,
         color: bool | None = None,
         policy: RestartPolicy | None = None,
+        log_file: IO[str] | None = None,
+        quiet: frozenset[str] = frozenset(),
     ) -> None:
         self.children: list[Child] = []
         self.out = out or sys.stdout
+        self.log_file = log_file
+        self.quiet = quiet
         self.color = self.out.isatty() if color is None else color
         self.policy = policy or RestartPolicy()
         self._lock = threading.Lock()
@@ -120,15 +138,21 @@ class Supervisor:
         self._threads: list[threading.Thread] = []
         self._watches: dict[int, _Watch] = {}
 
-    def log(self, name: str, line: str) -> None:
-        """Write one line of the combined log."""
+    def log(self, name: str, line: str, *, shown: bool = True) -> None:
+        """Write one line of the combined log (to the file only when not ``shown``)."""
         label = name.ljust(self._width)
         if self.color:
             index = sum(map(ord, name)) % len(_COLORS)
             label = f"\x1b[{_COLORS[index]}m{label}\x1b[0m"
         with self._lock:
-            self.out.write(f"{label} | {line}\n")
-            self.out.flush()
+            if self.log_file is not None:
+                level = "" if shown else "DEBUG "
+                stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+                self.log_file.write(f"{stamp} {level}{name.ljust(self._width)} | {line}\n")
+                self.log_file.flush()
+            if shown:
+                self.out.write(f"{label} | {line}\n")
+                self.out.flush()
 
     def start(self, child: Child) -> None:
         """Start ``child`` in its own process group, relay its output, and supervise it."""
@@ -154,9 +178,21 @@ class Supervisor:
 
     def _relay(self, child: Child, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
+        quiet = child.name in self.quiet
+        hiding, logged = quiet, False  # a quiet child's start-up output is hidden
+        held: deque[str] = deque(maxlen=HELD_LINES)
         with proc.stdout:
             for raw in proc.stdout:
-                self.log(child.name, raw.decode(errors="replace").rstrip())
+                line = raw.decode(errors="replace").rstrip()
+                if quiet and _RECORD.match(line):
+                    logged = True
+                    held.clear()
+                    hiding = any(marker in line for marker in _HIDDEN_RECORDS)
+                if hiding and not logged:
+                    held.append(line)
+                self.log(child.name, line, shown=not hiding)
+        for line in held:  # it died before logging anything: its start-up output says why
+            self.log(child.name, line)
 
     def supervise(
         self, stop: threading.Event, servers: Sequence[Watched] = (), poll: float = 0.2

@@ -2,7 +2,9 @@
 
 Starts (or uses) PostgreSQL and Redis, applies migrations, makes sure an admin agent
 exists, then runs the API, Celery beat, a control worker, a runs worker (and Flower on
-request) as supervised children with one combined log.
+request) as supervised children with one combined log: readable lines on the terminal,
+everything (Celery's banners and root-user warning too, marked DEBUG) in
+``<data dir>/ordinaut.log``.
 
 A child or embedded server that dies is restarted with backoff, servers first (see
 :mod:`ordinaut.cli.supervisor`); after five failures within a minute ``ordinaut up`` gives up
@@ -28,6 +30,7 @@ from types import FrameType
 
 import platformdirs
 
+from ordinaut import logs
 from ordinaut.celery import BEAT_SCHEDULER
 from ordinaut.cli.supervisor import Child, Supervisor
 from ordinaut.config import Settings, load_settings
@@ -39,6 +42,8 @@ from ordinaut.store import migrate
 from ordinaut.store.engine import check_database, make_engine
 
 ENV_FILE = "ordinaut.env"
+LOG_FILE = "ordinaut.log"
+CELERY_CHILDREN = frozenset({"beat", "control", "worker"})
 
 
 def default_data_dir() -> Path:
@@ -116,12 +121,15 @@ class _Server:
 
 def run(args: argparse.Namespace) -> int:
     """Bring everything up and supervise it until Ctrl-C / SIGTERM."""
-    sup = Supervisor()
+    data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # everything, Celery's banners included, goes to the log file; the terminal gets the rest
+    log_file = (data_dir / LOG_FILE).open("a", encoding="utf-8")
+    sup = Supervisor(log_file=log_file, quiet=CELERY_CHILDREN)
 
     def say(line: str) -> None:
         sup.log("ordinaut", line)
 
-    data_dir: Path = (args.data_dir or default_data_dir()).expanduser().resolve()
     stop = threading.Event()
     _log_into(say, logging.getLogger("ordinaut.embedded"))
 
@@ -136,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     servers: list[_Server] = []
     env = dict(os.environ)
+    env.setdefault(logs.FORMAT_VARIABLE, "text")  # children write for the person reading
     if args.grace is not None:
         env["ORDINAUT_SHUTDOWN_GRACE_SECONDS"] = f"{args.grace:g}"
     try:
@@ -173,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         (data_dir / ENV_FILE).unlink(missing_ok=True)
         if servers:
             say("stopped (data kept in " + str(data_dir) + ")")
+        log_file.close()
 
 
 def _log_into(say: Callable[[str], None], logger: logging.Logger) -> None:
@@ -315,6 +325,7 @@ def _announce(args: argparse.Namespace, stop: threading.Event, say: Callable[[st
         say(f"not healthy after 120 s: see the lines above, or GET {base}/health")
         return
     say(f"Ordinaut is up. API {base}   docs {base}/docs   MCP {base}/mcp")
+    say(f"Dashboard {base}/ui   metrics {base}/metrics   readiness {base}/ready")
     if args.flower:
         say(f"Flower http://127.0.0.1:{args.flower_port}")
     say("Ctrl-C stops everything; data and history are kept for the next start.")

@@ -58,6 +58,7 @@ class QueuedRun:
 
     id: uuid.UUID
     priority: int
+    title: str = ""  # the task's, for people watching the broker (Flower)
 
 
 Publish = Callable[[Sequence[QueuedRun]], None]
@@ -126,6 +127,7 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
             ),
         )
         runs: list[dict[str, Any]] = []
+        titles: list[str] = []
         consumed: list[int] = []
         events: list[tuple[str, dict[str, Any]]] = []
         for row in rows:
@@ -136,6 +138,7 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
             consumed.append(row.id)
             status, reason = verdict
             runs.append(_run_row(row, status, reason, now))
+            titles.append(row.title)
             if status is RunStatus.SKIPPED:
                 result.skipped += 1
                 events.append(
@@ -152,8 +155,8 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
         queries.delete_due_work(conn, consumed)
         queries.emit(conn, events)
         result.queued = [
-            QueuedRun(run_id, run["priority"])
-            for run_id, run in zip(ids, runs, strict=True)
+            QueuedRun(run_id, run["priority"], title)
+            for run_id, run, title in zip(ids, runs, titles, strict=True)
             if run_id is not None and run["status"] == RunStatus.QUEUED.value
         ]
     return result

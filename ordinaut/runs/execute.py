@@ -463,6 +463,7 @@ def _finish(
             "task_id": str(claimed.task_id),
             "status": status,
             "attempt": claimed.attempt,
+            "latency_ms": round((now - claimed.started_at).total_seconds() * 1000, 1),
         },
     )
     wake = frees_slot or (retry_at is not None and retry_at <= now)

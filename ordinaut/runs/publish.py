@@ -22,14 +22,28 @@ def publisher(sender: Any, producer: Any = None) -> Publish:
         with sender.producer_or_acquire(producer) as conn, conn.batch():
             for group in message_groups(runs):
                 ids = [str(run.id) for run in group]
-                # argsrepr given: Celery would otherwise saferepr() the args of every message
+                # argsrepr given: Celery would otherwise saferepr() the args of every message;
+                # it is what Flower shows, so it names each run's task too
                 sender.send_task(
                     EXECUTE_RUN,
                     args=ids,
-                    argsrepr=",".join(ids),
+                    argsrepr=shown(group),
                     kwargsrepr="{}",
                     priority=min(run.priority for run in group),
                     producer=conn,
                 )
 
     return publish
+
+
+SHOWN_TITLE_CHARS = 60
+
+
+def shown(runs: Sequence[QueuedRun]) -> str:
+    """How a message's runs read in Flower: ``'Morning briefing' run 6f1c…`` each."""
+
+    def one(run: QueuedRun) -> str:
+        title = run.title if len(run.title) <= SHOWN_TITLE_CHARS else run.title[:57] + "..."
+        return f"{title!r} run {run.id}" if title else f"run {run.id}"
+
+    return "; ".join(one(run) for run in runs)

@@ -19,12 +19,33 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from ordinaut.scheduling.jitter import jitter_delay
 from ordinaut.scheduling.misfire import plan_catch_up
-from ordinaut.scheduling.recurrence import Schedule
+from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from ordinaut.vocabulary import MisfirePolicy, Trigger
+
+# only an RRULE without a DTSTART line depends on its task's creation time; every other
+# schedule is shared by all tasks with the same (kind, expr, zone)
+_NO_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+SCHEDULE_CACHE_SIZE = 8192  # at most ~3 KiB each: ~25 MiB
+
+
+@lru_cache(maxsize=SCHEDULE_CACHE_SIZE)
+def _compiled(kind: str, expr: str | None, tz: str, anchor: datetime) -> Schedule:
+    return parse_schedule(kind, expr, tz, created_at=anchor)
+
+
+def schedule_of(kind: str, expr: str | None, tz: str, created_at: datetime) -> Schedule:
+    """A stored task's parsed schedule, reused across ticks and tasks (schedules are values).
+
+    Beat and the agenda both read schedules through here. Raises
+    :class:`~ordinaut.errors.ValidationError` when the stored schedule does not parse any more.
+    """
+    anchor = created_at if kind == "rrule" else _NO_ANCHOR
+    return _compiled(kind, expr, tz, anchor)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -28,6 +28,7 @@ from ordinaut.pipeline.schema import pipeline_schema
 from ordinaut.policy.agent_limits import AgentLimits
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
+    agenda,
     agents,
     approvals,
     changes,
@@ -91,6 +92,7 @@ OPERATIONS = (
     "publish_event",
     "preview_schedule",
     "list_tools",
+    "agenda",
 )
 
 
@@ -412,6 +414,34 @@ class Service:
         return schedule_ops.preview_schedule(
             kind, expr, zone, count=count, after=after, now=self.clock()
         )
+
+    def agenda(
+        self,
+        p: Principal,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        tz: str | None = None,
+        limit: int = agenda.DEFAULT_LIMIT,
+        cursor: str | None = None,
+        task_id: uuid.UUID | None = None,
+    ) -> agenda.AgendaPage:
+        """The caller's fires in ``[start, end)`` (default the next 24 h), in order; only
+        ``task_id``'s when given (the dashboard's task page)."""
+        with self._tx() as conn:
+            return agenda.agenda(
+                conn,
+                p,
+                start=start,
+                end=end,
+                tz=tz or self.runtime.settings.default_timezone,
+                limit=limit,
+                after=cursor,
+                now=self.clock(),
+                task_id=task_id,
+                grace=timedelta(seconds=self.runtime.settings.misfire_grace_seconds),
+                cap=self.runtime.settings.misfire_cap,
+            )
 
     def pipeline_schema(self) -> dict[str, Any]:
         """The JSON Schema of a task payload; public, like the OpenAPI document.

@@ -205,6 +205,8 @@ sa.Index(
     postgresql_where=sa.text("resume_at IS NOT NULL"),
 )
 sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
+# finished runs to roll up into metric_rollup, and the open ones (finished_at IS NULL)
+sa.Index("ix_task_run_finished_at", task_run.c.finished_at)
 # one run per scheduled occurrence and attempt, whoever writes it (beat or dispatch)
 sa.Index(
     "ux_task_run_occurrence",
@@ -316,6 +318,28 @@ pending_change = sa.Table(
 )
 sa.Index(
     "ix_pending_change_status_created_at", pending_change.c.status, pending_change.c.created_at
+)
+# --- metrics (see ordinaut.store.queries.metrics) -----------------------------------------
+# counters of what finished up to metric_watermark.rolled_until: kind "runs" (label: status),
+# "steps" (label: tool address; le: a duration bucket, or +Inf with the seconds summed) and
+# "step_success" (label: tool address); /metrics adds what finished after the watermark
+
+metric_rollup = sa.Table(
+    "metric_rollup",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("label", sa.Text, primary_key=True),
+    sa.Column("le", sa.Double, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("seconds", sa.Double, nullable=False, server_default="0"),
+)
+
+metric_watermark = sa.Table(
+    "metric_watermark",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True),
+    sa.Column("rolled_until", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("id = 1", name="one_row"),
 )
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------

@@ -96,6 +96,15 @@ def test_up_embedded_survives_ctrl_c_and_restart(server_tmp_path: Path) -> None:
         token_line = up.wait_line("ORDINAUT_TOKEN=", 120)
         token = token_line.split("ORDINAUT_TOKEN=", 1)[1].strip()
         up.wait_line("Ordinaut is up", 120)
+        assert up.find(f"Dashboard {base}/ui")
+        # readable lines for the person: no Celery banner, no root-user warning (this test
+        # runs as root); both are kept in the log file, marked DEBUG
+        assert up.find("-------------- ") is None and up.find("superuser") is None
+        kept = (data_dir / "ordinaut.log").read_text()
+        assert "DEBUG worker" in kept and "-------------- " in kept
+        if os.geteuid() == 0:
+            assert "superuser privileges" in kept
+        assert "Ordinaut is up" in kept
         family = [up.proc.pid] + [
             c.pid for c in psutil.Process(up.proc.pid).children(recursive=True)
         ]

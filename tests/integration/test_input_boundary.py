@@ -238,6 +238,13 @@ CALLS: dict[tuple[str, str], Baselines] = {
             query={**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},
         ),
     ],
+    ("GET", "/agenda"): lambda w: [
+        Call(
+            "GET", "/agenda", query={"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"}
+        ),
+        Call("GET", "/agenda", query={"tz": "Asia/Tokyo", "limit": "3"}),
+    ],
+    ("GET", "/metrics"): lambda w: [Call("GET", "/metrics")],
     ("GET", "/agents"): lambda w: [Call("GET", "/agents")],
     ("POST", "/agents"): lambda w: [
         Call(
@@ -259,7 +266,7 @@ CALLS: dict[tuple[str, str], Baselines] = {
     ("GET", "/schemas/pipeline"): lambda w: [Call("GET", "/schemas/pipeline")],
 }
 EXTRA_QUERY = ("cursor", "after", "x")
-NOT_FUZZED = {("GET", "/health")}  # answers 503 by design while beat and workers are down
+NOT_FUZZED = {("GET", "/health"), ("GET", "/ready")}  # 503 by design: no beat, no workers
 
 
 def check(

@@ -84,6 +84,10 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
             {**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},
         ],
         "list_tools": [{}],
+        "agenda": [
+            {"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"},
+            {"tz": "Asia/Tokyo", "limit": 3},
+        ],
     }
 
 

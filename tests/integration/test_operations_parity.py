@@ -63,6 +63,7 @@ def api_arguments(spec: dict[str, Any]) -> dict[str, set[str]]:
 
 def test_api_and_mcp_expose_every_operation_with_the_same_arguments(api: Api) -> None:
     assert all(callable(getattr(Service, name, None)) for name in OPERATIONS)
+    assert "agenda" in OPERATIONS  # GET /agenda and the MCP tool agenda, same arguments
     spec = httpx.get(f"{api.base_url}/openapi.json").json()
     api_ops = api_arguments(spec)
 

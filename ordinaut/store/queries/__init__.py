@@ -121,6 +121,7 @@ from ordinaut.store.queries.suspension import (
 )
 from ordinaut.store.queries.tasks import (
     DueTask,
+    agenda_tasks,
     claim_due_tasks,
     count_active_tasks,
     get_task,
@@ -155,6 +156,7 @@ __all__ = [
     "StepData",
     "Wake",
     "advisory_key",
+    "agenda_tasks",
     "agent_by_token",
     "agent_named",
     "backlog",

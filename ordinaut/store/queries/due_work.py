@@ -86,6 +86,7 @@ class LeasedWork:
     concurrency_key: str | None
     concurrency_limit: int
     overlap_policy: OverlapPolicy
+    title: str = ""
 
 
 # Rows that could become runs right now. The concurrency and overlap filters read a snapshot
@@ -96,7 +97,7 @@ _LEASE_DUE_WORK = sa.text(
     SELECT d.id, d.task_id, d.run_at, d.not_before, d.trigger, d.attempt, d.priority, d.event,
            d.created_at AS work_created_at,
            t.status AS task_status, t.dedupe_key, t.dedupe_window_seconds,
-           t.concurrency_key, t.concurrency_limit, t.overlap_policy
+           t.concurrency_key, t.concurrency_limit, t.overlap_policy, t.title
     FROM due_work d JOIN task t ON t.id = d.task_id
     WHERE d.not_before <= :now AND t.status <> {literal(TaskStatus.PAUSED)}
       AND (t.concurrency_key IS NULL

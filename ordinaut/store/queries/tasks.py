@@ -36,6 +36,7 @@ class DueTask:
     concurrency_key: str | None
     dedupe_key: str | None
     dedupe_window_seconds: int
+    title: str = ""
 
     @property
     def runs_freely(self) -> bool:
@@ -55,7 +56,7 @@ _CLAIM_DUE_TASKS = sa.text(
     f"""
     SELECT id, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
            next_run_at, misfire_policy, jitter_seconds, priority, overlap_policy,
-           concurrency_key, dedupe_key, dedupe_window_seconds
+           concurrency_key, dedupe_key, dedupe_window_seconds, title
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
       AND next_run_at <= :now
@@ -89,6 +90,7 @@ def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask
             concurrency_key=r.concurrency_key,
             dedupe_key=r.dedupe_key,
             dedupe_window_seconds=r.dedupe_window_seconds,
+            title=r.title,
         )
         for r in rows
     ]
@@ -222,3 +224,28 @@ def count_active_tasks(
     if excluding is not None:
         query = query.where(task.c.id != excluding)
     return int(conn.execute(query).scalar_one())
+
+
+_AGENDA_TASKS = sa.text(
+    f"""
+    SELECT id, title, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
+           next_run_at, jitter_seconds, misfire_policy
+    FROM task
+    WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
+      AND next_run_at < :before AND (CAST(:owner AS uuid) IS NULL OR created_by = :owner)
+      AND (CAST(:task AS uuid) IS NULL OR id = :task)
+    """
+)
+
+
+def agenda_tasks(
+    conn: Connection,
+    *,
+    created_by: uuid.UUID | None,
+    before: datetime,
+    task_id: uuid.UUID | None = None,
+) -> Sequence[Row[Any]]:
+    """Active tasks (of ``created_by``, or everyone's; only ``task_id`` if given) that fire
+    before ``before``: the schedule columns the agenda needs, not the payload."""
+    params = {"owner": created_by, "before": before, "task": task_id}
+    return conn.execute(_AGENDA_TASKS, params).all()

@@ -1,0 +1,1 @@
+"""The dashboard at ``/ui``: server-rendered pages (Jinja2) over the service, no build step."""

@@ -1,0 +1,100 @@
+"""``GET /agenda`` and the ``agenda`` CLI: the caller's fires in order, checked inputs, paging."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ordinaut.scheduling.planning import schedule_of
+from tests.integration.conftest import Api
+from tests.integration.test_api_tasks import task_body
+
+
+def test_the_agenda_lists_the_callers_fires_in_order_and_pages(api: Api) -> None:
+    alice = api.agent("alice", ["tasks:read", "tasks:write"])
+    bob = api.agent("bob", ["tasks:read", "tasks:write"])
+    hourly = alice.post(
+        "/tasks", json=task_body(title="hourly", schedule_kind="cron", schedule_expr="0 * * * *")
+    ).json()
+    alice.post("/tasks", json=task_body(title="briefing"))
+    paused = alice.post(
+        "/tasks", json=task_body(title="paused", schedule_kind="cron", schedule_expr="* * * * *")
+    ).json()
+    assert alice.post(f"/tasks/{paused['id']}/pause").status_code == 200
+    bob.post(
+        "/tasks", json=task_body(title="bob's", schedule_kind="cron", schedule_expr="0 * * * *")
+    )
+
+    start = datetime.now(UTC)
+    end = start + timedelta(days=7)
+    window = {"from": start.isoformat(), "to": end.isoformat(), "tz": "Asia/Tokyo"}
+    whole = alice.get("/agenda", params=window)
+    assert whole.status_code == 200, whole.text
+    items = whole.json()["items"]
+    assert {i["title"] for i in items} == {"hourly", "briefing"}  # not paused, not bob's
+    assert [i["at"] for i in items] == sorted(i["at"] for i in items)
+    # the hourly task's fires are its schedule's occurrences, shown in the asked zone
+    schedule = schedule_of("cron", "0 * * * *", "Europe/Chisinau", start)
+    expected = [o.utc for o in schedule.iter_after(start)][: 7 * 24]
+    mine = [datetime.fromisoformat(i["at"]) for i in items if i["task_id"] == hourly["id"]]
+    assert mine == [e for e in expected if e < end]
+    assert items[0]["local"].endswith("+09:00")
+
+    # pages of 25 give the same items, once each
+    paged: list[dict[str, object]] = []
+    params = dict(window, limit="25")
+    while True:
+        page = alice.get("/agenda", params=params).json()
+        paged.extend(page["items"])
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert paged == items
+
+    # the admin sees every agent's active tasks
+    titles = {i["title"] for i in api.admin.get("/agenda", params=window).json()["items"]}
+    assert titles == {"hourly", "briefing", "bob's"}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"}, "to"),
+        ({"from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}, "to"),
+        ({"from": "2026-01-01T00:00:00"}, "from"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "10001"}, "limit"),
+    ],
+)
+def test_bad_agenda_queries_are_422_naming_the_field(
+    api: Api, params: dict[str, str], field: str
+) -> None:
+    resp = api.admin.get("/agenda", params=params)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["error"]["field"] == field
+
+
+def test_the_cli_prints_the_agenda(api: Api) -> None:
+    api.admin.post(
+        "/tasks",
+        json=task_body(title="every hour", schedule_kind="cron", schedule_expr="0 * * * *"),
+    )
+    token = api.admin.headers["Authorization"].removeprefix("Bearer ")
+    env = dict(os.environ, ORDINAUT_URL=api.base_url, ORDINAUT_TOKEN=token)
+    out = subprocess.run(
+        [sys.executable, "-m", "ordinaut.cli", "agenda", "--tomorrow", "--tz", "UTC"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:2] == ["LOCAL", "TITLE"]
+    assert len(lines) == 1 + 24 and all("every hour" in line for line in lines[1:])

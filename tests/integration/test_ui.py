@@ -1,0 +1,152 @@
+"""The dashboard over HTTP (no browser): sign-in cookie, CSRF on every form, what a token may
+see, and actions that change the task only through the service."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from tests.integration.conftest import Api
+from tests.integration.test_api_runs_agents import add_run
+from tests.integration.test_api_tasks import task_body
+
+OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def browser(api: Api) -> httpx.Client:
+    """A browser-like client: keeps cookies, closed after the test."""
+    client = httpx.Client(base_url=api.base_url, timeout=10)
+    OPEN.append(client)
+    return client
+
+
+def signed_in(api: Api, token: str) -> httpx.Client:
+    """A browser-like client signed in with ``token``."""
+    client = browser(api)
+    form = client.get("/ui/login")
+    assert form.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert csrf
+    done = client.post("/ui/login", data={"token": token, "csrf": csrf.group(1)})
+    assert done.status_code == 303, done.text
+    cookie = done.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    return client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found
+    return found.group(1)
+
+
+def labelled(html: str) -> None:
+    """Every visible form field has a label naming it (screen readers, keyboard users)."""
+    labels = set(re.findall(r'<label for="([^"]+)"', html))
+    fields = re.findall(r"<(?:input|select|textarea)\b([^>]*)>", html)
+    for attrs in fields:
+        if 'type="hidden"' in attrs:
+            continue
+        field_id = re.search(r'id="([^"]+)"', attrs)
+        assert field_id and field_id.group(1) in labels, f"unlabelled field: {attrs}"
+    assert '<html lang="en">' in html and 'name="viewport"' in html
+
+
+def token_of(client: httpx.Client) -> str:
+    return client.headers["Authorization"].removeprefix("Bearer ")
+
+
+def test_sign_in_needs_the_forms_csrf_and_a_valid_token(api: Api) -> None:
+    anon = browser(api)
+    assert anon.get("/ui/").headers["location"] == "/ui/login"
+    anon.get("/ui/login")
+    no_csrf = anon.post("/ui/login", data={"token": token_of(api.admin), "csrf": "x"})
+    assert no_csrf.status_code == 403 and "session" not in no_csrf.headers.get("set-cookie", "")
+    form = anon.get("/ui/login")
+    labelled(form.text)
+    wrong = anon.post("/ui/login", data={"token": "ord_nope", "csrf": csrf_of(form.text)})
+    assert wrong.status_code == 401
+    assert "ordinaut_session" not in wrong.headers.get("set-cookie", "")
+    page = signed_in(api, token_of(api.admin)).get("/ui/")
+    assert page.status_code == 200 and "<h1>Agenda</h1>" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_each_agent_sees_and_acts_on_its_own_tasks_only(api: Api) -> None:
+    alice = api.agent("alice", ["tasks:read", "tasks:write", "runs:read"])
+    bob = api.agent("bob", ["tasks:read", "tasks:write", "runs:read"])
+    made = alice.post("/tasks", json=task_body(title="Alice's briefing"))
+    task_id = made.json()["id"]
+    alice_ui = signed_in(api, token_of(alice))
+    bob_ui = signed_in(api, token_of(bob))
+
+    listing = alice_ui.get("/ui/tasks").text
+    assert "Alice&#39;s briefing" in listing and "weekdays at 08:30 Europe/Chisinau" in listing
+    assert "Alice&#39;s briefing" in alice_ui.get("/ui/?days=7").text
+    assert "Alice" not in bob_ui.get("/ui/tasks").text
+    assert "Alice" not in bob_ui.get("/ui/?days=7").text
+    assert bob_ui.get(f"/ui/tasks/{task_id}").status_code == 404
+    bad_zone = alice_ui.get("/ui/", params={"tz": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and "unknown time zone" in bad_zone.text
+    assert alice_ui.get("/ui/", params={"cursor": "nope"}).status_code == 422
+
+    page = alice_ui.get(f"/ui/tasks/{task_id}")
+    assert page.status_code == 200 and page.text.count("<li><time") == 10  # next 10 fires
+    labelled(page.text)
+    csrf = csrf_of(page.text)
+    # a form without the session's CSRF token changes nothing
+    forged = alice_ui.post(f"/ui/tasks/{task_id}/pause", data={"csrf": "forged"})
+    assert forged.status_code == 403
+    assert alice.get(f"/tasks/{task_id}").json()["status"] == "active"
+    # bob's session cannot act on alice's task, even with his own valid CSRF token
+    bob_csrf = csrf_of(bob_ui.get("/ui/tasks").text)
+    assert bob_ui.post(f"/ui/tasks/{task_id}/pause", data={"csrf": bob_csrf}).status_code == 404
+    # alice can
+    paused = alice_ui.post(f"/ui/tasks/{task_id}/pause", data={"csrf": csrf})
+    assert paused.status_code == 303 and "notice=Paused." in paused.headers["location"]
+    assert alice.get(f"/tasks/{task_id}").json()["status"] == "paused"
+    again = alice_ui.post(f"/ui/tasks/{task_id}/pause", data={"csrf": csrf})
+    assert "Not%20done" in again.headers["location"]  # a refused action says why
+    assert alice_ui.post(f"/ui/tasks/{task_id}/resume", data={"csrf": csrf}).status_code == 303
+    snoozed = alice_ui.post(f"/ui/tasks/{task_id}/snooze", data={"csrf": csrf, "seconds": "86400"})
+    assert snoozed.status_code == 303
+    assert "superseded by snooze" in alice_ui.get(f"/ui/tasks/{task_id}").text
+    bad = alice_ui.post(f"/ui/tasks/{task_id}/snooze", data={"csrf": csrf, "seconds": "-5"})
+    assert bad.status_code == 404
+
+    # signing out forgets the session
+    out = alice_ui.post("/ui/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and 'ordinaut_session=""' in out.headers["set-cookie"]
+    assert alice_ui.get("/ui/tasks").headers["location"] == "/ui/login"
+
+
+def test_the_approvals_inbox_approves_and_rejects_with_csrf(api: Api, engine: Engine) -> None:
+    carol = api.agent("carol", ["tasks:read", "tasks:write", "runs:read", "runs:approve"])
+    dave = api.agent("dave", ["tasks:read", "runs:read", "runs:approve"])
+    task_id = carol.post("/tasks", json=task_body(title="Pay the rent")).json()["id"]
+    first, second = (add_run(engine, task_id, "waiting_approval") for _ in range(2))
+    carol_ui = signed_in(api, token_of(carol))
+    inbox = carol_ui.get("/ui/approvals")
+    assert inbox.status_code == 200 and inbox.text.count("Pay the rent") == 2
+    labelled(inbox.text)
+    csrf = csrf_of(inbox.text)
+    assert "Pay the rent" not in signed_in(api, token_of(dave)).get("/ui/approvals").text
+    assert carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": "x"}).status_code == 403
+    assert carol.get(f"/runs/{first}").json()["status"] == "waiting_approval"
+    done = carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": csrf})
+    assert done.status_code == 303 and "Approved" in done.headers["location"]
+    assert carol.get(f"/runs/{first}").json()["status"] == "queued"
+    assert carol_ui.post(f"/ui/runs/{second}/reject", data={"csrf": csrf}).status_code == 303
+    assert carol.get(f"/runs/{second}").json()["status"] == "canceled"
+    assert "No run is waiting" in carol_ui.get("/ui/approvals").text
