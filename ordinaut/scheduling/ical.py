@@ -19,8 +19,8 @@ from ordinaut.scheduling.wall import parse_timezone, resolve_wall_time, wall_of
 __all__ = ["fail", "in_zone", "split_line", "stamps", "until"]
 
 _FIELD = "schedule_expr"
-_STAMP = re.compile(r"(\d{8})T(\d{6})(Z?)")
-_UNTIL = re.compile(r"(\d{8})(?:T(\d{6})(Z?))?")
+_STAMP = re.compile(r"([0-9]{8})T([0-9]{6})(Z?)")  # ASCII digits only
+_UNTIL = re.compile(r"([0-9]{8})(?:T([0-9]{6})(Z?))?")
 _UTC = ZoneInfo("UTC")
 
 

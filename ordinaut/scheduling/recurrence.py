@@ -186,6 +186,12 @@ def preview(kind: str, expr: str, tz: str, *, count: int, after: datetime) -> Pr
         raise ValidationError(f"count must be 1..{MAX_PREVIEW}, got {count!r}", field="count")
     if after.tzinfo is None:
         raise ValidationError("after needs a UTC offset (e.g. 2026-03-29T00:00:00Z)", field="after")
+    if not EARLIEST <= after < LATEST:
+        raise ValidationError(
+            f"after {_iso(after)} is outside the supported range {EARLIEST:%Y-%m-%d} to "
+            f"{LATEST:%Y-%m-%d} (UTC)",
+            field="after",
+        )
     found = parse_schedule(kind, expr, tz, created_at=after).occurrences(after, count)
     notes = dict.fromkeys(occ.note for occ in found if occ.note)
     return Preview(occurrences=found, notes=[note for note in notes if note])
@@ -223,7 +229,7 @@ def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
-    if moment is None or not re.search(r"\d[T ]\d", text):
+    if moment is None or not text.isascii() or not re.search(r"[0-9][T ][0-9]", text):
         raise ValidationError(
             f"once: {text[:60]!r} is not an ISO 8601 date and time "
             "(e.g. 2026-12-01T09:00:00+02:00, …Z, or without offset for the task's zone)",

@@ -75,8 +75,9 @@ _INTS = {  # part: (lowest, highest, may be negative)
     "BYSETPOS": (1, 366, True),
 }
 _PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", *_INTS}
-_BYDAY = re.compile(r"([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
-_SIGNED = re.compile(r"[+-]?\d{1,3}")
+_BYDAY = re.compile(r"([+-]?[0-9]{1,2})?(MO|TU|WE|TH|FR|SA|SU)")  # ASCII digits only
+_SIGNED = re.compile(r"[+-]?[0-9]{1,3}")
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -303,8 +304,8 @@ def _byday(item: str, freq: int, parts: dict[str, str]) -> du.weekday:
 
 
 def _positive(key: str, text: str, limit: int | None) -> int:
-    if not text.isdigit() or int(text) < 1:
-        _fail(f"{key} must be a positive whole number, got {text!r}")
+    if not _DIGITS.fullmatch(text) or int(text) < 1:
+        _fail(f"{key} must be a positive whole number, got {text!r} (ASCII digits 0-9 only)")
     if limit is not None and int(text) > limit:
         _fail(f"{key}={text} is above the limit of {limit}")
     return int(text)

@@ -274,6 +274,16 @@ def test_minutely_rule_created_a_month_ago() -> None:
         ("FREQ=DAILY;FREQ=WEEKLY", "rule part FREQ is given twice"),
         ("FREQ=DAILY;BYHOUR", "is not NAME=VALUE"),
         ("FREQ=DAILY;BYHOUR=24", "BYHOUR=24: 24 is out of range 0..23"),
+        # issue 12: ASCII digits only, everywhere a number is read
+        ("FREQ=DAILY;INTERVAL=\u00b2", "INTERVAL must be a positive whole number, got '\u00b2'"),
+        ("FREQ=DAILY;COUNT=\u0663", "COUNT must be a positive whole number, got '\u0663'"),
+        ("FREQ=DAILY;BYHOUR=\u0665", "is not a whole number in 0..23"),
+        ("FREQ=MONTHLY;BYDAY=\u00b9MO", "is not a weekday like MO, 2TU or -1FR"),
+        ("FREQ=DAILY;UNTIL=\u0662\u0660\u0662\u0667\u0660\u0661\u0660\u0661", "is not YYYYMMDD"),
+        (
+            "DTSTART:\u0662\u0660\u0662\u0666\u0660\u0661\u0660\u0665T090000\nRRULE:FREQ=DAILY",
+            "is not YYYYMMDDTHHMMSS",
+        ),
         ("FREQ=DAILY;BYMINUTE=a", "BYMINUTE=A: 'A' is not a whole number in 0..59"),
         ("FREQ=MONTHLY;BYMONTHDAY=0", "0 is out of range 1..31 or -31..-1"),
         ("FREQ=YEARLY;BYMONTH=13", "13 is out of range 1..12"),
