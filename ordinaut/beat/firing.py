@@ -22,8 +22,9 @@ keeps) and which become ``skipped`` runs with the reason. An occurrence that fir
 The task then moves to its next occurrence, or becomes ``completed`` when its schedule is
 exhausted (a fired ``once``, an RRULE past its COUNT/UNTIL). A stored task whose schedule
 cannot be computed any more (a zone removed from tzdata, a value written around the
-service) is paused with a ``skipped`` run saying why, instead of stopping every other task's
-schedule.
+service, a rule that needs more than its expansion budget to find the next occurrence —
+:mod:`ordinaut.scheduling.expansion`) is paused with a ``skipped`` run saying why, instead
+of stopping every other task's schedule.
 
 The cost of a batch depends on the number of tasks it claims, never on how many are stored.
 """
@@ -42,6 +43,7 @@ from sqlalchemy.engine import Engine
 
 from ordinaut.errors import ValidationError
 from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.planning import TaskPlan, Work, plan_due_task
 from ordinaut.scheduling.recurrence import Schedule, parse_schedule
 from ordinaut.store import queries
@@ -189,6 +191,7 @@ def _plan(
         jitter_seconds=row.jitter_seconds,
         grace=grace,
         cap=cap,
+        budget=Budget(),  # per task per tick: past it, TooCostly pauses the task (see above)
     )
 
 

@@ -46,6 +46,7 @@ from datetime import MAXYEAR, datetime, time, timedelta
 from typing import NoReturn
 
 from ordinaut.errors import ValidationError
+from ordinaut.scheduling.expansion import Budget
 
 __all__ = ["NICKNAMES", "CronExpr", "parse_cron"]
 
@@ -99,18 +100,23 @@ class CronExpr:
     weekdays: frozenset[int]  # 0 = Sunday … 6 = Saturday
     either_day: bool  # both day fields restricted: a day matches if either matches
 
-    def walls_from(self, start: datetime) -> Iterator[datetime]:
-        """Yield the matching naive wall times ``>= start``, ascending (without end)."""
+    def walls_from(self, start: datetime, budget: Budget | None = None) -> Iterator[datetime]:
+        """Yield the matching naive wall times ``>= start``, ascending (without end); each
+        month and day examined is a step of ``budget``."""
+        budget = budget or Budget()
         if start.microsecond:
             start = start.replace(microsecond=0) + timedelta(seconds=1)
         year, month, day = start.year, start.month, start.day
         floor: time | None = start.time()
         for _ in range(_HORIZON_MONTHS + 1):
+            budget.spend()
             if month in self.months:
                 first_weekday, length = calendar.monthrange(year, month)  # Monday = 0
                 for mday in range(day, length + 1):
+                    budget.spend()
                     if self._day_matches(mday, (first_weekday + mday) % 7):
                         for hour, minute, second in self._times(floor):
+                            budget.found()
                             yield datetime(year, month, mday, hour, minute, second)
                     floor = None
             floor, day = None, 1

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from ordinaut.errors import ValidationError
 from ordinaut.limits import EARLIEST, LATEST
 from ordinaut.scheduling import cron, rrule, wall
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.wall import parse_timezone
 from ordinaut.vocabulary import ScheduleKind
 
@@ -62,18 +63,20 @@ class Occurrence:
 
 
 class _Plan(Protocol):
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]: ...
+    def iter_utc(
+        self, after: datetime, budget: Budget
+    ) -> Iterator[tuple[datetime, str | None]]: ...
 
 
 @dataclass(frozen=True)
-class _WallPlan:
-    """Cron or RRULE: wall times in a zone, resolved to instants."""
+class _CronPlan:
+    """Cron: wall times in a zone, resolved to instants."""
 
-    source: cron.CronExpr | rrule.RRuleSource
+    source: cron.CronExpr
     tz: ZoneInfo
 
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
-        return wall.iter_utc(self.source.walls_from, self.tz, after)
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
+        return wall.iter_utc(lambda start: self.source.walls_from(start, budget), self.tz, after)
 
 
 @dataclass(frozen=True)
@@ -81,14 +84,14 @@ class _OncePlan:
     instant: datetime
     note: str | None
 
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
         if self.instant > after:
             yield self.instant, self.note
 
 
 @dataclass(frozen=True)
 class _NoPlan:
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
         return iter(())
 
 
@@ -110,15 +113,18 @@ class Schedule:
         if self._plan is None:
             object.__setattr__(self, "_plan", _compile(self.kind, self.expr, self.tz, None))
 
-    def iter_after(self, after: datetime) -> Iterator[Occurrence]:
+    def iter_after(self, after: datetime, budget: Budget | None = None) -> Iterator[Occurrence]:
         """Lazily yield the occurrences strictly after ``after`` (aware), ascending.
 
-        The sequence ends before :data:`~ordinaut.limits.LATEST`: time past it is not
-        scheduled (and date arithmetic near year 9999 would overflow).
+        This is the one way fire times are computed (validation, preview, beat): the work is
+        counted against ``budget`` (a fresh :class:`~ordinaut.scheduling.expansion.Budget`
+        unless given), and :class:`~ordinaut.scheduling.expansion.TooCostly` ends a search
+        that spends it. The sequence ends before :data:`~ordinaut.limits.LATEST`: time past
+        it is not scheduled (and date arithmetic near year 9999 would overflow).
         """
         plan = self._plan
         assert plan is not None  # set by __post_init__
-        found = plan.iter_utc(_aware(after, "after"))
+        found = plan.iter_utc(_aware(after, "after"), budget or Budget())
         while True:
             try:
                 utc, note = next(found)
@@ -128,14 +134,16 @@ class Schedule:
                 return
             yield Occurrence(utc=utc, local=utc.astimezone(self.tz), note=note)
 
-    def next_after(self, after: datetime) -> datetime | None:
+    def next_after(self, after: datetime, budget: Budget | None = None) -> datetime | None:
         """The first occurrence strictly after ``after``, in UTC; ``None`` when there is none."""
-        first = next(self.iter_after(after), None)
+        first = next(self.iter_after(after, budget), None)
         return None if first is None else first.utc
 
-    def occurrences(self, after: datetime, count: int) -> list[Occurrence]:
+    def occurrences(
+        self, after: datetime, count: int, budget: Budget | None = None
+    ) -> list[Occurrence]:
         """The next ``count`` occurrences strictly after ``after`` (fewer if exhausted)."""
-        return list(islice(self.iter_after(after), max(count, 0)))
+        return list(islice(self.iter_after(after, budget), max(count, 0)))
 
 
 @dataclass(frozen=True)
@@ -210,10 +218,9 @@ def _compile(
             f"schedule_expr is longer than {_MAX_EXPR} characters", field="schedule_expr"
         )
     if kind is ScheduleKind.CRON:
-        return _WallPlan(cron.parse_cron(text), tz)
+        return _CronPlan(cron.parse_cron(text), tz)
     if kind is ScheduleKind.RRULE:
-        source = rrule.parse_rrule(text, tz, created_at=created_at)
-        return _WallPlan(source, source.tz)
+        return rrule.parse_rrule(text, tz, created_at=created_at)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
     if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):
