@@ -102,7 +102,7 @@ class CronExpr:
 
     def walls_from(self, start: datetime, budget: Budget | None = None) -> Iterator[datetime]:
         """Yield the matching naive wall times ``>= start``, ascending (without end); each
-        month and day examined is a step of ``budget``."""
+        month, day and time examined is a step of ``budget``."""
         budget = budget or Budget()
         if start.microsecond:
             start = start.replace(microsecond=0) + timedelta(seconds=1)
@@ -116,6 +116,7 @@ class CronExpr:
                     budget.spend()
                     if self._day_matches(mday, (first_weekday + mday) % 7):
                         for hour, minute, second in self._times(floor):
+                            budget.spend()
                             budget.found()
                             yield datetime(year, month, mday, hour, minute, second)
                     floor = None
