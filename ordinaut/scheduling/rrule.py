@@ -43,6 +43,8 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import product
+from math import gcd
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -251,6 +253,7 @@ def _rule(
         given: tuple[int, ...] | None = kwargs[key]
         return given if given else ((default,) if freq < level else None)
 
+    _check_grid(freq, kwargs["interval"], dtstart, kwargs)
     return Rule(
         freq=freq, interval=kwargs["interval"], dtstart=dtstart, wkst=kwargs["wkst"],
         count=kwargs["count"], until=until, bymonth=bymonth, bymonthday=bymonthday,
@@ -377,6 +380,32 @@ def _check_setpos(freq: int, by: dict[str, tuple[int, ...]], days: list[du.weekd
     if min(abs(pos) for pos in by["BYSETPOS"]) > most:
         name = next(k for k, v in _FREQS.items() if v == freq)
         _never(f"BYSETPOS can never select: a {name} period holds at most {most} instance(s)")
+
+
+def _check_grid(freq: int, interval: int, dtstart: datetime, kwargs: dict[str, Any]) -> None:
+    """Reject a sub-daily INTERVAL that never lands on the BYHOUR/BYMINUTE/BYSECOND times
+    (``FREQ=HOURLY;INTERVAL=2;BYHOUR=1`` from an even hour): period starts advance by
+    INTERVAL units from DTSTART's, so the seconds of the day they reach are DTSTART's modulo
+    gcd(INTERVAL x unit, 1 day)."""
+    if freq < _HOURLY:
+        return
+    unit = {_HOURLY: 3600, _MINUTELY: 60, _SECONDLY: 1}[freq]
+    grid = gcd(interval * unit, 86_400)
+    first = (dtstart.hour * 60 + dtstart.minute) * 60 + dtstart.second
+    first -= first % unit
+    hours = kwargs["byhour"] or range(24)
+    minutes = (kwargs["byminute"] or range(60)) if freq >= _MINUTELY else (0,)
+    seconds = (kwargs["bysecond"] or range(60)) if freq >= _SECONDLY else (0,)
+    if grid == unit or not (kwargs["byhour"] or kwargs["byminute"] or kwargs["bysecond"]):
+        return
+    for hour, minute, second in product(hours, minutes, seconds):
+        if ((hour * 60 + minute) * 60 + second - first) % grid == 0:
+            return
+    name = next(k for k, v in _FREQS.items() if v == freq)
+    _never(
+        f"FREQ={name};INTERVAL={interval} from DTSTART's {dtstart:%H:%M:%S} never reaches the "
+        "BYHOUR/BYMINUTE/BYSECOND times (rule can never fire)"
+    )
 
 
 def _check_days_exist(parts: dict[str, str], day_parts: set[str], kwargs: dict[str, Any]) -> None:

@@ -136,6 +136,12 @@ def test_rfc_5545_forms_users_paste(expr: str, expected: list[str]) -> None:
     assert fires(expr, "2026-01-01T00:00:00Z", 10, tz="UTC") == expected
 
 
+SPARSEST = (
+    "DTSTART:20260105T000000\n"
+    "RRULE:FREQ=MINUTELY;INTERVAL=1439;BYMONTH=2;BYMONTHDAY=29;BYHOUR=0;BYMINUTE=0"
+)
+
+
 @pytest.mark.parametrize(
     ("expr", "fragment"),
     [
@@ -143,10 +149,12 @@ def test_rfc_5545_forms_users_paste(expr: str, expected: list[str]) -> None:
         ("FREQ=MINUTELY;BYSECOND=0,60", "leap seconds are not supported"),
         # duplicates are normalised, so BYSETPOS sees one instance a day: rejected at once
         ("FREQ=DAILY;BYHOUR=23,23;BYMINUTE=30;BYSETPOS=2", "a DAILY period holds at most 1"),
+        # an INTERVAL grid that never meets the BYxxx times: refused at once, not searched
         ("DTSTART:20260105T000000\nRRULE:FREQ=SECONDLY;INTERVAL=2;BYSECOND=1",
-         "more than 100,000 steps of work to find its next occurrence (expansion budget)"),
-        ("DTSTART:20260105T000000\nRRULE:FREQ=MINUTELY;INTERVAL=2;BYMINUTE=1",
-         "expansion budget"),
+         "FREQ=SECONDLY;INTERVAL=2 from DTSTART's 00:00:00 never reaches the BYHOUR/BYMINUTE"),
+        ("DTSTART:20260105T000000\nRRULE:FREQ=HOURLY;INTERVAL=2;BYHOUR=1", "never reaches"),
+        # too sparse to find within the budget (it would search to year 9998): refused
+        (SPARSEST, "more than 100,000 steps of work to find its next occurrence"),
         ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30\nRDATE;VALUE=DATE:2026", "is not YYYYMMDD"),
     ],
 )  # fmt: skip
@@ -189,7 +197,7 @@ def test_the_budget_is_per_occurrence_so_dense_rules_are_not_refused() -> None:
 
 def test_preview_shares_the_bounded_expansion() -> None:
     with pytest.raises(ValidationError) as caught:
-        preview("rrule", "FREQ=SECONDLY;INTERVAL=2;BYSECOND=1", "UTC", count=3, after=CREATED)
+        preview("rrule", SPARSEST, "UTC", count=3, after=CREATED)
     assert "expansion budget" in caught.value.message
 
 
