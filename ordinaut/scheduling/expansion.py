@@ -27,16 +27,18 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import cached_property, lru_cache
 
 from ordinaut.errors import ValidationError
+from ordinaut.limits import LATEST
 
 __all__ = ["STEPS_PER_CALL", "STEPS_PER_OCCURRENCE", "Budget", "Rule", "TooCostly"]
 
 STEPS_PER_OCCURRENCE = 100_000
-STEPS_PER_CALL = 1_000_000
+STEPS_PER_CALL = 500_000
 YEARLY, MONTHLY, WEEKLY, DAILY, HOURLY, MINUTELY, SECONDLY = range(7)
 _UNIT = {HOURLY: timedelta(hours=1), MINUTELY: timedelta(minutes=1), SECONDLY: timedelta(seconds=1)}
-_LAST_YEAR = 9998  # periods stop here: datetime ends in 9999 (limits.LATEST is far below)
+_LAST_YEAR = LATEST.year  # periods stop there: nothing past limits.LATEST is scheduled
 
 
 class TooCostly(ValidationError):
@@ -155,19 +157,35 @@ class Rule:
             return (moment.date() - self._week0()).days // (7 * step)
         if self.freq == DAILY:
             return (moment.date() - first.date()).days // step
-        return (moment - self._base()) // (_UNIT[self.freq] * step)
+        return (moment - self._base) // self._step
 
     def _week0(self) -> date:
         day = self.dtstart.date()
         return day - timedelta(days=(day.weekday() - self.wkst) % 7)
 
+    @cached_property
     def _base(self) -> datetime:
+        """The start of DTSTART's period (sub-daily frequencies)."""
         first = self.dtstart
         if self.freq == HOURLY:
             return first.replace(minute=0, second=0, microsecond=0)
         if self.freq == MINUTELY:
             return first.replace(second=0, microsecond=0)
         return first.replace(microsecond=0)
+
+    @cached_property
+    def _step(self) -> timedelta:
+        """The length of INTERVAL periods (sub-daily frequencies)."""
+        return _UNIT[self.freq] * self.interval
+
+    def _next_month(self, day: date) -> date:
+        """The first day of the next month BYMONTH allows (or simply the next month)."""
+        year, month = day.year, day.month
+        for _ in range(12):
+            year, month = (year, month + 1) if month < 12 else (year + 1, 1)
+            if not self.bymonth or month in self.bymonth:
+                break
+        return date(year, month, 1)
 
     def _period(self, k: int, budget: Budget) -> tuple[list[datetime], int] | None:
         """Period ``k``'s occurrences and the next period worth looking at; ``None`` past
@@ -202,13 +220,13 @@ class Rule:
             if day.year > _LAST_YEAR:
                 return None
             if self.bymonth and day.month not in self.bymonth:  # on to the next month
-                return [], max(k + 1, self._index_of_day(_next_month(day)))
+                return [], max(k + 1, self._index_of_day(self._next_month(day)))
             return self._select([day], budget), k + 1
         return self._sub_daily(k, budget)
 
     def _sub_daily(self, k: int, budget: Budget) -> tuple[list[datetime], int] | None:
-        unit = _UNIT[self.freq] * self.interval
-        start = self._base() + unit * k
+        unit = self._step
+        start = self._base + unit * k
         if start.year > _LAST_YEAR:
             return None
         day = start.date()
@@ -217,7 +235,8 @@ class Rule:
                 self._days.clear()
             self._days[day] = self._day_ok(day)
         if not self._days[day]:
-            skip_to = _next_month(day) if self.bymonth and day.month not in self.bymonth else None
+            skip = self.bymonth and day.month not in self.bymonth
+            skip_to = self._next_month(day) if skip else None
             after = datetime.combine(skip_to or day + timedelta(days=1), time())
             return [], max(k + 1, -((start - after) // unit) + k)
         if self.byhour is not None and start.hour not in self.byhour:
@@ -271,10 +290,10 @@ class Rule:
     def _day_ok(self, day: date) -> bool:
         if self.bymonth and day.month not in self.bymonth:
             return False
-        length = calendar.monthrange(day.year, day.month)[1]
+        length = _month_length(day.year, day.month)
         if self.bymonthday and not {day.day, day.day - length - 1} & self.bymonthday:
             return False
-        yday = day.timetuple().tm_yday
+        yday = day.toordinal() - _new_year(day.year) + 1
         ylen = 366 if calendar.isleap(day.year) else 365
         if self.byyearday and not {yday, yday - ylen - 1} & self.byyearday:
             return False
@@ -294,11 +313,17 @@ class Rule:
 
 
 def _month_days(year: int, month: int) -> range:
-    return range(1, calendar.monthrange(year, month)[1] + 1)
+    return range(1, _month_length(year, month) + 1)
 
 
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+@lru_cache(maxsize=4096)
+def _month_length(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+@lru_cache(maxsize=4096)
+def _new_year(year: int) -> int:
+    return date(year, 1, 1).toordinal()
 
 
 def _week1(year: int, wkst: int) -> date:

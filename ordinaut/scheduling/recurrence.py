@@ -154,10 +154,13 @@ class Preview:
     notes: list[str]
 
 
-def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime) -> Schedule:
+def parse_schedule(
+    kind: str, expr: str | None, tz: str, *, created_at: datetime, budget: Budget | None = None
+) -> Schedule:
     """Validate a schedule; :class:`ValidationError` names the field and the reason.
 
     ``created_at`` (aware) anchors an RRULE that has no DTSTART line (whole minute, local).
+    Validating an RRULE finds its first occurrence within ``budget`` (a fresh one unless given).
     """
     try:
         schedule_kind = ScheduleKind(kind)
@@ -168,7 +171,7 @@ def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime
         ) from None
     zone = parse_timezone(tz)
     try:
-        plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"))
+        plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"), budget)
     except OverflowError:  # a date near year 1 or 9999 moved by a zone offset
         raise ValidationError(
             f"{schedule_kind.value}: a date in it is outside the supported range "
@@ -206,7 +209,11 @@ def preview(kind: str, expr: str, tz: str, *, count: int, after: datetime) -> Pr
 
 
 def _compile(
-    kind: ScheduleKind, expr: str | None, tz: ZoneInfo, created_at: datetime | None
+    kind: ScheduleKind,
+    expr: str | None,
+    tz: ZoneInfo,
+    created_at: datetime | None,
+    budget: Budget | None = None,
 ) -> _Plan:
     text = (expr or "").strip()
     if not text:
@@ -220,7 +227,7 @@ def _compile(
     if kind is ScheduleKind.CRON:
         return _CronPlan(cron.parse_cron(text), tz)
     if kind is ScheduleKind.RRULE:
-        return rrule.parse_rrule(text, tz, created_at=created_at)
+        return rrule.parse_rrule(text, tz, created_at=created_at, budget=budget)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
     if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):

@@ -139,8 +139,12 @@ class RRuleSource:
             previous = utc
 
 
-def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRuleSource:
-    """Parse and check an RRULE (or iCalendar lines); :class:`ValidationError` says why not."""
+def parse_rrule(
+    text: str, tz: ZoneInfo, *, created_at: datetime | None, budget: Budget | None = None
+) -> RRuleSource:
+    """Parse and check an RRULE (or iCalendar lines); :class:`ValidationError` says why not.
+
+    Finding the first occurrence (and walking a COUNT rule to its end) spends ``budget``."""
     if len(text) > _MAX_TEXT:
         _fail(f"rule is longer than {_MAX_TEXT} characters")
     rule_values: list[str] = []
@@ -195,7 +199,7 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
     )  # fmt: skip
     begin = min((dtstart, *sets["RDATE"]))
     after = min((resolve_wall_time(begin, rule_tz)[0], *sets["RDATE@"])) - timedelta(days=2)
-    if next(source.iter_utc(after, Budget()), None) is None:
+    if next(source.iter_utc(after, budget or Budget()), None) is None:
         start = resolve_wall_time(dtstart, rule_tz)[0]
         early = until_instant is not None and until_instant < start
         early = early or (rule is not None and rule.until is not None and rule.until < dtstart)
