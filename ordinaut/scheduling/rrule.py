@@ -1,10 +1,12 @@
-"""RFC 5545 recurrence rules, expanded by ``dateutil.rrule`` in local wall time.
+"""RFC 5545 recurrence rules: parsed and checked here, expanded by :mod:`.expansion`.
 
 Accepted text: a single rule line (``FREQ=WEEKLY;BYDAY=MO``, with or without ``RRULE:``), or
-the iCalendar form, one property per line: at most one ``DTSTART``, exactly one ``RRULE``, any
-number of ``RDATE`` and ``EXDATE`` lines (DATE-TIME values, comma-separated). Parts: FREQ,
-INTERVAL, COUNT, UNTIL, BYSECOND, BYMINUTE, BYHOUR, BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO,
-BYMONTH, BYSETPOS, WKST (default MO).
+the iCalendar form, one property per line (folded lines unfolded, :func:`.ical.unfold`): at
+most one ``DTSTART``, exactly one ``RRULE``, any number of ``RDATE`` and ``EXDATE`` lines
+(DATE-TIME or ``VALUE=DATE`` values, comma-separated). Parts: FREQ, INTERVAL, COUNT, UNTIL,
+BYSECOND, BYMINUTE, BYHOUR, BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYMONTH, BYSETPOS, WKST
+(default MO). Numbers are ASCII digits; duplicate BYxxx values count once; a BYDAY list is a
+union of its numbered and plain weekdays (``1MO,FR``).
 
 **Anchor and zone.** ``DTSTART:20260105T083000`` is floating: wall time in the task's zone.
 ``DTSTART;TZID=Zone/Name:…`` and ``DTSTART:…Z`` make the rule run in that zone or in UTC, as
@@ -14,25 +16,30 @@ anchor is the task's creation time (for a preview: its ``after``) in the task's 
 BYSECOND: DTSTART's second, hence always 0 without a DTSTART line; FREQ=DAILY without BYHOUR:
 DTSTART's hour), so the seconds of "now" never leak into a fire time.
 
-**UNTIL** ending in ``Z`` is an instant; without ``Z`` it is wall time in the rule's zone; a
-DATE (``UNTIL=20261231``) includes that whole day. RDATE/EXDATE values follow DTSTART's
-forms (``Z``, ``TZID=``, floating); an EXDATE removes the occurrence with that exact wall time.
+**Instants and wall times.** A value ending in ``Z`` or with a TZID other than the rule's
+zone is an *instant*; a floating one (read in the rule's zone, i.e. DTSTART's) or one in the
+rule's zone is a *wall time*. ``UNTIL=…Z`` bounds the rule's own instances by instant (not
+the RDATEs); an instant EXDATE removes exactly that instant; an instant RDATE adds exactly
+that instant (the second pass of a fold stays the second pass). Wall-time UNTIL/RDATE/EXDATE
+compare with the rule's nominal wall times: an EXDATE at the *shifted* wall time of a gap
+fire (03:30 for a 02:30 pushed by the gap) removes nothing — write the nominal 02:30 or the
+instant. ``VALUE=DATE``: an RDATE fires that day at DTSTART's time, an EXDATE removes the
+whole day. A rule whose own instances never occur still fires on its RDATEs.
 
-**Rejected**, though dateutil would accept them: COUNT with UNTIL; INTERVAL or COUNT not a
-positive integer; a numbered BYDAY (``1MO``, ``-1FR``) unless FREQ is MONTHLY or YEARLY, or
-with YEARLY and BYWEEKNO; BYWEEKNO unless YEARLY; BYYEARDAY with DAILY, WEEKLY or MONTHLY;
-BYMONTHDAY with WEEKLY; BYSETPOS without another BYxxx part or beyond what a period can hold;
-unknown or repeated parts; no FREQ; EXRULE (deprecated); and rules with no occurrence at all
-(calendar filters are checked against a whole 400-year Gregorian cycle).
+**Rejected**: COUNT with UNTIL; INTERVAL or COUNT not a positive integer; a numbered BYDAY
+(``1MO``, ``-1FR``) unless FREQ is MONTHLY or YEARLY, or with YEARLY and BYWEEKNO; BYWEEKNO
+unless YEARLY; BYYEARDAY with DAILY, WEEKLY or MONTHLY; BYMONTHDAY with WEEKLY; BYSETPOS
+without another BYxxx part or beyond what a period can hold; BYSECOND=60 (leap seconds);
+unknown or repeated parts; no FREQ; EXRULE (deprecated); DTSTART/RDATE/EXDATE outside the
+supported range (:mod:`ordinaut.limits`); and rules with no occurrence at all: calendar
+filters are checked against a whole 400-year Gregorian cycle (by dateutil, bounded), a
+sub-daily INTERVAL against the BYHOUR/BYMINUTE/BYSECOND times it can reach, and the rest by
+finding the first occurrence within the expansion budget.
 
 **Limits and cost.** COUNT <= 10 000, at most 1 000 RDATE/EXDATE values, 4 000 characters.
-dateutil expands a rule from its DTSTART; so that cost does not grow with a task's age, the
-expansion restarts a whole number of periods before the asked instant (same grid, same
-occurrences; the BYMONTHDAY/BYMONTH a MONTHLY/YEARLY rule takes from DTSTART stay pinned). A
-COUNT rule is first turned, once per compiled rule, into the same rule ending UNTIL its last
-occurrence (at most COUNT steps of about 2.5 µs). Impossible rules that slip past the checks
-above (INTERVAL never meeting the BYxxx pattern) are rejected after dateutil's own search,
-which ends at year 9999 and can take up to about a second.
+Expansion starts at the period holding the asked instant (no walk from a distant DTSTART);
+a COUNT rule is walked once per compiled rule to its last occurrence. Everything spends the
+:class:`~.expansion.Budget` it is given.
 """
 
 from __future__ import annotations
