@@ -275,10 +275,20 @@ class Rule:
         """The period's candidates (days passing the filters x times of day), BYSETPOS'd."""
         budget.spend(len(days))
         kept = [day for day in days if self._day_ok(day)]
-        hours = self.byhour if self.byhour is not None else (self.dtstart.hour,)
-        times = [time(h, m, s) for h in hours for m in self._minutes() for s in self._seconds()]
+        times = self._day_times
         budget.spend(len(kept) * len(times))
         return self._setpos([datetime.combine(day, t) for day in kept for t in times])
+
+    @cached_property
+    def _day_times(self) -> list[time]:
+        """The times of day a period of a day or longer holds, ascending."""
+        hours = self.byhour if self.byhour is not None else (self.dtstart.hour,)
+        return [time(h, m, s) for h in hours for m in self._minutes() for s in self._seconds()]
+
+    @cached_property
+    def _nth_in_month(self) -> bool:
+        """Numbered BYDAY counts within the month (else within the year)."""
+        return self.freq == MONTHLY or (self.freq == YEARLY and bool(self.bymonth))
 
     def _setpos(self, found: list[datetime]) -> list[datetime]:
         if not self.bysetpos or not found:
@@ -290,26 +300,37 @@ class Rule:
     def _day_ok(self, day: date) -> bool:
         if self.bymonth and day.month not in self.bymonth:
             return False
-        length = _month_length(day.year, day.month)
-        if self.bymonthday and not {day.day, day.day - length - 1} & self.bymonthday:
-            return False
-        yday = day.toordinal() - _new_year(day.year) + 1
-        ylen = 366 if calendar.isleap(day.year) else 365
-        if self.byyearday and not {yday, yday - ylen - 1} & self.byyearday:
-            return False
+        bymonthday, byyearday, nth = self.bymonthday, self.byyearday, self.bynthday
+        if bymonthday:
+            length = _month_length(day.year, day.month)
+            if day.day not in bymonthday and day.day - length - 1 not in bymonthday:
+                return False
+        if byyearday:
+            yday, ylen = _year_day(day)
+            if yday not in byyearday and yday - ylen - 1 not in byyearday:
+                return False
         if self.byweekno and not _weekno(day, self.wkst) & self.byweekno:
             return False
-        if not self.byday and not self.bynthday:
+        if not self.byday and not nth:
             return True
         weekday = day.weekday()
         if weekday in self.byday:
             return True
-        if self.freq == MONTHLY or (self.freq == YEARLY and self.bymonth):
-            index, total = day.day, length
+        if not nth:
+            return False
+        if self._nth_in_month:
+            index, total = day.day, _month_length(day.year, day.month)
         else:
-            index, total = yday, ylen
-        nth = {(index - 1) // 7 + 1, -((total - index) // 7 + 1)}
-        return any((n, weekday) in self.bynthday for n in nth)
+            index, total = _year_day(day)
+        return ((index - 1) // 7 + 1, weekday) in nth or (
+            -((total - index) // 7 + 1),
+            weekday,
+        ) in nth
+
+
+def _year_day(day: date) -> tuple[int, int]:
+    """(day of the year, days in the year)."""
+    return day.toordinal() - _new_year(day.year) + 1, 366 if calendar.isleap(day.year) else 365
 
 
 def _month_days(year: int, month: int) -> range:
