@@ -13,8 +13,14 @@ A task's schedule is ``(kind, expr, timezone)``:
 Event and condition schedules have no times (``next_after`` is ``None``). Cron and RRULE
 recurrences are computed in local wall time and turned into UTC with the DST rule of
 :mod:`ordinaut.scheduling.wall` (gap: shifted forward by the gap; fold: first occurrence;
-colliding instants fire once). Every returned datetime is aware; ``utc`` fields are in UTC.
+colliding instants fire once); an RRULE's ``Z``/other-zone UNTIL, RDATE and EXDATE are
+instants and compared as such. Every returned datetime is aware; ``utc`` fields are in UTC.
 Nothing here reads the clock: ``after``/``now``/``created_at`` are arguments.
+
+Supported range: :data:`~ordinaut.limits.EARLIEST` … :data:`~ordinaut.limits.LATEST`; a
+``once`` time or a preview ``after`` outside it is refused. Cost: every computation goes
+through :meth:`Schedule.iter_after`, which spends an expansion
+:class:`~ordinaut.scheduling.expansion.Budget` (``TooCostly`` past it).
 """
 
 from __future__ import annotations

@@ -97,9 +97,11 @@ def resolve_wall_time(naive_local: datetime, tz: ZoneInfo) -> tuple[datetime, st
             f"{_duration(after - before)}); fires at {_clock(shown)} {shown.tzname()}"
         )
     first = utc.astimezone(tz)
+    second = (naive - after).replace(tzinfo=UTC).astimezone(tz)
     return utc, (
         f"{clock} happens twice on {day} in {tz.key} (DST fold: clocks go back "
-        f"{_duration(before - after)}); fires once, at the first {clock} ({first.tzname()})"
+        f"{_duration(before - after)}); fires once, at the first {clock} ({first.tzname()}), "
+        f"not again at {clock} {second.tzname()} (RFC 5545 §3.3.5)"
     )
 
 

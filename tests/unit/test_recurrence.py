@@ -237,7 +237,7 @@ def test_preview_notes_are_deduplicated_and_cover_gap_and_fold() -> None:
         "03:30 does not exist on 2026-03-29 in Europe/Bucharest (DST gap: clocks skip 1h); "
         "fires at 04:30 EEST",
         "03:30 happens twice on 2026-10-25 in Europe/Bucharest (DST fold: clocks go back 1h); "
-        "fires once, at the first 03:30 (EEST)",
+        "fires once, at the first 03:30 (EEST), not again at 03:30 EET (RFC 5545 §3.3.5)",
     ]
     assert sum(occ.note is not None for occ in result.occurrences) == 2
 
