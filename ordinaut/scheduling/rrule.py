@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
+from ordinaut.limits import LATEST
 from ordinaut.scheduling import ical
 from ordinaut.scheduling.expansion import Budget, Rule
 from ordinaut.scheduling.ical import fail as _fail
@@ -193,6 +194,8 @@ def parse_rrule(
     has_rdates = bool(sets["RDATE"] or sets["RDATE@"])
     until_text = parts.get("UNTIL")
     until_instant = ical.until_instant(until_text) if until_text else None
+    if until_instant is not None:  # nothing past the supported range fires anyway
+        until_instant = min(until_instant, LATEST)
     try:
         rule: Rule | None = _rule(parts, rule_tz, dtstart, until_instant)
     except ical.NeverFires:

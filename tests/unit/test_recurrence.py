@@ -329,9 +329,11 @@ def test_occurrences_end_before_the_latest_instant_without_overflow(
     assert schedule.next_after(datetime(8999, 12, 31, 23, 59, tzinfo=UTC)) is None
 
 
-def test_a_date_that_overflows_in_the_zone_is_refused_not_crashed() -> None:
-    with pytest.raises(ValidationError) as caught:
-        parse_schedule(
-            "rrule", "FREQ=YEARLY;UNTIL=99991231T235959Z", "Pacific/Kiritimati", created_at=CREATED
-        )
-    assert caught.value.field == "schedule_expr" and "supported range" in caught.value.message
+@pytest.mark.parametrize("until", ["99991231T235959Z", "99991231", "99991231T235959"])
+def test_an_until_at_the_end_of_the_calendar_means_no_end_not_a_crash(until: str) -> None:
+    """UNTIL past the supported range (issue 12): bounded by it, never an OverflowError."""
+    schedule = parse_schedule(
+        "rrule", f"FREQ=YEARLY;UNTIL={until}", "Pacific/Kiritimati", created_at=CREATED
+    )
+    assert schedule.next_after(CREATED) is not None
+    assert schedule.next_after(datetime(8999, 6, 1, tzinfo=UTC)) is None
