@@ -10,6 +10,7 @@ zones half the time. Bounded to a few seconds (``max_examples``).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -129,12 +130,16 @@ def test_cron_agrees_with_a_naive_oracle(
 @settings(max_examples=80, deadline=None)
 @given(
     window=windows(),
-    freq=st.sampled_from(["MINUTELY", "HOURLY", "DAILY", "WEEKLY"]),
+    freq=st.sampled_from(["MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY"]),
     interval=st.integers(1, 5),
     lead=st.integers(0, 6 * 24 * 60),  # DTSTART lies this many minutes before the window
     days=st.one_of(st.none(), st.frozensets(st.integers(0, 6), min_size=1, max_size=3)),
     hours=st.one_of(st.none(), st.frozensets(st.integers(0, 23), min_size=1, max_size=3)),
     minutes=st.one_of(st.none(), st.frozensets(st.integers(0, 59), min_size=1, max_size=3)),
+    mdays=st.one_of(
+        st.none(),
+        st.frozensets(st.sampled_from([1, 2, 15, 28, 29, 30, 31, -1, -2]), min_size=1, max_size=3),
+    ),
 )
 def test_simple_rrules_agree_with_a_naive_oracle(
     window: tuple[str, datetime],
@@ -144,6 +149,7 @@ def test_simple_rrules_agree_with_a_naive_oracle(
     days: frozenset[int] | None,
     hours: frozenset[int] | None,
     minutes: frozenset[int] | None,
+    mdays: frozenset[int] | None,
 ) -> None:
     name, start = window
     dtstart = start - timedelta(minutes=lead)
@@ -159,6 +165,10 @@ def test_simple_rrules_agree_with_a_naive_oracle(
         parts.append("BYMINUTE=" + ",".join(map(str, sorted(minutes))))
     else:
         minutes = None
+    if freq == "MONTHLY" and mdays is not None:
+        parts.append("BYMONTHDAY=" + ",".join(map(str, sorted(mdays))))
+    else:
+        mdays = None
     if freq == "WEEKLY" and days is not None and dtstart.weekday() not in days:
         days = days | {dtstart.weekday()}  # a whole-week INTERVAL must meet DTSTART's weekday
         parts[2] = "BYDAY=" + ",".join(names[d] for d in sorted(days))
@@ -171,8 +181,16 @@ def test_simple_rrules_agree_with_a_naive_oracle(
             return False
         if days is not None and wall.weekday() not in days:
             return False
-        if freq in ("DAILY", "WEEKLY"):
-            if freq == "DAILY":
+        if freq in ("DAILY", "WEEKLY", "MONTHLY"):
+            if freq == "MONTHLY":
+                months = (wall.year - dtstart.year) * 12 + wall.month - dtstart.month
+                length = calendar.monthrange(wall.year, wall.month)[1]
+                if mdays is not None:
+                    day_ok = wall.day in mdays or wall.day - length - 1 in mdays
+                else:
+                    day_ok = days is not None or wall.day == dtstart.day
+                on_grid = months % interval == 0 and day_ok
+            elif freq == "DAILY":
                 on_grid = (wall.date() - dtstart.date()).days % interval == 0
             else:
                 on_grid = ((wall.date() - week0).days // 7) % interval == 0
