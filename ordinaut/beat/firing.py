@@ -22,8 +22,9 @@ keeps) and which become ``skipped`` runs with the reason. An occurrence that fir
 The task then moves to its next occurrence, or becomes ``completed`` when its schedule is
 exhausted (a fired ``once``, an RRULE past its COUNT/UNTIL). A stored task whose schedule
 cannot be computed any more (a zone removed from tzdata, a value written around the
-service) is paused with a ``skipped`` run saying why, instead of stopping every other task's
-schedule.
+service, a rule that needs more than its expansion budget to find the next occurrence —
+:mod:`ordinaut.scheduling.expansion`) is paused with a ``skipped`` run saying why, instead
+of stopping every other task's schedule.
 
 The cost of a batch depends on the number of tasks it claims, never on how many are stored.
 """
@@ -41,6 +42,7 @@ from sqlalchemy.engine import Engine
 
 from ordinaut.errors import ValidationError
 from ordinaut.runs.dispatch import QueuedRun
+from ordinaut.scheduling.expansion import STEPS_PER_CALL, Budget
 from ordinaut.scheduling.planning import TaskPlan, Work, plan_due_task, schedule_of
 from ordinaut.scheduling.recurrence import Schedule
 from ordinaut.store import queries
@@ -73,6 +75,7 @@ def fire_due_tasks(
     cap: int,
     published: Sequence[tuple[uuid.UUID, datetime]] = (),
     since: datetime | None = None,
+    steps: int = STEPS_PER_CALL,
 ) -> TickResult:
     """Claim up to ``limit`` tasks due at ``now``; turn their occurrences into runs (tasks
     that run freely, when the occurrence may start now) or due_work (the others).
@@ -81,7 +84,7 @@ def fire_due_tasks(
     after its commit, with when — in the same transaction, which also reads when beat must
     wake next (``since``: see :func:`~ordinaut.store.queries.next_wake`). Returns what it
     did; ``claimed < limit`` means nothing more was due (or the rest is locked by another
-    beat).
+    beat). ``steps`` is the expansion budget of one task in this batch.
     """
     with engine.begin() as conn:
         rows = queries.claim_due_tasks(conn, now, limit)
@@ -98,7 +101,7 @@ def fire_due_tasks(
                 schedule = schedule_of(
                     row.schedule_kind, row.schedule_expr, row.timezone, row.created_at
                 )
-                plan = _plan(row, schedule, now, grace, cap)
+                plan = _plan(row, schedule, now, grace, cap, Budget(per_call=steps))
             except Exception as exc:  # one bad row must not stop every other task's schedule
                 paused += 1
                 why = exc.message if isinstance(exc, ValidationError) else repr(exc)
@@ -159,7 +162,12 @@ def _occurrence(row: queries.DueTask) -> datetime:
 
 
 def _plan(
-    row: queries.DueTask, schedule: Schedule, now: datetime, grace: timedelta, cap: int
+    row: queries.DueTask,
+    schedule: Schedule,
+    now: datetime,
+    grace: timedelta,
+    cap: int,
+    budget: Budget,
 ) -> TaskPlan:
     return plan_due_task(
         row.id,
@@ -170,6 +178,7 @@ def _plan(
         jitter_seconds=row.jitter_seconds,
         grace=grace,
         cap=cap,
+        budget=budget,  # per task per tick: past it, TooCostly pauses the task (see above)
     )
 
 

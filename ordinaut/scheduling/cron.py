@@ -17,7 +17,9 @@ day-of-week    0-7      SUN-SAT (0 and 7 are both Sunday)
 
 Each field is a comma list of items: ``*``, a value ``5``, a range ``1-5``, or any of these
 with a step: ``*/15``, ``1-30/5``, ``5/10`` (= ``5-59/10``; for day-of-week ``N/step`` and
-``*`` stop at 6). Names are case-insensitive and allowed in values and ranges.
+``*`` stop at 6, so a step cannot start at 7: write ``0/2`` for Sunday-based steps). Names are
+case-insensitive and allowed in values and ranges. Numbers are ASCII digits, at most two of
+them (``00005`` is refused); a step lies in 1 … the field's span (``*/60`` for minutes).
 
 Day rule (Vixie cron): a field is *restricted* unless its text begins with ``*``. When both
 day-of-month and day-of-week are restricted, a day matches if **either** matches
@@ -44,6 +46,7 @@ from datetime import MAXYEAR, datetime, time, timedelta
 from typing import NoReturn
 
 from ordinaut.errors import ValidationError
+from ordinaut.scheduling.expansion import Budget
 
 __all__ = ["NICKNAMES", "CronExpr", "parse_cron"]
 
@@ -61,7 +64,7 @@ _MONTHS = {name: i for i, name in enumerate(_MONTH_NAMES, start=1)}
 _DAYS = {name: i for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
 _MAX_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # index = month; Feb in leap years
 _HORIZON_MONTHS = 400 * 12  # the Gregorian calendar repeats every 400 years
-_NUMBER = re.compile(r"\d{1,4}")
+_NUMBER = re.compile(r"[0-9]+")  # ASCII only: Arabic-Indic or superscript digits are not
 _FIELD = "schedule_expr"
 
 
@@ -97,18 +100,24 @@ class CronExpr:
     weekdays: frozenset[int]  # 0 = Sunday … 6 = Saturday
     either_day: bool  # both day fields restricted: a day matches if either matches
 
-    def walls_from(self, start: datetime) -> Iterator[datetime]:
-        """Yield the matching naive wall times ``>= start``, ascending (without end)."""
+    def walls_from(self, start: datetime, budget: Budget | None = None) -> Iterator[datetime]:
+        """Yield the matching naive wall times ``>= start``, ascending (without end); each
+        month, day and time examined is a step of ``budget``."""
+        budget = budget or Budget()
         if start.microsecond:
             start = start.replace(microsecond=0) + timedelta(seconds=1)
         year, month, day = start.year, start.month, start.day
         floor: time | None = start.time()
         for _ in range(_HORIZON_MONTHS + 1):
+            budget.spend()
             if month in self.months:
                 first_weekday, length = calendar.monthrange(year, month)  # Monday = 0
                 for mday in range(day, length + 1):
+                    budget.spend()
                     if self._day_matches(mday, (first_weekday + mday) % 7):
                         for hour, minute, second in self._times(floor):
+                            budget.spend()
+                            budget.found()
                             yield datetime(year, month, mday, hour, minute, second)
                     floor = None
             floor, day = None, 1
@@ -183,9 +192,7 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
-            if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
-                _fail(spec, text, f"step {step_text!r} must be a positive whole number")
-            step = int(step_text)
+            step = _step(step_text, spec, text)
         if base == "*":
             low, high = spec.low, spec.step_high
         elif "-" in base:
@@ -196,8 +203,20 @@ def _parse_field(text: str, spec: _Field) -> set[int]:
         else:
             low = _value(base, spec, text)
             high = spec.step_high if slash else low
+            if low > high:  # day-of-week 7/2: "N/step" stops at 6
+                why = f"a step cannot start at {low}; Sunday-based steps start at 0 (0/2)"
+                _fail(spec, text, why)
         values.update(range(low, high + 1, step))
     return values
+
+
+def _step(token: str, spec: _Field, text: str) -> int:
+    span = spec.high - spec.low + 1
+    if not _NUMBER.fullmatch(token):
+        _fail(spec, text, f"step {token!r} is not a number (use ASCII digits 0-9)")
+    if len(token) > 2 or not 1 <= int(token) <= span:
+        _fail(spec, text, f"step {token} is out of range 1-{span}")
+    return int(token)
 
 
 def _value(token: str, spec: _Field, text: str) -> int:
@@ -206,14 +225,19 @@ def _value(token: str, spec: _Field, text: str) -> int:
         names = list(spec.names)
         allowed += f" or {names[0]}-{names[-1]}"
     if _NUMBER.fullmatch(token):
+        if len(token) > 2:
+            _fail(spec, text, f"value {token!r} has more than 2 digits (allowed: {allowed})")
         number = int(token)
         if spec.low <= number <= spec.high:
             return number
         _fail(spec, text, f"value {number} is out of range {allowed}")
     if token.upper() in spec.names:
         return spec.names[token.upper()]
-    shown = repr(token) if token else "an empty value"
-    _fail(spec, text, f"{shown} is not allowed (allowed: {allowed})")
+    if not token:
+        _fail(spec, text, f"an empty value is not allowed (allowed: {allowed})")
+    if not token.isascii():
+        _fail(spec, text, f"{token!r} is not a number: use ASCII digits 0-9 (allowed: {allowed})")
+    _fail(spec, text, f"{token!r} is not allowed (allowed: {allowed})")
 
 
 def _fail(spec: _Field, text: str, reason: str) -> NoReturn:

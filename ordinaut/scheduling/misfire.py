@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.recurrence import Schedule
 from ordinaut.vocabulary import MisfirePolicy
 
@@ -48,9 +49,15 @@ def plan_catch_up(
     *,
     grace: timedelta,
     cap: int = 100,
+    budget: Budget | None = None,
 ) -> CatchUp:
-    """Split the occurrences due by ``now`` into fire and skip, and find the next one."""
+    """Split the occurrences due by ``now`` into fire and skip, and find the next one.
+
+    All the expansion shares ``budget`` (one per call unless given): a schedule that needs
+    more work raises :class:`~ordinaut.scheduling.expansion.TooCostly`.
+    """
     policy = MisfirePolicy(policy)
+    budget = budget or Budget()
     if grace < timedelta(0) or cap < 0:
         raise ValueError(f"grace and cap must not be negative (grace={grace}, cap={cap})")
     if next_run_at > now:
@@ -60,7 +67,7 @@ def plan_catch_up(
     missed = 0
     last: datetime | None = None
     on_time: list[datetime] = []
-    for occ in _due(schedule, next_run_at, now):
+    for occ in _due(schedule, next_run_at, now, budget):
         if occ >= horizon:
             on_time.append(occ)
             continue
@@ -68,8 +75,8 @@ def plan_catch_up(
         if len(head) < 2 * cap + 1:
             head.append(occ)
         if missed >= COUNT_LIMIT:
-            last = _last_before(schedule, occ, horizon)
-            on_time = list(_due(schedule, None, now, after=max(horizon - _TICK, last)))
+            last = _last_before(schedule, occ, horizon, budget)
+            on_time = list(_due(schedule, None, now, budget, after=max(horizon - _TICK, last)))
             break
     if policy is MisfirePolicy.SKIP:
         fired, listed, skipped = [], head[:cap], missed
@@ -82,29 +89,34 @@ def plan_catch_up(
         fire=tuple(fired + on_time),
         skip=tuple(listed),
         skipped_more=skipped - len(listed),
-        next_run_at=schedule.next_after(now),
+        next_run_at=schedule.next_after(now, budget),
     )
 
 
 def _due(
-    schedule: Schedule, first: datetime | None, now: datetime, *, after: datetime | None = None
+    schedule: Schedule,
+    first: datetime | None,
+    now: datetime,
+    budget: Budget,
+    *,
+    after: datetime | None = None,
 ) -> Iterator[datetime]:
     if first is not None:
         yield first
         after = first
     assert after is not None
-    for occ in schedule.iter_after(after):
+    for occ in schedule.iter_after(after, budget):
         if occ.utc > now:
             return
         yield occ.utc
 
 
-def _last_before(schedule: Schedule, known: datetime, limit: datetime) -> datetime:
+def _last_before(schedule: Schedule, known: datetime, limit: datetime, budget: Budget) -> datetime:
     """The latest occurrence before ``limit``, given ``known`` (one before it), by bisection."""
     low, high = known, limit - _TICK  # the answer lies in [low, high]
     while high > low:
         middle = low + (high - low) // 2
-        found = schedule.next_after(middle)
+        found = schedule.next_after(middle, budget)
         if found is not None and found < limit:
             low = found
         else:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.jitter import jitter_delay
 from ordinaut.scheduling.misfire import plan_catch_up
 from ordinaut.scheduling.recurrence import Schedule, parse_schedule
@@ -93,8 +94,14 @@ def plan_due_task(
     jitter_seconds: int,
     grace: timedelta,
     cap: int,
+    budget: Budget | None = None,
 ) -> TaskPlan:
-    """Decide the due work, the skipped occurrences and the next occurrence of a due task."""
+    """Decide the due work, the skipped occurrences and the next occurrence of a due task.
+
+    The whole decision spends one expansion ``budget`` (a fresh one unless given): beat never
+    spends more than that on one task in a tick; past it,
+    :class:`~ordinaut.scheduling.expansion.TooCostly` says why.
+    """
     # jitter delays a fire on purpose; it must not make an occurrence count as missed
     catch = plan_catch_up(
         schedule,
@@ -103,6 +110,7 @@ def plan_due_task(
         policy,
         grace=grace + timedelta(seconds=jitter_seconds),
         cap=cap,
+        budget=budget or Budget(),
     )
     on_time_after = now - grace - timedelta(seconds=jitter_seconds)
     work = []

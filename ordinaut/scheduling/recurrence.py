@@ -13,8 +13,14 @@ A task's schedule is ``(kind, expr, timezone)``:
 Event and condition schedules have no times (``next_after`` is ``None``). Cron and RRULE
 recurrences are computed in local wall time and turned into UTC with the DST rule of
 :mod:`ordinaut.scheduling.wall` (gap: shifted forward by the gap; fold: first occurrence;
-colliding instants fire once). Every returned datetime is aware; ``utc`` fields are in UTC.
+colliding instants fire once); an RRULE's ``Z``/other-zone UNTIL, RDATE and EXDATE are
+instants and compared as such. Every returned datetime is aware; ``utc`` fields are in UTC.
 Nothing here reads the clock: ``after``/``now``/``created_at`` are arguments.
+
+Supported range: :data:`~ordinaut.limits.EARLIEST` … :data:`~ordinaut.limits.LATEST`; a
+``once`` time or a preview ``after`` outside it is refused. Cost: every computation goes
+through :meth:`Schedule.iter_after`, which spends an expansion
+:class:`~ordinaut.scheduling.expansion.Budget` (``TooCostly`` past it).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from zoneinfo import ZoneInfo
 from ordinaut.errors import ValidationError
 from ordinaut.limits import EARLIEST, LATEST
 from ordinaut.scheduling import cron, rrule, wall
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.wall import parse_timezone
 from ordinaut.vocabulary import ScheduleKind
 
@@ -62,18 +69,20 @@ class Occurrence:
 
 
 class _Plan(Protocol):
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]: ...
+    def iter_utc(
+        self, after: datetime, budget: Budget
+    ) -> Iterator[tuple[datetime, str | None]]: ...
 
 
 @dataclass(frozen=True)
-class _WallPlan:
-    """Cron or RRULE: wall times in a zone, resolved to instants."""
+class _CronPlan:
+    """Cron: wall times in a zone, resolved to instants."""
 
-    source: cron.CronExpr | rrule.RRuleSource
+    source: cron.CronExpr
     tz: ZoneInfo
 
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
-        return wall.iter_utc(self.source.walls_from, self.tz, after)
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
+        return wall.iter_utc(lambda start: self.source.walls_from(start, budget), self.tz, after)
 
 
 @dataclass(frozen=True)
@@ -81,14 +90,14 @@ class _OncePlan:
     instant: datetime
     note: str | None
 
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
         if self.instant > after:
             yield self.instant, self.note
 
 
 @dataclass(frozen=True)
 class _NoPlan:
-    def iter_utc(self, after: datetime) -> Iterator[tuple[datetime, str | None]]:
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
         return iter(())
 
 
@@ -110,15 +119,18 @@ class Schedule:
         if self._plan is None:
             object.__setattr__(self, "_plan", _compile(self.kind, self.expr, self.tz, None))
 
-    def iter_after(self, after: datetime) -> Iterator[Occurrence]:
+    def iter_after(self, after: datetime, budget: Budget | None = None) -> Iterator[Occurrence]:
         """Lazily yield the occurrences strictly after ``after`` (aware), ascending.
 
-        The sequence ends before :data:`~ordinaut.limits.LATEST`: time past it is not
-        scheduled (and date arithmetic near year 9999 would overflow).
+        This is the one way fire times are computed (validation, preview, beat): the work is
+        counted against ``budget`` (a fresh :class:`~ordinaut.scheduling.expansion.Budget`
+        unless given), and :class:`~ordinaut.scheduling.expansion.TooCostly` ends a search
+        that spends it. The sequence ends before :data:`~ordinaut.limits.LATEST`: time past
+        it is not scheduled (and date arithmetic near year 9999 would overflow).
         """
         plan = self._plan
         assert plan is not None  # set by __post_init__
-        found = plan.iter_utc(_aware(after, "after"))
+        found = plan.iter_utc(_aware(after, "after"), budget or Budget())
         while True:
             try:
                 utc, note = next(found)
@@ -128,14 +140,16 @@ class Schedule:
                 return
             yield Occurrence(utc=utc, local=utc.astimezone(self.tz), note=note)
 
-    def next_after(self, after: datetime) -> datetime | None:
+    def next_after(self, after: datetime, budget: Budget | None = None) -> datetime | None:
         """The first occurrence strictly after ``after``, in UTC; ``None`` when there is none."""
-        first = next(self.iter_after(after), None)
+        first = next(self.iter_after(after, budget), None)
         return None if first is None else first.utc
 
-    def occurrences(self, after: datetime, count: int) -> list[Occurrence]:
+    def occurrences(
+        self, after: datetime, count: int, budget: Budget | None = None
+    ) -> list[Occurrence]:
         """The next ``count`` occurrences strictly after ``after`` (fewer if exhausted)."""
-        return list(islice(self.iter_after(after), max(count, 0)))
+        return list(islice(self.iter_after(after, budget), max(count, 0)))
 
 
 @dataclass(frozen=True)
@@ -146,10 +160,13 @@ class Preview:
     notes: list[str]
 
 
-def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime) -> Schedule:
+def parse_schedule(
+    kind: str, expr: str | None, tz: str, *, created_at: datetime, budget: Budget | None = None
+) -> Schedule:
     """Validate a schedule; :class:`ValidationError` names the field and the reason.
 
     ``created_at`` (aware) anchors an RRULE that has no DTSTART line (whole minute, local).
+    Validating an RRULE finds its first occurrence within ``budget`` (a fresh one unless given).
     """
     try:
         schedule_kind = ScheduleKind(kind)
@@ -160,7 +177,7 @@ def parse_schedule(kind: str, expr: str | None, tz: str, *, created_at: datetime
         ) from None
     zone = parse_timezone(tz)
     try:
-        plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"))
+        plan = _compile(schedule_kind, expr, zone, _aware(created_at, "created_at"), budget)
     except OverflowError:  # a date near year 1 or 9999 moved by a zone offset
         raise ValidationError(
             f"{schedule_kind.value}: a date in it is outside the supported range "
@@ -186,13 +203,23 @@ def preview(kind: str, expr: str, tz: str, *, count: int, after: datetime) -> Pr
         raise ValidationError(f"count must be 1..{MAX_PREVIEW}, got {count!r}", field="count")
     if after.tzinfo is None:
         raise ValidationError("after needs a UTC offset (e.g. 2026-03-29T00:00:00Z)", field="after")
+    if not EARLIEST <= after < LATEST:
+        raise ValidationError(
+            f"after {_iso(after)} is outside the supported range {EARLIEST:%Y-%m-%d} to "
+            f"{LATEST:%Y-%m-%d} (UTC)",
+            field="after",
+        )
     found = parse_schedule(kind, expr, tz, created_at=after).occurrences(after, count)
     notes = dict.fromkeys(occ.note for occ in found if occ.note)
     return Preview(occurrences=found, notes=[note for note in notes if note])
 
 
 def _compile(
-    kind: ScheduleKind, expr: str | None, tz: ZoneInfo, created_at: datetime | None
+    kind: ScheduleKind,
+    expr: str | None,
+    tz: ZoneInfo,
+    created_at: datetime | None,
+    budget: Budget | None = None,
 ) -> _Plan:
     text = (expr or "").strip()
     if not text:
@@ -204,10 +231,9 @@ def _compile(
             f"schedule_expr is longer than {_MAX_EXPR} characters", field="schedule_expr"
         )
     if kind is ScheduleKind.CRON:
-        return _WallPlan(cron.parse_cron(text), tz)
+        return _CronPlan(cron.parse_cron(text), tz)
     if kind is ScheduleKind.RRULE:
-        source = rrule.parse_rrule(text, tz, created_at=created_at)
-        return _WallPlan(source, source.tz)
+        return rrule.parse_rrule(text, tz, created_at=created_at, budget=budget)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
     if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):
@@ -223,7 +249,7 @@ def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
-    if moment is None or not re.search(r"\d[T ]\d", text):
+    if moment is None or not text.isascii() or not re.search(r"[0-9][T ][0-9]", text):
         raise ValidationError(
             f"once: {text[:60]!r} is not an ISO 8601 date and time "
             "(e.g. 2026-12-01T09:00:00+02:00, …Z, or without offset for the task's zone)",

@@ -1,10 +1,12 @@
-"""RFC 5545 recurrence rules, expanded by ``dateutil.rrule`` in local wall time.
+"""RFC 5545 recurrence rules: parsed and checked here, expanded by :mod:`.expansion`.
 
 Accepted text: a single rule line (``FREQ=WEEKLY;BYDAY=MO``, with or without ``RRULE:``), or
-the iCalendar form, one property per line: at most one ``DTSTART``, exactly one ``RRULE``, any
-number of ``RDATE`` and ``EXDATE`` lines (DATE-TIME values, comma-separated). Parts: FREQ,
-INTERVAL, COUNT, UNTIL, BYSECOND, BYMINUTE, BYHOUR, BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO,
-BYMONTH, BYSETPOS, WKST (default MO).
+the iCalendar form, one property per line (folded lines unfolded, :func:`.ical.unfold`): at
+most one ``DTSTART``, exactly one ``RRULE``, any number of ``RDATE`` and ``EXDATE`` lines
+(DATE-TIME or ``VALUE=DATE`` values, comma-separated). Parts: FREQ, INTERVAL, COUNT, UNTIL,
+BYSECOND, BYMINUTE, BYHOUR, BYDAY, BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYMONTH, BYSETPOS, WKST
+(default MO). Numbers are ASCII digits; duplicate BYxxx values count once; a BYDAY list is a
+union of its numbered and plain weekdays (``1MO,FR``).
 
 **Anchor and zone.** ``DTSTART:20260105T083000`` is floating: wall time in the task's zone.
 ``DTSTART;TZID=Zone/Name:…`` and ``DTSTART:…Z`` make the rule run in that zone or in UTC, as
@@ -14,44 +16,53 @@ anchor is the task's creation time (for a preview: its ``after``) in the task's 
 BYSECOND: DTSTART's second, hence always 0 without a DTSTART line; FREQ=DAILY without BYHOUR:
 DTSTART's hour), so the seconds of "now" never leak into a fire time.
 
-**UNTIL** ending in ``Z`` is an instant; without ``Z`` it is wall time in the rule's zone; a
-DATE (``UNTIL=20261231``) includes that whole day. RDATE/EXDATE values follow DTSTART's
-forms (``Z``, ``TZID=``, floating); an EXDATE removes the occurrence with that exact wall time.
+**Instants and wall times.** A value ending in ``Z`` or with a TZID other than the rule's
+zone is an *instant*; a floating one (read in the rule's zone, i.e. DTSTART's) or one in the
+rule's zone is a *wall time*. ``UNTIL=…Z`` bounds the rule's own instances by instant (not
+the RDATEs); an instant EXDATE removes exactly that instant; an instant RDATE adds exactly
+that instant (the second pass of a fold stays the second pass). Wall-time UNTIL/RDATE/EXDATE
+compare with the rule's nominal wall times: an EXDATE at the *shifted* wall time of a gap
+fire (03:30 for a 02:30 pushed by the gap) removes nothing — write the nominal 02:30 or the
+instant. ``VALUE=DATE``: an RDATE fires that day at DTSTART's time, an EXDATE removes the
+whole day. A rule whose own instances never occur still fires on its RDATEs.
 
-**Rejected**, though dateutil would accept them: COUNT with UNTIL; INTERVAL or COUNT not a
-positive integer; a numbered BYDAY (``1MO``, ``-1FR``) unless FREQ is MONTHLY or YEARLY, or
-with YEARLY and BYWEEKNO; BYWEEKNO unless YEARLY; BYYEARDAY with DAILY, WEEKLY or MONTHLY;
-BYMONTHDAY with WEEKLY; BYSETPOS without another BYxxx part or beyond what a period can hold;
-unknown or repeated parts; no FREQ; EXRULE (deprecated); and rules with no occurrence at all
-(calendar filters are checked against a whole 400-year Gregorian cycle).
+**Rejected**: COUNT with UNTIL; INTERVAL or COUNT not a positive integer; a numbered BYDAY
+(``1MO``, ``-1FR``) unless FREQ is MONTHLY or YEARLY, or with YEARLY and BYWEEKNO; BYWEEKNO
+unless YEARLY; BYYEARDAY with DAILY, WEEKLY or MONTHLY; BYMONTHDAY with WEEKLY; BYSETPOS
+without another BYxxx part or beyond what a period can hold; BYSECOND=60 (leap seconds);
+unknown or repeated parts; no FREQ; EXRULE (deprecated); DTSTART/RDATE/EXDATE outside the
+supported range (:mod:`ordinaut.limits`); and rules with no occurrence at all: calendar
+filters are checked against a whole 400-year Gregorian cycle (by dateutil, bounded), a
+sub-daily INTERVAL against the BYHOUR/BYMINUTE/BYSECOND times it can reach, and the rest by
+finding the first occurrence within the expansion budget.
 
 **Limits and cost.** COUNT <= 10 000, at most 1 000 RDATE/EXDATE values, 4 000 characters.
-dateutil expands a rule from its DTSTART; so that cost does not grow with a task's age, the
-expansion restarts a whole number of periods before the asked instant (same grid, same
-occurrences; the BYMONTHDAY/BYMONTH a MONTHLY/YEARLY rule takes from DTSTART stay pinned). A
-COUNT rule is first turned, once per compiled rule, into the same rule ending UNTIL its last
-occurrence (at most COUNT steps of about 2.5 µs). Impossible rules that slip past the checks
-above (INTERVAL never meeting the BYxxx pattern) are rejected after dateutil's own search,
-which ends at year 9999 and can take up to about a second.
+Expansion starts at the period holding the asked instant (no walk from a distant DTSTART);
+a COUNT rule is walked once per compiled rule to its last occurrence. Everything spends the
+:class:`~.expansion.Budget` it is given.
 """
 
 from __future__ import annotations
 
 import heapq
 import re
-from bisect import bisect_left
-from collections import deque
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import product
+from math import gcd
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule as du
 
+from ordinaut.limits import LATEST
 from ordinaut.scheduling import ical
+from ordinaut.scheduling.expansion import Budget, Rule
 from ordinaut.scheduling.ical import fail as _fail
-from ordinaut.scheduling.wall import wall_of
+from ordinaut.scheduling.ical import never as _never
+from ordinaut.scheduling.wall import iter_utc, resolve_wall_time, wall_of
 
 __all__ = ["MAX_COUNT", "RRuleSource", "parse_rrule"]
 
@@ -60,7 +71,7 @@ _MAX_DATES = 1_000
 _MAX_TEXT = 4_000
 _FREQ_NAMES = ("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")
 _FREQS = {name: number for number, name in enumerate(_FREQ_NAMES)}  # dateutil's numbering
-_YEARLY, _MONTHLY, _WEEKLY, _DAILY, _HOURLY, _MINUTELY = range(6)
+_YEARLY, _MONTHLY, _WEEKLY, _DAILY, _HOURLY, _MINUTELY, _SECONDLY = range(7)
 _STEP = {2: timedelta(weeks=1), 3: timedelta(days=1), 4: timedelta(hours=1)}
 _STEP |= {5: timedelta(minutes=1), 6: timedelta(seconds=1)}
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -75,90 +86,85 @@ _INTS = {  # part: (lowest, highest, may be negative)
     "BYSETPOS": (1, 366, True),
 }
 _PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", *_INTS}
-_BYDAY = re.compile(r"([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)")
-_SIGNED = re.compile(r"[+-]?\d{1,3}")
+_BYDAY = re.compile(r"([+-]?[0-9]{1,2})?(MO|TU|WE|TH|FR|SA|SU)")  # ASCII digits only
+_SIGNED = re.compile(r"[+-]?[0-9]{1,3}")
+_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
 class RRuleSource:
-    """A compiled rule set: dateutil rule, RDATEs and EXDATEs, as naive wall times in ``tz``."""
+    """A compiled rule set in ``tz``: the rule, RDATEs and EXDATEs, as wall times or instants.
+
+    Wall times (floating or in the rule's own zone) go through the DST rule like the rule's
+    own; instants (``Z``, another zone's ``TZID``, ``UNTIL=…Z``) are compared as instants.
+    """
 
     tz: ZoneInfo  # the zone the rule runs in (TZID / Z of DTSTART, else the task's)
-    rule: du.rrule = field(repr=False)
-    dtstart: datetime
-    freq: int
-    interval: int
-    count: int | None
-    rdates: tuple[datetime, ...] = ()
-    exdates: frozenset[datetime] = frozenset()
-    end: datetime | None = None  # no wall time after this one (UNTIL and RDATEs), if known
-    pinned: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    _memo: dict[str, du.rrule] = field(default_factory=dict, compare=False, repr=False)
+    rule: Rule | None  # None: the rule alone never fires; its RDATEs still do
+    rdates: tuple[datetime, ...] = ()  # wall times in tz
+    exdates: frozenset[datetime] = frozenset()  # wall times in tz
+    exdays: frozenset[date] = frozenset()  # EXDATE;VALUE=DATE: every occurrence on that day
+    rdate_instants: tuple[datetime, ...] = ()  # aware UTC
+    exdate_instants: frozenset[datetime] = frozenset()  # aware UTC
+    until_instant: datetime | None = None  # UNTIL=…Z: the rule's last possible instant
 
-    def walls_from(self, start: datetime) -> Iterator[datetime]:
-        """Yield the rule set's naive wall times ``>= start``, ascending, each once."""
-        if self.end is not None and start > self.end:
-            return
-        merged = heapq.merge(
-            self._rule_near(start).xafter(start, inc=True),
-            self.rdates[bisect_left(self.rdates, start) :],
-        )
+    def walls_from(self, start: datetime, budget: Budget) -> Iterator[datetime]:
+        """Yield the set's wall times ``>= start``, ascending, each once (RDATE instants
+        aside: see :meth:`iter_utc`)."""
+        rule_walls = () if self.rule is None else self.rule.walls_from(start, budget)
+        merged = heapq.merge(rule_walls, self.rdates[bisect_left(self.rdates, start) :])
         previous = None
         for wall in merged:
-            if wall != previous and wall not in self.exdates:
+            if wall != previous and self._kept(wall):
                 yield wall
             previous = wall
 
-    def _rule_near(self, start: datetime) -> du.rrule:
-        """The rule restarted a whole number of periods before ``start``: same grid and
-        defaults, same occurrences from ``start`` on, but no walk from a distant DTSTART."""
-        periods = self._periods_before(start)
-        if periods < 8:
-            return self.rule
-        rule, first, interval = self._uncounted(), self.dtstart, self.interval
-        if self.freq == du.YEARLY:
-            begin = first.replace(year=first.year + (periods - 1) * interval, month=1, day=1)
-        elif self.freq == du.MONTHLY:
-            index = first.year * 12 + first.month - 1 + (periods - 1) * interval
-            begin = first.replace(year=index // 12, month=index % 12 + 1, day=1)
-        else:
-            begin = first + (periods - 1) * interval * _STEP[self.freq]
-        return rule.replace(dtstart=begin, **self.pinned)
+    def _kept(self, wall: datetime) -> bool:
+        if wall in self.exdates or wall.date() in self.exdays:
+            return False
+        if self.until_instant is None and not self.exdate_instants:
+            return True
+        instant = resolve_wall_time(wall, self.tz)[0]
+        if instant in self.exdate_instants:
+            return False
+        # UNTIL bounds the rule's own instances, not RDATEs
+        late = self.until_instant is not None and instant > self.until_instant
+        return not late or self._is_rdate(wall)
 
-    def _periods_before(self, start: datetime) -> int:
-        first, freq, interval = self.dtstart, self.freq, self.interval
-        if start <= first:
-            return 0
-        if freq == du.YEARLY:
-            return (start.year - first.year) // interval
-        if freq == du.MONTHLY:
-            return ((start.year - first.year) * 12 + start.month - first.month) // interval
-        return (start - first) // (interval * _STEP[freq])
+    def _is_rdate(self, wall: datetime) -> bool:
+        index = bisect_left(self.rdates, wall)
+        return index < len(self.rdates) and self.rdates[index] == wall
 
-    def _uncounted(self) -> du.rrule:
-        """A COUNT rule as the same rule ending UNTIL its last occurrence (computed once)."""
-        if self.count is None:
-            return self.rule
-        if "uncounted" not in self._memo:
-            last = deque(self.rule, maxlen=1)  # at most MAX_COUNT steps, once per schedule
-            ends = self.rule.replace(count=None, until=last[0]) if last else self.rule
-            self._memo["uncounted"] = ends
-        return self._memo["uncounted"]
+    def iter_utc(self, after: datetime, budget: Budget) -> Iterator[tuple[datetime, str | None]]:
+        """Yield ``(utc, note)`` strictly after ``after``, ascending, each instant once."""
+        walls = iter_utc(lambda start: self.walls_from(start, budget), self.tz, after)
+        first = bisect_right(self.rdate_instants, after)
+        instants = ((utc, None) for utc in self.rdate_instants[first:])
+        previous = None
+        for utc, note in heapq.merge(walls, instants, key=lambda pair: pair[0]):
+            if utc != previous and utc not in self.exdate_instants:
+                yield utc, note
+            previous = utc
 
 
-def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRuleSource:
-    """Parse and check an RRULE (or iCalendar lines); :class:`ValidationError` says why not."""
+def parse_rrule(
+    text: str, tz: ZoneInfo, *, created_at: datetime | None, budget: Budget | None = None
+) -> RRuleSource:
+    """Parse and check an RRULE (or iCalendar lines); :class:`ValidationError` says why not.
+
+    Finding the first occurrence (and walking a COUNT rule to its end) spends ``budget``."""
     if len(text) > _MAX_TEXT:
         _fail(f"rule is longer than {_MAX_TEXT} characters")
-    lines = [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
     rule_values: list[str] = []
     starts: list[tuple[dict[str, str], str]] = []
     dates: dict[str, list[tuple[dict[str, str], str]]] = {"RDATE": [], "EXDATE": []}
-    for line in lines:
+    for line in ical.unfold(text):
         name, params, value = ical.split_line(line)
         if name == "RRULE":
             rule_values.append(value)
         elif name == "DTSTART":
+            if params.get("VALUE", "DATE-TIME") != "DATE-TIME":
+                _fail("DTSTART must be a DATE-TIME (VALUE=DATE is only read in RDATE/EXDATE)")
             starts.append((params, value))
         elif name in dates:
             dates[name].append((params, value))
@@ -176,47 +182,102 @@ def parse_rrule(text: str, tz: ZoneInfo, *, created_at: datetime | None) -> RRul
         if len(anchors) != 1:
             _fail("DTSTART takes one value")
         rule_tz, dtstart = anchors[0]
+        if isinstance(dtstart, date) and not isinstance(dtstart, datetime):  # pragma: no cover
+            _fail("DTSTART must be a DATE-TIME")
     elif created_at is None:
         raise ValueError("an RRULE without DTSTART needs created_at; use parse_schedule()")
     else:
         rule_tz, dtstart = tz, wall_of(created_at, tz).replace(second=0, microsecond=0)
-    walls = {
-        key: [
-            ical.in_zone(*pair, rule_tz)
-            for p, v in vals
-            for pair in ical.stamps(p, v, rule_tz, what=key)
-        ]
-        for key, vals in dates.items()
-    }
-    if len(walls["RDATE"]) + len(walls["EXDATE"]) > _MAX_DATES:
+    sets = _dates(dates, rule_tz, dtstart)
+    if sum(len(found) for found in sets.values()) > _MAX_DATES:
         _fail(f"more than {_MAX_DATES} RDATE/EXDATE values")
-    kwargs = _rule_kwargs(parts, rule_tz, dtstart)
+    has_rdates = bool(sets["RDATE"] or sets["RDATE@"])
+    until_text = parts.get("UNTIL")
+    until_instant = ical.until_instant(until_text) if until_text else None
+    if until_instant is not None:  # nothing past the supported range fires anyway
+        until_instant = min(until_instant, LATEST)
+    try:
+        rule: Rule | None = _rule(parts, rule_tz, dtstart, until_instant)
+    except ical.NeverFires:
+        if not has_rdates:
+            raise
+        rule = None  # RFC 5545: the set is the rule's instances (none) plus the RDATEs
+    source = RRuleSource(
+        rule_tz, rule, tuple(sorted(set(sets["RDATE"]))), frozenset(sets["EXDATE"]),
+        frozenset(sets["EXDAY"]), tuple(sorted(set(sets["RDATE@"]))),
+        frozenset(sets["EXDATE@"]), until_instant,
+    )  # fmt: skip
+    begin = min((dtstart, *sets["RDATE"]))
+    after = min((resolve_wall_time(begin, rule_tz)[0], *sets["RDATE@"])) - timedelta(days=2)
+    if next(source.iter_utc(after, budget or Budget()), None) is None:
+        start = resolve_wall_time(dtstart, rule_tz)[0]
+        early = until_instant is not None and until_instant < start
+        early = early or (rule is not None and rule.until is not None and rule.until < dtstart)
+        _fail(f"rule produces no occurrence{' (UNTIL is before DTSTART)' if early else ''}")
+    return source
+
+
+def _dates(
+    dates: dict[str, list[tuple[dict[str, str], str]]], rule_tz: ZoneInfo, dtstart: datetime
+) -> dict[str, list[Any]]:
+    """RDATE/EXDATE values sorted into wall times (floating or the rule's zone: key as is),
+    instants (``Z`` or another zone: key + ``@``) and whole days (EXDATE;VALUE=DATE)."""
+    out: dict[str, list[Any]] = {k: [] for k in ("RDATE", "RDATE@", "EXDATE", "EXDATE@", "EXDAY")}
+    for key, values in dates.items():
+        for params, value in values:
+            for zone, stamp in ical.stamps(params, value, rule_tz, what=key):
+                if not isinstance(stamp, datetime):  # VALUE=DATE
+                    if key == "RDATE":
+                        out["RDATE"].append(datetime.combine(stamp, dtstart.time()))
+                    else:
+                        out["EXDAY"].append(stamp)
+                elif zone.key == rule_tz.key:
+                    out[key].append(stamp)
+                else:
+                    out[key + "@"].append(resolve_wall_time(stamp, zone)[0])
+    return out
+
+
+def _rule(
+    parts: dict[str, str], tz: ZoneInfo, dtstart: datetime, until_instant: datetime | None
+) -> Rule:
+    """The checked rule; :class:`ical.NeverFires` when its own instances can never exist."""
+    kwargs = _rule_kwargs(parts, tz, dtstart)
     day_parts = {"BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYDAY"} & parts.keys()
     _check_days_exist(parts, day_parts, kwargs)
-    try:
-        rule = du.rrule(**kwargs)
-    except ValueError as exc:
-        _fail(f"rule can never fire: {exc}")
-    until: datetime | None = kwargs["until"]
-    rdates = tuple(sorted(set(walls["RDATE"])))
-    end = None if until is None else max((until, *rdates))
-    pinned: dict[str, Any] = {}  # dateutil's defaults from DTSTART, kept when it is moved
-    if kwargs["freq"] in (du.YEARLY, du.MONTHLY) and not day_parts:
-        pinned["bymonthday"] = (dtstart.day,)
-        if kwargs["freq"] == du.YEARLY:
-            pinned["bymonth"] = kwargs["bymonth"] or (dtstart.month,)
-    source = RRuleSource(
-        rule_tz, rule, dtstart, kwargs["freq"], kwargs["interval"], kwargs["count"],
-        rdates, frozenset(walls["EXDATE"]), end, pinned,
+    freq = kwargs["freq"]
+    days: tuple[du.weekday, ...] = kwargs["byweekday"] or ()
+    plain = frozenset(day.weekday for day in days if not day.n)
+    numbered = frozenset((day.n, day.weekday) for day in days if day.n)
+    bymonth = frozenset(kwargs["bymonth"] or ())
+    bymonthday = frozenset(kwargs["bymonthday"] or ())
+    if not day_parts:  # RFC 5545: what the rule does not say comes from DTSTART
+        if freq == _YEARLY:
+            bymonth = bymonth or frozenset({dtstart.month})
+            bymonthday = frozenset({dtstart.day})
+        elif freq == _MONTHLY:
+            bymonthday = frozenset({dtstart.day})
+        elif freq == _WEEKLY:
+            plain = frozenset({dtstart.weekday()})
+    until = kwargs["until"]
+    if until_instant is not None:  # a bound on wall times; the instant decides (RRuleSource)
+        until = wall_of(until_instant, tz) + timedelta(days=1)
+
+    def times(key: str, level: int, default: int) -> tuple[int, ...] | None:
+        given: tuple[int, ...] | None = kwargs[key]
+        return given if given else ((default,) if freq < level else None)
+
+    _check_grid(freq, kwargs["interval"], dtstart, kwargs)
+    return Rule(
+        freq=freq, interval=kwargs["interval"], dtstart=dtstart, wkst=kwargs["wkst"],
+        count=kwargs["count"], until=until, bymonth=bymonth, bymonthday=bymonthday,
+        byyearday=frozenset(kwargs["byyearday"] or ()),
+        byweekno=frozenset(kwargs["byweekno"] or ()), byday=plain, bynthday=numbered,
+        byhour=times("byhour", _HOURLY, dtstart.hour),
+        byminute=times("byminute", _MINUTELY, dtstart.minute),
+        bysecond=times("bysecond", _SECONDLY, dtstart.second),
+        bysetpos=tuple(kwargs["bysetpos"] or ()),
     )  # fmt: skip
-    try:
-        first = next(source.walls_from(min((dtstart, *rdates))), None)
-    except ValueError as exc:  # dateutil: interval and BYxxx never meet
-        _fail(f"rule can never fire: {exc}")
-    if first is None:
-        reason = " (UNTIL is before DTSTART)" if until is not None and until < dtstart else ""
-        _fail(f"rule produces no occurrence{reason}")
-    return source
 
 
 def _parse_parts(value: str) -> dict[str, str]:
@@ -247,6 +308,7 @@ def _rule_kwargs(parts: dict[str, str], tz: ZoneInfo, dtstart: datetime) -> dict
         _fail(f"FREQ={parts['FREQ']} is not one of {', '.join(_FREQS)}")
     by = {key: _ints(key, parts[key]) for key in _INTS if key in parts}
     days = [_byday(item, freq, parts) for item in parts.get("BYDAY", "").split(",") if item]
+    days = list(dict.fromkeys(days))  # BYDAY=MO,MO is BYDAY=MO
     if "BYWEEKNO" in by and freq != _YEARLY:
         _fail("BYWEEKNO is only allowed with FREQ=YEARLY (RFC 5545)")
     if "BYYEARDAY" in by and freq in (_MONTHLY, _WEEKLY, _DAILY):
@@ -262,8 +324,8 @@ def _rule_kwargs(parts: dict[str, str], tz: ZoneInfo, dtstart: datetime) -> dict
         _check_setpos(freq, by, days)
     whole_weeks = freq >= _DAILY and (interval * _STEP[freq]) % timedelta(days=7) == timedelta(0)
     if whole_weeks and days and dtstart.weekday() not in {day.weekday for day in days}:
-        _fail(f"INTERVAL={interval} stays on DTSTART's weekday, which BYDAY excludes")
-    until = ical.until(parts["UNTIL"], tz) if "UNTIL" in parts else None
+        _never(f"INTERVAL={interval} stays on DTSTART's weekday, which BYDAY excludes")
+    until = ical.until(parts["UNTIL"]) if "UNTIL" in parts else None
     kwargs: dict[str, Any] = {f"by{key[2:].lower()}": by.get(key) for key in _INTS}
     kwargs |= {"freq": freq, "dtstart": dtstart, "interval": interval, "count": count}
     return kwargs | {"until": until, "wkst": _DAYS.index(wkst), "byweekday": tuple(days) or None}
@@ -276,11 +338,13 @@ def _ints(key: str, text: str) -> tuple[int, ...]:
         if not _SIGNED.fullmatch(item) or (not signed and item[0] in "+-"):
             _fail(f"{key}={text}: {item!r} is not a whole number in {low}..{high}")
         value = int(item)
+        if key == "BYSECOND" and value == 60:
+            _fail(f"{key}={text}: 60 is a leap second, and leap seconds are not supported")
         if not low <= (abs(value) if signed else value) <= high:
             span = f"{low}..{high} or -{high}..-1" if signed else f"{low}..{high}"
             _fail(f"{key}={text}: {value} is out of range {span}")
         values.append(value)
-    return tuple(values)
+    return tuple(sorted(set(values)))  # BYHOUR=23,23 is BYHOUR=23 (BYSETPOS counts on it)
 
 
 def _byday(item: str, freq: int, parts: dict[str, str]) -> du.weekday:
@@ -303,8 +367,8 @@ def _byday(item: str, freq: int, parts: dict[str, str]) -> du.weekday:
 
 
 def _positive(key: str, text: str, limit: int | None) -> int:
-    if not text.isdigit() or int(text) < 1:
-        _fail(f"{key} must be a positive whole number, got {text!r}")
+    if not _DIGITS.fullmatch(text) or int(text) < 1:
+        _fail(f"{key} must be a positive whole number, got {text!r} (ASCII digits 0-9 only)")
     if limit is not None and int(text) > limit:
         _fail(f"{key}={text} is above the limit of {limit}")
     return int(text)
@@ -329,7 +393,33 @@ def _check_setpos(freq: int, by: dict[str, tuple[int, ...]], days: list[du.weekd
     most = per_day * times
     if min(abs(pos) for pos in by["BYSETPOS"]) > most:
         name = next(k for k, v in _FREQS.items() if v == freq)
-        _fail(f"BYSETPOS can never select: a {name} period holds at most {most} instance(s)")
+        _never(f"BYSETPOS can never select: a {name} period holds at most {most} instance(s)")
+
+
+def _check_grid(freq: int, interval: int, dtstart: datetime, kwargs: dict[str, Any]) -> None:
+    """Reject a sub-daily INTERVAL that never lands on the BYHOUR/BYMINUTE/BYSECOND times
+    (``FREQ=HOURLY;INTERVAL=2;BYHOUR=1`` from an even hour): period starts advance by
+    INTERVAL units from DTSTART's, so the seconds of the day they reach are DTSTART's modulo
+    gcd(INTERVAL x unit, 1 day)."""
+    if freq < _HOURLY:
+        return
+    unit = {_HOURLY: 3600, _MINUTELY: 60, _SECONDLY: 1}[freq]
+    grid = gcd(interval * unit, 86_400)
+    first = (dtstart.hour * 60 + dtstart.minute) * 60 + dtstart.second
+    first -= first % unit
+    hours = kwargs["byhour"] or range(24)
+    minutes = (kwargs["byminute"] or range(60)) if freq >= _MINUTELY else (0,)
+    seconds = (kwargs["bysecond"] or range(60)) if freq >= _SECONDLY else (0,)
+    if grid == unit or not (kwargs["byhour"] or kwargs["byminute"] or kwargs["bysecond"]):
+        return
+    for hour, minute, second in product(hours, minutes, seconds):
+        if ((hour * 60 + minute) * 60 + second - first) % grid == 0:
+            return
+    name = next(k for k, v in _FREQS.items() if v == freq)
+    _never(
+        f"FREQ={name};INTERVAL={interval} from DTSTART's {dtstart:%H:%M:%S} never reaches the "
+        "BYHOUR/BYMINUTE/BYSECOND times (rule can never fire)"
+    )
 
 
 def _check_days_exist(parts: dict[str, str], day_parts: set[str], kwargs: dict[str, Any]) -> None:
@@ -347,9 +437,23 @@ def _check_days_exist(parts: dict[str, str], day_parts: set[str], kwargs: dict[s
         probe["bymonthday"] = (dtstart.day,)
     if freq == _MONTHLY:  # numbered weekdays count within each month
         probe["bymonth"] = kwargs["bymonth"] or tuple(range(1, 13))
-    # Years 9596..9999 hold a whole 400-year cycle, and dateutil stops at year 9999.
+    # Years 9596..9999 hold a whole 400-year cycle, and dateutil stops at year 9999: at most
+    # 404 yearly periods. A BYDAY list is a union: numbered and plain weekdays probed apart.
+    weekdays: tuple[du.weekday, ...] = probe.pop("byweekday") or ()
+    groups: list[tuple[du.weekday, ...] | None] = [
+        group
+        for group in (tuple(d for d in weekdays if d.n), tuple(d for d in weekdays if not d.n))
+        if group
+    ]
     start = datetime(9596, 1, 1)
-    found = du.rrule(du.YEARLY, dtstart=start, count=1, byhour=0, byminute=0, bysecond=0, **probe)
-    if next(iter(found), None) is None:
+    found = False
+    for group in groups or [None]:
+        found = found or any(
+            du.rrule(
+                du.YEARLY, dtstart=start, count=1, byhour=0, byminute=0, bysecond=0,
+                byweekday=group, **probe,
+            )
+        )  # fmt: skip
+    if not found:
         chosen = ";".join(f"{k}={parts[k]}" for k in ("BYMONTH", *sorted(day_parts)) if k in parts)
-        _fail(f"no calendar date matches {chosen or 'DTSTART'} (rule can never fire)")
+        _never(f"no calendar date matches {chosen or 'DTSTART'} (rule can never fire)")

@@ -21,7 +21,8 @@ import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from ordinaut.errors import ValidationError
 
@@ -29,16 +30,41 @@ __all__ = ["iter_utc", "parse_timezone", "resolve_wall_time", "wall_of"]
 
 _NEAR = timedelta(days=2)  # wider than any offset change; one transition at most in that span
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")  # no dots: no "..", no files
+# tzdata files that are not zones: host-dependent (localtime), a template (posixrules), "no
+# zone" (Factory), and the leap-second ("right/") and duplicate ("posix/") trees
+_NOT_ZONES = frozenset({"Factory", "localtime", "posixrules"})
+_NOT_ZONE_TREES = ("right/", "posix/")
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    """Canonical IANA zones and their links (backward names like US/Eastern), as installed."""
+    return frozenset(available_timezones()) - _NOT_ZONES
 
 
 def parse_timezone(name: str, *, field: str = "timezone") -> ZoneInfo:
-    """The IANA zone called ``name`` (``Europe/Chisinau``, ``UTC``, ``Etc/GMT+2``)."""
+    """The IANA zone called ``name`` (``Europe/Chisinau``, ``UTC``, ``Etc/GMT+2``).
+
+    Canonical names and links (``US/Eastern``) only: the ``right/`` (leap-second) and
+    ``posix/`` trees, ``posixrules``, ``Factory`` and ``localtime`` are refused.
+    """
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(
             "time zone is empty; give an IANA name like Europe/Chisinau", field=field
         )
     if len(name) > 64 or not _ZONE_NAME.fullmatch(name):
         raise ValidationError(f"{name[:64]!r} is not an IANA time zone name", field=field)
+    if name in _NOT_ZONES or name.startswith(_NOT_ZONE_TREES):
+        raise ValidationError(
+            f"{name!r} is a tzdata file, not an IANA time zone (right/ and posix/ copies, "
+            "posixrules, Factory and localtime are refused); give a name like Europe/Chisinau",
+            field=field,
+        )
+    if name not in _zone_names():
+        raise ValidationError(
+            f"unknown time zone {name!r} (names are case-sensitive, e.g. Europe/Chisinau)",
+            field=field,
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -71,9 +97,11 @@ def resolve_wall_time(naive_local: datetime, tz: ZoneInfo) -> tuple[datetime, st
             f"{_duration(after - before)}); fires at {_clock(shown)} {shown.tzname()}"
         )
     first = utc.astimezone(tz)
+    second = (naive - after).replace(tzinfo=UTC).astimezone(tz)
     return utc, (
         f"{clock} happens twice on {day} in {tz.key} (DST fold: clocks go back "
-        f"{_duration(before - after)}); fires once, at the first {clock} ({first.tzname()})"
+        f"{_duration(before - after)}); fires once, at the first {clock} ({first.tzname()}), "
+        f"not again at {clock} {second.tzname()} (RFC 5545 §3.3.5)"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, ValidationError
+from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import MAX_PREVIEW, parse_schedule, preview
 from ordinaut.service.audit import record
@@ -62,10 +63,11 @@ def snooze(
     )
     jumped: list[datetime] = []
     cursor = row.next_occurrence_at or row.next_run_at
-    following = schedule.next_after(cursor)
+    budget = Budget()  # one expansion budget for the whole walk
+    following = schedule.next_after(cursor, budget)
     while following is not None and following <= target and len(jumped) < MAX_RECORDED_SKIPS:
         jumped.append(following)
-        following = schedule.next_after(following)
+        following = schedule.next_after(following, budget)
     _record_skipped(conn, row, jumped, now, "superseded by snooze")
     values = {"next_occurrence_at": target, "next_run_at": target, "updated_at": now}
     queries.update_task(conn, task_id, values)
@@ -88,9 +90,10 @@ def skip_next(
     )
     skipped: list[datetime] = []
     current: datetime | None = row.next_occurrence_at
+    budget = Budget()  # one expansion budget for the whole walk
     while current is not None and len(skipped) < body.count:
         skipped.append(current)
-        current = schedule.next_after(current)
+        current = schedule.next_after(current, budget)
     _record_skipped(conn, row, skipped, now, "skipped on request")
     values: dict[str, Any] = {
         "next_occurrence_at": current,

@@ -132,6 +132,14 @@ def test_preview_schedule(api: Api) -> None:
     assert any("DST" in note for note in body["notes"])
     bad = api.admin.get("/schedules/preview", params={"kind": "rrule", "expr": "FREQ=NEVER"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "schedule_expr"
+    # issue 12: near the end of datetime's range a preview was an OverflowError (500)
+    for after in ("9999-12-30T00:00:00Z", "0001-01-02T00:00:00Z"):
+        late = api.admin.get(
+            "/schedules/preview", params={"kind": "cron", "expr": "0 9 * * *", "after": after}
+        )
+        assert late.status_code == 422, late.text
+        assert late.json()["error"]["field"] == "after"
+        assert "supported range" in late.json()["error"]["message"]
     assert (
         api.make_client(None)
         .get("/schedules/preview", params={"kind": "cron", "expr": "* * * * *"})

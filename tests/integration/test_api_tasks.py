@@ -68,6 +68,33 @@ def test_create_get_list_task(api: Api) -> None:
             "schedule_kind",
             "not supported yet",
         ),
+        # issue 12: these were a 500 or were accepted; each is a 422 naming what is wrong
+        ({"schedule_expr": "FREQ=DAILY;INTERVAL=\u00b2"}, "schedule_expr", "ASCII digits"),
+        (
+            {"schedule_kind": "cron", "schedule_expr": "\u0665 \u0669 * * *"},
+            "schedule_expr",
+            "ASCII digits",
+        ),
+        (
+            {
+                "schedule_kind": "once",
+                "schedule_expr": "9999-12-31T23:00:00",
+                "timezone": "America/New_York",
+            },
+            "schedule_expr",
+            "outside the supported range",
+        ),
+        ({"schedule_kind": "cron", "schedule_expr": "0 9 * * 7/2"}, "schedule_expr", "at 7"),
+        ({"timezone": "right/Europe/Chisinau"}, "timezone", "not an IANA time zone"),
+        ({"timezone": "localtime"}, "timezone", "not an IANA time zone"),
+        (
+            {
+                "schedule_expr": "DTSTART:20260105T000000\nRRULE:FREQ=MINUTELY;INTERVAL=1439;"
+                "BYMONTH=2;BYMONTHDAY=29;BYHOUR=0;BYMINUTE=0"
+            },
+            "schedule_expr",
+            "expansion budget",
+        ),
         ({"priority": 0}, "priority", ""),
         ({"priority": 10}, "priority", ""),
         ({"max_retries": -1}, "max_retries", ""),

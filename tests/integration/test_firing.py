@@ -404,3 +404,20 @@ def test_rrule_without_dtstart_is_anchored_at_creation_truncated_to_the_minute(
 
 def _jitter(tid: uuid.UUID, occurrence: datetime, seconds: int) -> datetime:
     return occurrence + jitter_delay(str(tid), occurrence, seconds)
+
+
+def test_a_task_over_its_expansion_budget_is_paused_and_says_why(engine: Engine) -> None:
+    """Beat spends at most ``steps`` of expansion work on one task in a batch (issue 12);
+    past it the task is paused with a skipped run saying why, like a zone that left tzdata."""
+    costly, cheap = add_tasks(
+        engine,
+        {"schedule_expr": "* * * * *", "next_run_at": at("07:00")},  # 180 missed minutes
+        {"schedule_expr": "0 10 * * *", "next_run_at": at("10:00")},
+    )
+    result = fire_due_tasks(engine, NOW, limit=1000, grace=GRACE, cap=100, steps=40)
+    assert counts(result) == (2, 1, 1, 0, 1)
+    assert state_of(engine, costly) == ("paused", at("07:00"), at("07:00"))
+    ((when, reason),) = skipped_of(engine, costly)
+    assert when == at("07:00")
+    assert "expansion budget" in reason and "40" in reason and "paused" in reason
+    assert work_of(engine, cheap) == [(at("10:00"), at("10:00"), "schedule")]

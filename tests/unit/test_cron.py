@@ -188,8 +188,17 @@ def test_or_rule_over_a_whole_year() -> None:
         ("* * * * 8", ["day-of-week field", "out of range 0-7 or SUN-SAT"]),
         ("* * * FOO *", ["month field", "'FOO' is not allowed (allowed: 1-12 or JAN-DEC)"]),
         ("* * * * FRY", ["day-of-week field", "'FRY' is not allowed"]),
-        ("*/0 * * * *", ["step '0' must be a positive whole number"]),
-        ("*/x * * * *", ["step 'x' must be a positive whole number"]),
+        ("*/0 * * * *", ["step 0 is out of range 1-60"]),
+        ("*/x * * * *", ["step 'x' is not a number"]),
+        # issue 12: say what is wrong; ASCII digits only; 7/N cannot step (it would be empty)
+        ("*/10000 * * * *", ["minute field '*/10000'", "step 10000 is out of range 1-60"]),
+        ("* * * * */9", ["day-of-week field", "step 9 is out of range 1-8"]),
+        ("00005 * * * *", ["value '00005' has more than 2 digits (allowed: 0-59)"]),
+        ("\u0665 \u0669 * * *", ["'\u0665' is not a number: use ASCII digits 0-9"]),  # Arabic-Indic
+        ("0 \u00b2 * * *", ["hour field", "use ASCII digits 0-9"]),  # superscript two
+        ("*/\u0665 * * * *", ["step '\u0665' is not a number (use ASCII digits 0-9)"]),
+        ("0 9 * * 7/2", ["day-of-week field '7/2'", "a step cannot start at 7", "0/2"]),
+        ("0 9 * * 7/1", ["a step cannot start at 7"]),
         ("5-1 * * * *", ["range '5-1' runs backwards"]),
         ("1,,2 * * * *", ["an empty value is not allowed"]),
         ("-1 * * * *", ["minute field"]),

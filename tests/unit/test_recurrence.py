@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ordinaut.errors import ValidationError
-from ordinaut.limits import LATEST
+from ordinaut.limits import EARLIEST, LATEST
 from ordinaut.scheduling.recurrence import (
     DEFAULT_TIMEZONE,
     Schedule,
@@ -64,6 +64,12 @@ def test_default_timezone() -> None:
         ("UTC\x00", "is not an IANA time zone name"),
         ("A" * 65, "is not an IANA time zone name"),
         ("+02:00", "is not an IANA time zone name"),
+        # issue 12: canonical IANA names and links only, not every file tzdata ships
+        ("right/Europe/Chisinau", "is a tzdata file, not an IANA time zone"),
+        ("posix/Europe/Chisinau", "is a tzdata file, not an IANA time zone"),
+        ("posixrules", "is a tzdata file"),
+        ("Factory", "is a tzdata file"),
+        ("localtime", "is a tzdata file"),
     ],
 )
 def test_parse_timezone_rejects(name: str, fragment: str) -> None:
@@ -94,6 +100,7 @@ def test_parse_timezone_custom_field() -> None:
         ("condition", "", "schedule_expr", "required for kind condition"),
         ("event", "email received", "schedule_expr", "event topic 'email received' must be"),
         ("event", "a" * 201, "schedule_expr", "must be 1..200 characters"),
+        ("once", "2027-01-01T0\u0669:00:00Z", "schedule_expr", "is not an ISO 8601 date and time"),
         ("event", "topic/with/slash", "schedule_expr", "A-Z a-z 0-9 _ . * : -"),
         ("cron", "0 9 * * * " * 500, "schedule_expr", "longer than 4000 characters"),
         ("once", "tomorrow at nine", "schedule_expr", "is not an ISO 8601 date and time"),
@@ -230,7 +237,7 @@ def test_preview_notes_are_deduplicated_and_cover_gap_and_fold() -> None:
         "03:30 does not exist on 2026-03-29 in Europe/Bucharest (DST gap: clocks skip 1h); "
         "fires at 04:30 EEST",
         "03:30 happens twice on 2026-10-25 in Europe/Bucharest (DST fold: clocks go back 1h); "
-        "fires once, at the first 03:30 (EEST)",
+        "fires once, at the first 03:30 (EEST), not again at 03:30 EET (RFC 5545 §3.3.5)",
     ]
     assert sum(occ.note is not None for occ in result.occurrences) == 2
 
@@ -252,6 +259,30 @@ def test_preview_count_bounds(count: int) -> None:
     assert "count must be 1..1000" in caught.value.message
 
 
+@pytest.mark.parametrize(
+    ("kind", "expr"),
+    [("cron", "0 9 * * *"), ("rrule", "FREQ=DAILY"), ("rrule", "FREQ=MINUTELY;INTERVAL=7")],
+)
+@pytest.mark.parametrize(
+    "after",
+    [
+        datetime(9999, 12, 30, tzinfo=UTC),  # issue 12: within two days of year 9999
+        datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(1, 1, 2, tzinfo=UTC),  # and of year 1
+        datetime(1, 1, 1, tzinfo=UTC),
+        LATEST,
+        EARLIEST - timedelta(microseconds=1),
+    ],
+)
+def test_preview_after_outside_the_supported_range_is_refused(
+    kind: str, expr: str, after: datetime
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        preview(kind, expr, "America/New_York", count=3, after=after)
+    assert caught.value.field == "after"
+    assert "outside the supported range 1970-01-01 to 9000-01-01" in caught.value.message
+
+
 def test_preview_limits_and_errors() -> None:
     assert len(preview("cron", "* * * * *", "UTC", count=1000, after=CREATED).occurrences) == 1000
     with pytest.raises(ValidationError) as caught:
@@ -270,6 +301,7 @@ def test_preview_limits_and_errors() -> None:
         "9000-01-01T00:00:00Z",
         "1969-12-31T23:59:59Z",
         "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:00:00",  # issue 12: wall time in America/New_York, past datetime's end
     ],
 )
 def test_once_outside_the_supported_range_is_refused(expr: str) -> None:
@@ -284,7 +316,7 @@ def test_once_outside_the_supported_range_is_refused(expr: str) -> None:
     [
         ("cron", "59 23 31 12 *", "America/New_York"),  # 9999-12-31 23:59 there overflows UTC
         ("rrule", "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=31;BYHOUR=23", "Pacific/Pago_Pago"),
-        ("rrule", "DTSTART:99991231T230000Z\nRRULE:FREQ=MINUTELY", "UTC"),
+        ("rrule", "DTSTART:89991231T230000Z\nRRULE:FREQ=MINUTELY", "UTC"),
     ],
 )
 def test_occurrences_end_before_the_latest_instant_without_overflow(
@@ -297,9 +329,11 @@ def test_occurrences_end_before_the_latest_instant_without_overflow(
     assert schedule.next_after(datetime(8999, 12, 31, 23, 59, tzinfo=UTC)) is None
 
 
-def test_a_date_that_overflows_in_the_zone_is_refused_not_crashed() -> None:
-    with pytest.raises(ValidationError) as caught:
-        parse_schedule(
-            "rrule", "FREQ=YEARLY;UNTIL=99991231T235959Z", "Pacific/Kiritimati", created_at=CREATED
-        )
-    assert caught.value.field == "schedule_expr" and "supported range" in caught.value.message
+@pytest.mark.parametrize("until", ["99991231T235959Z", "99991231", "99991231T235959"])
+def test_an_until_at_the_end_of_the_calendar_means_no_end_not_a_crash(until: str) -> None:
+    """UNTIL past the supported range (issue 12): bounded by it, never an OverflowError."""
+    schedule = parse_schedule(
+        "rrule", f"FREQ=YEARLY;UNTIL={until}", "Pacific/Kiritimati", created_at=CREATED
+    )
+    assert schedule.next_after(CREATED) is not None
+    assert schedule.next_after(datetime(8999, 6, 1, tzinfo=UTC)) is None

@@ -79,7 +79,7 @@ def test_fold_note_reads_well() -> None:
     _, note = resolve_wall_time(datetime(2026, 10, 25, 2, 30), CHISINAU)
     assert note == (
         "02:30 happens twice on 2026-10-25 in Europe/Chisinau (DST fold: clocks go back 1h); "
-        "fires once, at the first 02:30 (EEST)"
+        "fires once, at the first 02:30 (EEST), not again at 02:30 EET (RFC 5545 §3.3.5)"
     )
 
 
