@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_the_agenda_lists_the_callers_fires_in_order_and_pages(api: Api) -> None
     assert [i["at"] for i in items] == sorted(i["at"] for i in items)
     # the hourly task's fires are its schedule's occurrences, shown in the asked zone
     schedule = schedule_of("cron", "0 * * * *", "Europe/Chisinau", start)
-    expected = [o.utc for o in schedule.iter_after(start)][: 7 * 24]
+    expected = [o.utc for o in islice(schedule.iter_after(start), 7 * 24)]
     mine = [datetime.fromisoformat(i["at"]) for i in items if i["task_id"] == hourly["id"]]
     assert mine == [e for e in expected if e < end]
     assert items[0]["local"].endswith("+09:00")
