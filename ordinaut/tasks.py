@@ -16,8 +16,12 @@ Connections are built once per pool process, in ``worker_process_init``.
   ``queued`` and the sweeper re-sends them once the reservation has run out.
 - ``ordinaut.reap`` and ``ordinaut.sweep`` (control queue): see
   :mod:`ordinaut.runs.maintenance`.
-- ``ordinaut.relay`` (control queue, requested by beat when the outbox holds events): the
-  outbox to Redis Streams (:mod:`ordinaut.events.relay`).
+- ``ordinaut.relay`` (control queue, requested by beat when the outbox holds events, and by
+  the API when an event is published): the outbox to Redis Streams
+  (:mod:`ordinaut.events.relay`), then a trigger pass when it appended anything.
+- ``ordinaut.trigger`` (control queue): the trigger consumer — external events on the
+  stream → due_work of the event tasks they fire (:mod:`ordinaut.events.trigger`); a pass
+  that wrote work dispatches at once, in the same task.
 - ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
   that has work (the backstop for every lost wake-up).
 
@@ -38,6 +42,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import redis
 from celery import current_app, shared_task
 from celery.exceptions import Reject
 from celery.signals import (
@@ -53,6 +58,7 @@ from celery.worker import state as worker_state
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordinaut.clock import utcnow
+from ordinaut.events import trigger as triggering
 from ordinaut.events.relay import relay as relay_outbox
 from ordinaut.outage import Outage, first_line
 from ordinaut.runs import dispatch as dispatching
@@ -175,7 +181,31 @@ def _sweep(app: Any) -> int:
 def _relay(app: Any) -> int:
     rt = runtime_of(app)
     wake.clear(rt, wake.RELAY_TASK)
-    return _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+    published = _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+    if published:
+        _trigger(app)
+    return published
+
+
+def _trigger(app: Any, *, backstop: bool = False) -> int:
+    """A trigger pass (and, from maintenance, the backstop); dispatches what it wrote."""
+    rt = runtime_of(app)
+    idle = triggering.PassResult(0, 0, 0, 0)
+
+    def run() -> triggering.PassResult:
+        try:
+            return triggering.consume(rt.engine, rt.redis, rt.settings.namespace, utcnow())
+        except redis.RedisError as exc:  # the backstop catches up once Redis is back
+            log.warning("trigger pass skipped: Redis unavailable: %s", first_line(exc))
+            return idle
+
+    result = _periodic(run, idle)
+    written = result.work
+    if backstop:
+        written += _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0)
+    if written:
+        _dispatch(app)
+    return result.events
 
 
 @shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -209,6 +239,13 @@ def relay(self: Any) -> int:
     return _relay(self.app)
 
 
+@shared_task(name=wake.TRIGGER_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def trigger(self: Any) -> int:
+    """Turn external events on the stream into due_work of the event tasks they fire."""
+    wake.clear(runtime_of(self.app), wake.TRIGGER_TASK)
+    return _trigger(self.app)
+
+
 @shared_task(name="ordinaut.maintain", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def maintain(self: Any) -> dict[str, bool]:
     """The periodic pass (beat's one internal entry): the reaper, the sweeper and the
@@ -225,6 +262,9 @@ def maintain(self: Any) -> dict[str, bool]:
         _dispatch(self.app)
     if todo.unrelayed:
         _relay(self.app)
+    # entries a dead consumer left, and events a Redis restart lost (a Redis read and one
+    # indexed query when there is nothing to do)
+    _trigger(self.app, backstop=True)
     return {
         "reap": todo.expired_leases,
         "sweep": todo.stale_queued,

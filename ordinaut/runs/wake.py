@@ -1,4 +1,5 @@
-"""Waking the control worker: coalesced requests for ``ordinaut.dispatch`` and ``ordinaut.relay``.
+"""Waking the control worker: coalesced requests for ``ordinaut.dispatch``, ``ordinaut.relay``
+and ``ordinaut.trigger``.
 
 :func:`request` sets a short-lived Redis flag and sends a message only when none is
 pending; the task clears the flag before it starts its work (:func:`clear`), so work that
@@ -22,6 +23,7 @@ log = logging.getLogger("ordinaut.runs")
 
 DISPATCH_TASK = "ordinaut.dispatch"
 RELAY_TASK = "ordinaut.relay"
+TRIGGER_TASK = "ordinaut.trigger"
 # a pending flag older than this is ignored (its message was lost): a bound on how long a
 # lost wake-up can suppress others; the periodic maintenance runs meanwhile anyway
 FLAG_SECONDS = 10
@@ -56,13 +58,14 @@ def clear(rt: Runtime, task: str) -> None:
         log.debug("could not clear a wake-up flag", exc_info=True)
 
 
-def kicker(sender: Any, rt: Runtime) -> Callable[[], None]:
-    """A best-effort ``request_dispatch`` for the service layer (``run_now``, approve)."""
+def kicker(sender: Any, rt: Runtime, task: str = DISPATCH_TASK) -> Callable[[], None]:
+    """A best-effort :func:`request` of ``task`` for the service layer (dispatch after
+    ``run_now`` or an approval; the relay after an event is published)."""
 
     def kick() -> None:
         try:
-            request_dispatch(sender, rt)
+            request(sender, rt, task)
         except Exception:
-            log.warning("could not send dispatch", exc_info=True)
+            log.warning("could not send %s", task, exc_info=True)
 
     return kick

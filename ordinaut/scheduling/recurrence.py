@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from ordinaut.errors import ValidationError
 from ordinaut.limits import EARLIEST, LATEST
-from ordinaut.scheduling import cron, rrule, wall
+from ordinaut.scheduling import cron, rrule, topics, wall
 from ordinaut.scheduling.wall import parse_timezone
 from ordinaut.vocabulary import ScheduleKind
 
@@ -48,7 +48,6 @@ __all__ = [
 
 DEFAULT_TIMEZONE = "Europe/Chisinau"
 MAX_PREVIEW = 1000
-_TOPIC = re.compile(r"[A-Za-z0-9_.*:-]{1,200}")
 _MAX_EXPR = 4000
 
 
@@ -210,11 +209,8 @@ def _compile(
         return _WallPlan(source, source.tz)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
-    if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):
-        raise ValidationError(
-            f"event topic {text[:60]!r} must be 1..200 characters of A-Z a-z 0-9 _ . * : -",
-            field="schedule_expr",
-        )
+    if kind is ScheduleKind.EVENT:
+        topics.check_pattern(text)
     return _NoPlan()
 
 

@@ -26,7 +26,9 @@ def publish_event(
     max_bytes: int,
     redactor: Redactor,
 ) -> EventAccepted:
-    """Record an external event in the outbox (``event.external.<topic>``).
+    """Record an external event in the outbox (``event.external.<topic>``); the relay puts
+    it on the stream and the trigger consumer starts the event tasks it reaches
+    (:mod:`ordinaut.events.trigger`).
 
     The payload is at most ``max_bytes`` as compact JSON (ORDINAUT_MAX_EVENT_PAYLOAD_BYTES,
     413 past it) and is stored with secret values redacted.
@@ -50,6 +52,8 @@ def publish_event(
                     "topic": body.topic,
                     "payload": redactor.value(body.payload),
                     "agent_id": str(principal.agent_id),
+                    # an agents:admin publisher reaches every agent's event tasks
+                    "admin": principal.is_admin,
                     "at": now.isoformat(),
                 },
             )

@@ -99,11 +99,13 @@ class Service:
         runtime: Runtime,
         *,
         kick_dispatch: Callable[[], None],
+        kick_relay: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.runtime = runtime
         self.clock = clock
         self._kick = kick_dispatch
+        self._kick_relay = kick_relay  # an event was recorded: relay (and trigger) it now
         # secrets are read from the environment at call time by the tools; so are they here
         self.redactor = redact.redactor_for(os.environ)
         settings = runtime.settings
@@ -294,7 +296,7 @@ class Service:
         self, p: Principal, body: EventIn, *, idempotency_key: str | None = None
     ) -> EventAccepted:
         with self._tx() as conn:
-            return replay_or_run(
+            accepted = replay_or_run(
                 conn,
                 p,
                 idempotency_key,
@@ -310,6 +312,8 @@ class Service:
                     redactor=self.redactor,
                 ),
             )
+        self._kick_relay()
+        return accepted
 
     def preview_schedule(
         self,

@@ -53,12 +53,27 @@ class TaskCreate(BaseModel):
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
     jitter_seconds: StrictInt = Field(default=0, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    event_filter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Event tasks: a JMESPath expression over the event's payload; the task "
+        "fires only when it is truthy (e.g. \"priority == 'high'\").",
+    )
+    event_sources: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Event tasks: ids of other agents whose events may also fire this task "
+        "(its own agent's always do; an agents:admin publisher reaches every task).",
+    )
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
 
 
-PATCH_NULLABLE = frozenset({"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"})
+PATCH_NULLABLE = frozenset(
+    {"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds", "event_filter"}
+)
 
 
 def _only_listed_nullable(schema: dict[str, Any]) -> None:
@@ -77,8 +92,9 @@ def _only_listed_nullable(schema: dict[str, Any]) -> None:
 class TaskUpdate(BaseModel):
     """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
 
-    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key`` and ``timeout_seconds`` may be
-    set to null; for the rest an omitted field is unchanged and null is rejected.
+    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds`` and
+    ``event_filter`` may be set to null; for the rest an omitted field is unchanged and null
+    is rejected.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
@@ -100,6 +116,8 @@ class TaskUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     jitter_seconds: StrictInt | None = Field(default=None, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    event_filter: str | None = Field(default=None, min_length=1, max_length=1000)
+    event_sources: list[uuid.UUID] | None = Field(default=None, max_length=50)
 
     @field_validator(
         "title",
@@ -115,6 +133,7 @@ class TaskUpdate(BaseModel):
         "overlap_policy",
         "misfire_policy",
         "jitter_seconds",
+        "event_sources",
     )
     @classmethod
     def _not_null(cls, value: Any) -> Any:
@@ -159,6 +178,8 @@ class TaskPublic(BaseModel):
     misfire_policy: MisfirePolicy
     jitter_seconds: int
     timeout_seconds: int | None
+    event_filter: str | None = None
+    event_sources: list[uuid.UUID] = Field(default_factory=list)
     next_run_at: datetime | None
     next_run: TimePoint | None
     created_at: datetime
@@ -248,7 +269,13 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    topic: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    topic: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$",
+        description="Dot-separated segments of A-Z a-z 0-9 _ : - (e.g. email.received); "
+        "event tasks match it with their schedule_expr pattern.",
+    )
     payload: dict[str, Any] = Field(default_factory=dict)
 
 

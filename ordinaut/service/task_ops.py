@@ -18,7 +18,13 @@ from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
-from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
+from ordinaut.service.tasks import (
+    check_event_fields,
+    check_pipeline,
+    get_task,
+    reject_untriggered,
+    task_public,
+)
 from ordinaut.store import queries
 from ordinaut.vocabulary import TIMED_KINDS, ScheduleKind, Scope, TaskStatus, Trigger
 
@@ -50,6 +56,11 @@ def update_task(
         return task_public(row)
     if "payload" in changes:
         check_pipeline(conn, principal, changes["payload"])
+    check_event_fields(
+        changes.get("schedule_kind", row.schedule_kind),
+        changes.get("event_filter", row.event_filter),
+        changes.get("event_sources", row.event_sources),
+    )
     if changes.keys() & _SCHEDULE_FIELDS or "jitter_seconds" in changes:
         kind = changes.get("schedule_kind", row.schedule_kind)
         expr = changes.get("schedule_expr", row.schedule_expr)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Forbidden, NotFound, ValidationError
+from ordinaut.pipeline.template import TemplateError, compile_expr
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.policy import scopes
 from ordinaut.scheduling.planning import fire_time
@@ -20,7 +21,7 @@ from ordinaut.service.auth import Principal
 from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
 from ordinaut.tools.registry import tools_for_payload
-from ordinaut.vocabulary import TIMED_KINDS, Scope, TaskStatus
+from ordinaut.vocabulary import TIMED_KINDS, ScheduleKind, Scope, TaskStatus
 
 
 def create_task(
@@ -29,6 +30,7 @@ def create_task(
     """Validate and store a task; it is picked up by the next beat tick."""
     principal.require(Scope.TASKS_WRITE)
     reject_untriggered(body.schedule_kind)
+    check_event_fields(body.schedule_kind, body.event_filter, body.event_sources)
     tz = body.timezone or default_tz
     schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
     ensure_not_past(schedule, now)
@@ -56,7 +58,28 @@ def create_task(
     return task_public(row)
 
 
-UNTRIGGERED_KINDS = ("event", "condition")
+UNTRIGGERED_KINDS = ("condition",)
+
+
+def check_event_fields(kind: str, event_filter: str | None, event_sources: list[Any]) -> None:
+    """``event_filter`` and ``event_sources`` belong to event tasks; a filter must compile."""
+    if kind != ScheduleKind.EVENT:
+        for name, value in (("event_filter", event_filter), ("event_sources", event_sources)):
+            if value:
+                raise ValidationError(
+                    f"{name} applies to schedule_kind 'event' only (this task is {kind!r})",
+                    field=name,
+                )
+        return
+    if event_filter is not None:
+        try:
+            compile_expr(event_filter)
+        except TemplateError as exc:
+            raise ValidationError(
+                f"event_filter: {exc.message} (a JMESPath expression over the event's "
+                "payload, e.g. \"priority == 'high'\")",
+                field="event_filter",
+            ) from None
 
 
 def reject_untriggered(kind: str | None) -> None:

@@ -92,6 +92,11 @@ task = sa.Table(
     sa.Column("misfire_policy", sa.Text, nullable=False, server_default="run_once"),
     sa.Column("jitter_seconds", sa.Integer, nullable=False, server_default="0"),
     sa.Column("timeout_seconds", sa.Integer, nullable=True),
+    # event tasks: a JMESPath filter over the payload, and other agents whose events fire it
+    sa.Column("event_filter", sa.Text, nullable=True),
+    sa.Column(
+        "event_sources", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=False, server_default="{}"
+    ),
     # the nominal next occurrence (schedule math continues from here) and when it fires
     # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
     sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
@@ -119,6 +124,11 @@ sa.Index(
     postgresql_where=sa.text("status = 'active' AND next_run_at IS NOT NULL"),
 )
 sa.Index("ix_task_created_by_created_at", task.c.created_by, task.c.created_at)
+sa.Index(
+    "ix_task_event_kind",
+    task.c.created_by,
+    postgresql_where=sa.text("schedule_kind = 'event' AND status IN ('active', 'paused')"),
+)
 
 due_work = sa.Table(
     "due_work",
@@ -258,8 +268,31 @@ outbox = sa.Table(
     sa.Column("payload", pg.JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    # external events: when the trigger consumer turned them into work (ordinaut.events.trigger)
+    sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
+sa.Index(
+    "ix_outbox_untriggered",
+    outbox.c.id,
+    postgresql_where=sa.text("triggered_at IS NULL AND topic LIKE 'event.external.%'"),
+)
+
+# one row per (task, event) the trigger consumer turned into work: a re-delivered stream
+# entry starts nothing twice (see ordinaut.events.trigger)
+event_fire = sa.Table(
+    "event_fire",
+    metadata,
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_event_fire_fired_at", event_fire.c.fired_at)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

@@ -64,7 +64,7 @@ def test_create_get_list_task(api: Api) -> None:
             "no occurrence after now",
         ),
         (
-            {"schedule_kind": "event", "schedule_expr": "email.received"},
+            {"schedule_kind": "condition", "schedule_expr": "0 9 * * *"},
             "schedule_kind",
             "not supported yet",
         ),

@@ -19,7 +19,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.steps` — step receipts and outcomes served from them;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
-  :mod:`.outbox`, :mod:`.health`;
+  :mod:`.outbox`, :mod:`.health`, :mod:`.triggers` (event tasks and the fire ledger);
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
   JSON parameter).
 """
@@ -115,13 +115,24 @@ from ordinaut.store.queries.tools import (
     upsert_mcp_server,
     upsert_tool,
 )
+from ordinaut.store.queries.triggers import (
+    EXTERNAL_PREFIX,
+    EventTask,
+    claim_fires,
+    event_tasks,
+    insert_event_work,
+    mark_triggered,
+    untriggered_events,
+)
 
 __all__ = [
+    "EXTERNAL_PREFIX",
     "OWNER_REVOKED",
     "Agent",
     "Backlog",
     "ClaimedRun",
     "DueTask",
+    "EventTask",
     "IdempotencyEntry",
     "LeasedWork",
     "LockedRun",
@@ -140,12 +151,14 @@ __all__ = [
     "cancel_runs_of",
     "cancel_task_runs",
     "claim_due_tasks",
+    "claim_fires",
     "claim_idempotency_key",
     "claim_run",
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
     "emit",
+    "event_tasks",
     "extend_lease",
     "finish_run",
     "get_agent",
@@ -158,6 +171,7 @@ __all__ = [
     "insert_agent",
     "insert_audit",
     "insert_due_work",
+    "insert_event_work",
     "insert_runs",
     "insert_step_results",
     "insert_task",
@@ -173,6 +187,7 @@ __all__ = [
     "mark_published",
     "mark_published_at",
     "mark_relayed",
+    "mark_triggered",
     "next_wake",
     "open_runs_by_key",
     "pause_tasks_of",
@@ -193,6 +208,7 @@ __all__ = [
     "take_unpublished",
     "tasks_with_open_runs",
     "transitions",
+    "untriggered_events",
     "update_task",
     "upsert_mcp_server",
     "upsert_tool",

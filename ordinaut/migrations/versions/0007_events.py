@@ -1,0 +1,75 @@
+"""Events that start work: event-triggered tasks and the trigger ledger.
+
+- ``task.event_filter``: an optional JMESPath expression over an event's payload that must
+  be truthy for an event task to fire;
+- ``task.event_sources``: agents (ids) whose events may also fire this task, besides its
+  own agent's (an ``agents:admin`` publisher reaches every event task);
+- ``event_fire``: one row per (task, event) the trigger consumer turned into work. Its
+  primary key is what makes a re-delivered stream entry (a consumer killed between commit
+  and ``XACK``) start nothing twice;
+- ``outbox.triggered_at``: when the trigger consumer handled an external event, so a
+  backstop can find external events the stream lost (Redis restarted without them).
+
+Revision ID: 0007_events
+Revises: 0006_direct_runs
+Create Date: 2026-12-02 11:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql as pg
+
+revision: str = "0007_events"
+down_revision: str | None = "0006_direct_runs"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("task", sa.Column("event_filter", sa.Text, nullable=True))
+    op.add_column(
+        "task",
+        sa.Column(
+            "event_sources", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=False, server_default="{}"
+        ),
+    )
+    op.create_index(
+        "ix_task_event_kind",
+        "task",
+        ["created_by"],
+        postgresql_where=sa.text("schedule_kind = 'event' AND status IN ('active', 'paused')"),
+    )
+    op.create_table(
+        "event_fire",
+        sa.Column(
+            "task_id",
+            pg.UUID(as_uuid=True),
+            sa.ForeignKey("task.id", ondelete="CASCADE", name="fk_event_fire_task_id_task"),
+            nullable=False,
+        ),
+        sa.Column("event_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column(
+            "fired_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")
+        ),
+        sa.PrimaryKeyConstraint("task_id", "event_id", name="pk_event_fire"),
+    )
+    op.create_index("ix_event_fire_fired_at", "event_fire", ["fired_at"])
+    op.add_column("outbox", sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_outbox_untriggered",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("triggered_at IS NULL AND topic LIKE 'event.external.%'"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outbox_untriggered", table_name="outbox")
+    op.drop_column("outbox", "triggered_at")
+    op.drop_index("ix_event_fire_fired_at", table_name="event_fire")
+    op.drop_table("event_fire")
+    op.drop_index("ix_task_event_kind", table_name="task")
+    op.drop_column("task", "event_sources")
+    op.drop_column("task", "event_filter")
