@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # client address per minute before 429 (0 = off)
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     auth_failures_per_minute: int = Field(default=60, ge=0)
+    # events: GET /events/stream sends a comment this often when nothing happens
+    event_stream_heartbeat_seconds: float = Field(default=15.0, ge=0.1, le=300)
 
     @field_validator("database_url")
     @classmethod

@@ -28,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, client, mcp, preview, tools, up
+    from ordinaut.cli import admin, client, events, mcp, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_commands(sub)
     tools.add_commands(sub)
     client.add_commands(sub)
+    events.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
     return parser

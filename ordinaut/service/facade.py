@@ -46,6 +46,7 @@ from ordinaut.service.models import (
     AgentPublic,
     EventAccepted,
     EventIn,
+    EventPage,
     RunNowAccepted,
     RunPublic,
     RunSummary,
@@ -79,6 +80,7 @@ OPERATIONS = (
     "approve_run",
     "reject_run",
     "publish_event",
+    "list_events",
     "preview_schedule",
     "list_tools",
 )
@@ -314,6 +316,37 @@ class Service:
             )
         self._kick_relay()
         return accepted
+
+    def list_events(
+        self,
+        p: Principal,
+        *,
+        after: str | None = None,
+        topic: str | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        return events.list_events(
+            self.runtime.redis,
+            self.runtime.settings.namespace,
+            p,
+            events.owner_lookup(self._tx, p),
+            after=after,
+            topic=topic,
+            limit=limit,
+        )
+
+    def follow_events(
+        self, p: Principal, *, after: str | None = None, topic: str | None = None
+    ) -> events.EventFollower:
+        """A live feed for ``GET /events/stream`` (not an MCP tool: MCP has no stream)."""
+        return events.EventFollower(
+            self.runtime.redis,
+            self.runtime.settings.namespace,
+            p,
+            events.owner_lookup(self._tx, p),
+            after=after,
+            topic=topic,
+        )
 
     def preview_schedule(
         self,

@@ -304,6 +304,18 @@ class SkipIn(BaseModel):
     count: StrictInt = Field(default=1, ge=1, le=1000)
 
 
+class EventPage(BaseModel):
+    """A page of the event stream (``GET /events``): oldest first."""
+
+    items: list[dict[str, Any]] = Field(
+        description="Stream entries: {id, outbox_id, topic, payload, at} (README: the stream "
+        "entry format)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as after= to continue (also when this page is short or empty)."
+    )
+
+
 class EventAccepted(BaseModel):
     """The answer to ``POST /events``."""
 

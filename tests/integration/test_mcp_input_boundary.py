@@ -75,6 +75,7 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "approve_run": [{"run_id": w.run}],
         "reject_run": [{"run_id": w.run}],
         "publish_event": [{"topic": "fuzz.topic", "payload": {"a": [1, {"b": "c"}]}}],
+        "list_events": [{"topic": "task.#", "limit": 5}, {"after": "0-0"}],
         "preview_schedule": [
             {**PREVIEW, "after": "2030-01-01T00:00:00Z"},
             {**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import anyio
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
-from ordinaut.service.models import AgentCreate, AgentPublic, EventAccepted, EventIn
+from ordinaut.service.models import AgentCreate, AgentPublic, EventAccepted, EventIn, EventPage
+
+log = logging.getLogger("ordinaut.api")
 
 router = APIRouter()
 
@@ -26,6 +33,60 @@ def publish_event(
 ) -> EventAccepted:
     """Record an external event (``{"topic", "payload"}``) in the outbox."""
     return svc.publish_event(caller, body, idempotency_key=idempotency_key)
+
+
+@router.get("/events", response_model=EventPage, tags=["events"], operation_id="list_events")
+def list_events(
+    svc: Svc,
+    caller: Caller,
+    after: Annotated[str | None, Query(max_length=50)] = None,
+    topic: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventPage:
+    """Stream entries the caller may see, oldest first, after the cursor ``after``;
+    ``topic`` is a pattern (``*`` one segment, ``#`` any) over the entry's topic."""
+    return svc.list_events(caller, after=after, topic=topic, limit=limit)
+
+
+@router.get(
+    "/events/stream",
+    tags=["events"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    svc: Svc,
+    caller: Caller,
+    topic: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    since: Annotated[str | None, Query(max_length=50)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=50)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the stream the caller may see: ``id`` is the entry id (resume
+    with ``Last-Event-ID`` or ``since``), ``event`` its topic, ``data`` the entry as JSON;
+    a ``: heartbeat`` comment when nothing happened for a while."""
+    follower = svc.follow_events(caller, after=last_event_id or since, topic=topic)
+    block_ms = int(svc.runtime.settings.event_stream_heartbeat_seconds * 1000)
+
+    async def lines() -> AsyncIterator[str]:
+        yield "retry: 2000\n: connected\n\n"
+        while not await request.is_disconnected():
+            try:
+                items = await anyio.to_thread.run_sync(follower.next, block_ms)
+            except Exception:  # Redis or the database went away: the client reconnects
+                log.warning("event stream ended", exc_info=True)
+                return
+            if not items:
+                yield ": heartbeat\n\n"
+            for item in items:
+                data = json.dumps(item, separators=(",", ":"), default=str)
+                yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/schedules/preview", tags=["schedules"], operation_id="preview_schedule")

@@ -46,6 +46,7 @@ from ordinaut.store.queries.due_work import (
     lease_due_work,
     next_wake,
 )
+from ordinaut.store.queries.feed import owned_tasks
 from ordinaut.store.queries.firing import write_fired
 from ordinaut.store.queries.health import Backlog, backlog, ping
 from ordinaut.store.queries.idempotency import (
@@ -190,6 +191,7 @@ __all__ = [
     "mark_triggered",
     "next_wake",
     "open_runs_by_key",
+    "owned_tasks",
     "pause_tasks_of",
     "ping",
     "reap_expired_runs",
