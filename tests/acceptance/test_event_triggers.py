@@ -8,13 +8,15 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from ordinaut.store.engine import make_engine
 from tests.acceptance.conftest import Stack
-from tests.support import wait_for
+from tests.acceptance.test_mcp_scenario import over_http
+from tests.support import text_of, wait_for
 
 SCOPES = ["tasks:read", "tasks:write", "runs:read", "events:publish"]
 
@@ -160,3 +162,55 @@ def test_an_admin_event_reaches_every_agents_tasks(
     (run,) = runs_by_task(stack)[task]
     assert run.event["payload"] == {"subject": "v2"}
     assert uuid.UUID(run.event["agent_id"])
+
+
+def test_over_mcp_create_task_makes_an_event_task_and_publish_event_starts_it(
+    stack: Stack,
+) -> None:
+    async def main() -> tuple[str, str]:
+        async with over_http(stack) as session:
+            refused = await session.call_tool(
+                "create_task",
+                {
+                    "title": "bad filter",
+                    "schedule_kind": "event",
+                    "schedule_expr": "mcp.*",
+                    "event_filter": "x ==",
+                    "payload": {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {}}]},
+                },
+            )
+            assert refused.is_error and "event_filter" in text_of(refused.content[0])
+            made = await session.call_tool(
+                "create_task",
+                {
+                    "title": "on mcp.ping",
+                    "schedule_kind": "event",
+                    "schedule_expr": "mcp.*",
+                    "event_filter": "n > `1`",
+                    "payload": {
+                        "pipeline": [
+                            {"id": "e", "uses": "builtin.echo", "with": {"n": "${event.payload.n}"}}
+                        ]
+                    },
+                },
+            )
+            assert not made.is_error, made.content
+            task_id = str((made.structured_content or {})["id"])
+            skipped = await session.call_tool(
+                "publish_event", {"topic": "mcp.ping", "payload": {"n": 1}}
+            )
+            assert not skipped.is_error
+            sent = await session.call_tool(
+                "publish_event", {"topic": "mcp.ping", "payload": {"n": 2}}
+            )
+            assert not sent.is_error, sent.content
+            return task_id, str((sent.structured_content or {})["id"])
+
+    task_id, event_id = anyio.run(main)
+    wait_for(
+        lambda: any(r.status == "succeeded" for r in runs_by_task(stack).get(task_id, [])),
+        30,
+        what="the run publish_event started",
+    )
+    (run,) = runs_by_task(stack)[task_id]
+    assert run.event["id"] == event_id and run.event["payload"] == {"n": 2}
