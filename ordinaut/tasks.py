@@ -22,6 +22,8 @@ Connections are built once per pool process, in ``worker_process_init``.
 - ``ordinaut.trigger`` (control queue): the trigger consumer — external events on the
   stream → due_work of the event tasks they fire (:mod:`ordinaut.events.trigger`); a pass
   that wrote work dispatches at once, in the same task.
+- condition checks (:mod:`ordinaut.runs.conditions`) run in ``ordinaut.maintain``: due
+  checks call their tool, and a false → true edge writes due_work, dispatched at once.
 - ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
   that has work (the backstop for every lost wake-up).
 
@@ -61,9 +63,9 @@ from ordinaut.clock import utcnow
 from ordinaut.events import trigger as triggering
 from ordinaut.events.relay import relay as relay_outbox
 from ordinaut.outage import Outage, first_line
+from ordinaut.runs import conditions, lease, maintenance, shutdown, wake
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
-from ordinaut.runs import lease, maintenance, shutdown, wake
 from ordinaut.runs.publish import EXECUTE_RUN, publisher
 from ordinaut.runtime import (
     HEARTBEAT_SECONDS,
@@ -265,6 +267,9 @@ def maintain(self: Any) -> dict[str, bool]:
     # entries a dead consumer left, and events a Redis restart lost (a Redis read and one
     # indexed query when there is nothing to do)
     _trigger(self.app, backstop=True)
+    # condition checks: one indexed query when none is due
+    if _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0):
+        _dispatch(self.app)
     return {
         "reap": todo.expired_leases,
         "sweep": todo.stale_queued,

@@ -93,6 +93,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     RETRY = "retry"
     EVENT = "event"
+    CONDITION = "condition"
 
 
 class ScheduleKind(StrEnum):

@@ -107,6 +107,14 @@ class ListRunsArgs(_Args):
     cursor: str | None = Field(default=None, description=_CURSOR)
 
 
+class ListChecksArgs(_Args):
+    """Paging for list_checks (``GET /tasks/{task_id}/checks``)."""
+
+    task_id: uuid.UUID = Field(description="The condition task's id.")
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    cursor: str | None = Field(default=None, max_length=40, description=_CURSOR)
+
+
 class EventsArgs(_Args):
     """The query of ``GET /events``."""
 

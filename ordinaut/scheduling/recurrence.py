@@ -209,9 +209,20 @@ def _compile(
         return _WallPlan(source, source.tz)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
+    if kind is ScheduleKind.CONDITION:  # the cadence of its checks: an RRULE or a cron line
+        if is_rrule(text):
+            source = rrule.parse_rrule(text, tz, created_at=created_at)
+            return _WallPlan(source, source.tz)
+        return _WallPlan(cron.parse_cron(text), tz)
     if kind is ScheduleKind.EVENT:
         topics.check_pattern(text)
     return _NoPlan()
+
+
+def is_rrule(text: str) -> bool:
+    """True for RRULE text (a ``FREQ=`` part, or ``RRULE:``/``DTSTART`` lines), else cron."""
+    upper = text.upper()
+    return "FREQ=" in upper or upper.startswith(("RRULE:", "DTSTART"))
 
 
 def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:

@@ -44,6 +44,7 @@ from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
     AgentCreate,
     AgentPublic,
+    CheckPublic,
     EventAccepted,
     EventIn,
     EventPage,
@@ -73,6 +74,7 @@ OPERATIONS = (
     "pause_task",
     "resume_task",
     "cancel_task",
+    "list_checks",
     "list_runs",
     "get_run",
     "get_step_data",
@@ -249,6 +251,12 @@ class Service:
     def cancel_task(self, p: Principal, task_id: uuid.UUID) -> TaskPublic:
         with self._tx() as conn:
             return task_ops.set_status(conn, p, task_id, "cancel", now=self.clock())
+
+    def list_checks(
+        self, p: Principal, task_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[CheckPublic], str | None]:
+        with self._tx() as conn:
+            return tasks.list_checks(conn, p, task_id, limit=limit, after=cursor)
 
     # --- runs ----------------------------------------------------------------------------
 

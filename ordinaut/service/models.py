@@ -31,6 +31,14 @@ TRUNCATED = (
 )
 
 
+CONDITION_DOC = (
+    'Condition tasks: {"uses": TOOL, "with": {ARGS}, "when": JMESPATH}. On each tick of '
+    "schedule_expr (cron or RRULE) the tool is called with the arguments and the JMESPath "
+    "expression judges its output; the pipeline runs only when the result turns from false "
+    "to true (and not within cooldown_seconds of the last firing)."
+)
+
+
 class TaskCreate(BaseModel):
     """The body of ``POST /tasks`` (the seed's task, ``created_by`` taken from the token)."""
 
@@ -66,13 +74,28 @@ class TaskCreate(BaseModel):
         description="Event tasks: ids of other agents whose events may also fire this task "
         "(its own agent's always do; an agents:admin publisher reaches every task).",
     )
+    condition: dict[str, Any] | None = Field(default=None, description=CONDITION_DOC)
+    cooldown_seconds: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=366 * 86400,
+        description="Condition tasks: after firing, no new firing for this long.",
+    )
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
 
 
 PATCH_NULLABLE = frozenset(
-    {"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds", "event_filter"}
+    {
+        "schedule_expr",
+        "dedupe_key",
+        "concurrency_key",
+        "timeout_seconds",
+        "event_filter",
+        "condition",
+        "cooldown_seconds",
+    }
 )
 
 
@@ -92,9 +115,9 @@ def _only_listed_nullable(schema: dict[str, Any]) -> None:
 class TaskUpdate(BaseModel):
     """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
 
-    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds`` and
-    ``event_filter`` may be set to null; for the rest an omitted field is unchanged and null
-    is rejected.
+    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds``,
+    ``event_filter``, ``condition`` and ``cooldown_seconds`` may be set to null; for the rest
+    an omitted field is unchanged and null is rejected.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
@@ -118,6 +141,8 @@ class TaskUpdate(BaseModel):
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
     event_filter: str | None = Field(default=None, min_length=1, max_length=1000)
     event_sources: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    condition: dict[str, Any] | None = None
+    cooldown_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
 
     @field_validator(
         "title",
@@ -180,6 +205,9 @@ class TaskPublic(BaseModel):
     timeout_seconds: int | None
     event_filter: str | None = None
     event_sources: list[uuid.UUID] = Field(default_factory=list)
+    condition: dict[str, Any] | None = None
+    cooldown_seconds: int | None = None
+    next_check_at: datetime | None = None
     next_run_at: datetime | None
     next_run: TimePoint | None
     created_at: datetime
@@ -302,6 +330,27 @@ class SkipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: StrictInt = Field(default=1, ge=1, le=1000)
+
+
+class CheckPublic(BaseModel):
+    """One check of a condition task: its result and why it did or did not fire."""
+
+    id: int
+    task_id: uuid.UUID
+    scheduled_for: datetime
+    checked_at: datetime
+    result: bool | None = Field(description="The when expression's verdict (null: it failed).")
+    fired: bool
+    reason: str
+    output: Any = Field(default=None, description="The tool's output (up to 64 KiB).")
+    error: str | None = None
+
+
+class CheckPage(BaseModel):
+    """A page of a condition task's checks, newest first."""
+
+    items: list[CheckPublic]
+    next_cursor: str | None = None
 
 
 class EventPage(BaseModel):

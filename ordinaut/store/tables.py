@@ -97,6 +97,12 @@ task = sa.Table(
     sa.Column(
         "event_sources", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=False, server_default="{}"
     ),
+    # condition tasks: the check, a cooldown, the last result and firing, the next check
+    sa.Column("condition", pg.JSONB, nullable=True),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=True),
+    sa.Column("condition_state", sa.Boolean, nullable=True),
+    sa.Column("condition_fired_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
     # the nominal next occurrence (schedule math continues from here) and when it fires
     # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
     sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
@@ -124,6 +130,13 @@ sa.Index(
     postgresql_where=sa.text("status = 'active' AND next_run_at IS NOT NULL"),
 )
 sa.Index("ix_task_created_by_created_at", task.c.created_by, task.c.created_at)
+sa.Index(
+    "ix_task_next_check_at_active",
+    task.c.next_check_at,
+    postgresql_where=sa.text(
+        "status = 'active' AND schedule_kind = 'condition' AND next_check_at IS NOT NULL"
+    ),
+)
 sa.Index(
     "ix_task_event_kind",
     task.c.created_by,
@@ -293,6 +306,27 @@ event_fire = sa.Table(
     sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 sa.Index("ix_event_fire_fired_at", event_fire.c.fired_at)
+
+# one row per check of a condition task: its result and why it did or did not fire
+condition_check = sa.Table(
+    "condition_check",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("result", sa.Boolean, nullable=True),
+    sa.Column("fired", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("output", pg.JSONB, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+sa.Index("ix_condition_check_task_id_id", condition_check.c.task_id, condition_check.c.id)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

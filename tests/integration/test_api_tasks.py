@@ -65,8 +65,8 @@ def test_create_get_list_task(api: Api) -> None:
         ),
         (
             {"schedule_kind": "condition", "schedule_expr": "0 9 * * *"},
-            "schedule_kind",
-            "not supported yet",
+            "condition",
+            "a condition task needs condition",
         ),
         ({"priority": 0}, "priority", ""),
         ({"priority": 10}, "priority", ""),

@@ -69,6 +69,7 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "resume_task": [{"task_id": w.task}],
         "cancel_task": [{"task_id": w.spare_task}],
         "list_runs": [{"task_id": w.task, "status": "queued", "limit": 5}],
+        "list_checks": [{"task_id": w.task, "limit": 5}],
         "get_run": [{"run_id": w.run}],
         "get_step_data": [{"run_id": w.run, "step_path": "hi", "part": "output"}],
         "cancel_run": [{"run_id": w.run}],

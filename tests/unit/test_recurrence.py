@@ -116,10 +116,9 @@ def test_parse_schedule_rejects(kind: str, expr: str | None, field: str, fragmen
         ("event", "calendar.*"),
         ("event", "calendar:x.#"),
         ("event", "github.pr-opened_v2"),
-        ("condition", "price < 100"),
     ],
 )
-def test_event_and_condition_have_no_times(kind: str, expr: str) -> None:
+def test_event_tasks_have_no_times(kind: str, expr: str) -> None:
     schedule = parse_schedule(kind, expr, "UTC", created_at=CREATED)
     assert schedule.kind is ScheduleKind(kind)
     assert schedule.next_after(CREATED) is None
@@ -304,3 +303,21 @@ def test_a_date_that_overflows_in_the_zone_is_refused_not_crashed() -> None:
             "rrule", "FREQ=YEARLY;UNTIL=99991231T235959Z", "Pacific/Kiritimati", created_at=CREATED
         )
     assert caught.value.field == "schedule_expr" and "supported range" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("expr", "first"),
+    [
+        ("0 9 * * *", datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+        ("FREQ=DAILY;BYHOUR=9;BYMINUTE=0", datetime(2026, 3, 2, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_condition_checks_on_a_cron_or_rrule_cadence(expr: str, first: datetime) -> None:
+    schedule = parse_schedule("condition", expr, "UTC", created_at=datetime(2026, 3, 2, tzinfo=UTC))
+    assert schedule.next_after(datetime(2026, 3, 2, tzinfo=UTC)) == first
+
+
+def test_a_condition_cadence_that_is_neither_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_schedule("condition", "price < 100", "UTC", created_at=CREATED)
+    assert caught.value.field == "schedule_expr"

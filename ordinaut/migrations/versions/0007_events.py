@@ -10,6 +10,11 @@
 - ``outbox.triggered_at``: when the trigger consumer handled an external event, so a
   backstop can find external events the stream lost (Redis restarted without them).
 
+Condition tasks: ``task.condition`` (``{"uses", "with", "when"}``), ``cooldown_seconds``,
+the last result and firing (``condition_state``, ``condition_fired_at``), the next check
+(``next_check_at``; ``next_run_at`` stays NULL, so beat never fires them itself), and
+``condition_check``, one row per check with its result and why it did or did not fire.
+
 Revision ID: 0007_events
 Revises: 0006_direct_runs
 Create Date: 2026-12-02 11:30:00
@@ -64,8 +69,55 @@ def upgrade() -> None:
         postgresql_where=sa.text("triggered_at IS NULL AND topic LIKE 'event.external.%'"),
     )
 
+    # condition tasks (ordinaut.runs.conditions)
+    op.add_column("task", sa.Column("condition", pg.JSONB, nullable=True))
+    op.add_column("task", sa.Column("cooldown_seconds", sa.Integer, nullable=True))
+    op.add_column("task", sa.Column("condition_state", sa.Boolean, nullable=True))
+    op.add_column(
+        "task", sa.Column("condition_fired_at", sa.DateTime(timezone=True), nullable=True)
+    )
+    op.add_column("task", sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_task_next_check_at_active",
+        "task",
+        ["next_check_at"],
+        postgresql_where=sa.text(
+            "status = 'active' AND schedule_kind = 'condition' AND next_check_at IS NOT NULL"
+        ),
+    )
+    op.create_table(
+        "condition_check",
+        sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
+        sa.Column(
+            "task_id",
+            pg.UUID(as_uuid=True),
+            sa.ForeignKey("task.id", ondelete="CASCADE", name="fk_condition_check_task_id_task"),
+            nullable=False,
+        ),
+        sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("result", sa.Boolean, nullable=True),
+        sa.Column("fired", sa.Boolean, nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("output", pg.JSONB, nullable=True),
+        sa.Column("error", sa.Text, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_condition_check"),
+    )
+    op.create_index("ix_condition_check_task_id_id", "condition_check", ["task_id", "id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_condition_check_task_id_id", table_name="condition_check")
+    op.drop_table("condition_check")
+    op.drop_index("ix_task_next_check_at_active", table_name="task")
+    for column in (
+        "next_check_at",
+        "condition_fired_at",
+        "condition_state",
+        "cooldown_seconds",
+        "condition",
+    ):
+        op.drop_column("task", column)
     op.drop_index("ix_outbox_untriggered", table_name="outbox")
     op.drop_column("outbox", "triggered_at")
     op.drop_index("ix_event_fire_fired_at", table_name="event_fire")
