@@ -22,6 +22,8 @@ Connections are built once per pool process, in ``worker_process_init``.
 - ``ordinaut.trigger`` (control queue): the trigger consumer — external events on the
   stream → due_work of the event tasks they fire (:mod:`ordinaut.events.trigger`); a pass
   that wrote work dispatches at once, in the same task.
+- webhooks (:mod:`ordinaut.events.webhooks`): the trigger pass writes a delivery per run
+  event for owners with a webhook and sends it at once; maintenance sends the retries.
 - condition checks (:mod:`ordinaut.runs.conditions`) run in ``ordinaut.maintain``: due
   checks call their tool, and a false → true edge writes due_work, dispatched at once.
 - ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
@@ -61,6 +63,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordinaut.clock import utcnow
 from ordinaut.events import trigger as triggering
+from ordinaut.events import webhooks
 from ordinaut.events.relay import relay as relay_outbox
 from ordinaut.outage import Outage, first_line
 from ordinaut.runs import conditions, lease, maintenance, shutdown, wake
@@ -207,6 +210,8 @@ def _trigger(app: Any, *, backstop: bool = False) -> int:
         written += _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0)
     if written:
         _dispatch(app)
+    if result.deliveries or backstop:  # webhooks: new deliveries, and retries that are due
+        _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
     return result.events
 
 

@@ -16,7 +16,9 @@ A pass, in order:
    gets one ``event_fire`` row (primary key task + event id) and, when the row is new, one
    due_work row carrying the event (a paused task gets a ``skipped`` run instead); the
    outbox row is stamped ``triggered_at``;
-3. after the commit, ``XACK`` of every entry of the pass (other topics included).
+3. in the same transaction, one webhook delivery per run event (``task.run.*``) for the
+   task owner's webhook, if any (:mod:`ordinaut.events.webhooks`);
+4. after the commit, ``XACK`` of every entry of the pass (other topics included).
 
 So a consumer killed before the commit loses nothing (the entry stays pending and is
 re-claimed), and one killed between commit and ``XACK`` doubles nothing (the ledger already
@@ -44,6 +46,7 @@ from typing import Any
 import redis
 from sqlalchemy.engine import Connection, Engine
 
+from ordinaut.events import webhooks
 from ordinaut.events.relay import stream_key
 from ordinaut.pipeline.template import TemplateError, search, truthy
 from ordinaut.scheduling import topics
@@ -266,6 +269,20 @@ def events_of(entries: Iterable[Entry]) -> list[Event]:
     return found
 
 
+def run_events(entries: Iterable[Entry]) -> list[tuple[int, str, Any, str]]:
+    """``(outbox_id, topic, payload, at)`` of the run events among the entries (webhooks)."""
+    found = []
+    for _, fields in entries:
+        if not fields.get("topic", "").startswith(webhooks.RUN_TOPICS):
+            continue
+        try:
+            payload = json.loads(fields.get("payload", "null"))
+            found.append((int(fields["outbox_id"]), fields["topic"], payload, fields.get("at", "")))
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
 def ack(client: redis.Redis, namespace: str, entries: Sequence[Entry]) -> None:
     """Acknowledge handled entries (only after their work committed)."""
     if entries:
@@ -280,6 +297,7 @@ class PassResult:
     events: int
     work: int
     skipped: int
+    deliveries: int = 0
 
 
 def consume(
@@ -294,7 +312,7 @@ def consume(
 ) -> PassResult:
     """Read, handle, commit, acknowledge — until the group has nothing more (bounded)."""
     name = consumer or consumer_name()
-    entries_n = events_n = work_n = skipped_n = 0
+    entries_n = events_n = work_n = skipped_n = deliveries_n = 0
     for _ in range(max_passes):
         entries = read(client, namespace, name, claim_idle_ms=claim_idle_ms)
         if not entries:
@@ -302,6 +320,7 @@ def consume(
         events = events_of(entries)
         with engine.begin() as conn:
             work, skipped = handle(conn, events, now) if events else (0, 0)
+            deliveries_n += webhooks.enqueue(conn, run_events(entries))
         ack(client, namespace, entries)
         entries_n += len(entries)
         events_n += len(events)
@@ -309,7 +328,7 @@ def consume(
         skipped_n += skipped
     if events_n:
         log.info("triggered events=%d due_work=%d skipped=%d", events_n, work_n, skipped_n)
-    return PassResult(entries_n, events_n, work_n, skipped_n)
+    return PassResult(entries_n, events_n, work_n, skipped_n, deliveries_n)
 
 
 def backstop(engine: Engine, now: datetime, *, after: timedelta = BACKSTOP_AFTER) -> int:

@@ -45,6 +45,7 @@ from ordinaut.service.models import (
     AgentCreate,
     AgentPublic,
     CheckPublic,
+    DeliveryPage,
     EventAccepted,
     EventIn,
     EventPage,
@@ -57,6 +58,7 @@ from ordinaut.service.models import (
     TaskCreate,
     TaskPublic,
     TaskUpdate,
+    WebhookIn,
 )
 from ordinaut.service.tools import ToolCreate, ToolPublic
 from ordinaut.tools import redact
@@ -418,6 +420,16 @@ class Service:
             result = agents.revoke_agent(conn, p, agent_id, now=self.clock())
         self._tokens.forget_agent(agent_id)
         return result
+
+    def set_webhook(self, p: Principal, agent_id: uuid.UUID, body: WebhookIn) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.set_webhook(conn, p, agent_id, body)
+
+    def list_deliveries(
+        self, p: Principal, agent_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> DeliveryPage:
+        with self._tx() as conn:
+            return agents.list_deliveries(conn, p, agent_id, limit=limit, after=cursor)
 
     def list_audit(
         self, p: Principal, *, subject_id: uuid.UUID | None = None, limit: int = 100

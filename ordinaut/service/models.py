@@ -290,6 +290,42 @@ class AgentPublic(BaseModel):
     created_at: datetime
     revoked_at: datetime | None = None
     token: str | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The key webhook deliveries are signed with (HMAC-SHA256); present only "
+        "in the response that creates the agent with a webhook_url or sets a new webhook.",
+    )
+
+
+class WebhookIn(BaseModel):
+    """The body of ``PUT /agents/{id}/webhook``: a new URL (null removes the webhook)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str | None = Field(max_length=2000)
+
+
+class DeliveryPublic(BaseModel):
+    """One webhook delivery: an event sent to an agent's webhook, with every attempt."""
+
+    id: int
+    outbox_id: int
+    topic: str
+    status: str = Field(description="pending (to be tried or retried), delivered or failed.")
+    attempts: int
+    attempt_log: list[dict[str, Any]] = Field(
+        description="Each attempt: {attempt, at, status_code, error, ms}."
+    )
+    next_attempt_at: datetime
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    """A page of an agent's webhook deliveries, newest first."""
+
+    items: list[DeliveryPublic]
+    next_cursor: str | None = None
 
 
 class EventIn(BaseModel):

@@ -48,6 +48,8 @@ agent = sa.Table(
     sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("token_hash", sa.Text, nullable=True, unique=True),
     sa.Column("webhook_url", sa.Text, nullable=True),
+    # the HMAC-SHA256 key webhook deliveries are signed with (shown once, never returned again)
+    sa.Column("webhook_secret", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
 )
@@ -327,6 +329,35 @@ condition_check = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 sa.Index("ix_condition_check_task_id_id", condition_check.c.task_id, condition_check.c.id)
+
+# one row per (agent, event) its webhook is sent: status, attempts and each attempt's outcome
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("outbox_id", sa.BigInteger, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt_log", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("agent_id", "outbox_id"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
+)
+sa.Index(
+    "ix_webhook_delivery_pending",
+    webhook_delivery.c.next_attempt_at,
+    postgresql_where=sa.text("status = 'pending'"),
+)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

@@ -14,7 +14,15 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
-from ordinaut.service.models import AgentCreate, AgentPublic, EventAccepted, EventIn, EventPage
+from ordinaut.service.models import (
+    AgentCreate,
+    AgentPublic,
+    DeliveryPage,
+    EventAccepted,
+    EventIn,
+    EventPage,
+    WebhookIn,
+)
 
 log = logging.getLogger("ordinaut.api")
 
@@ -119,6 +127,25 @@ def list_agents(svc: Svc, caller: Caller) -> list[AgentPublic]:
 def rotate_token(agent_id: uuid.UUID, svc: Svc, caller: Caller) -> AgentPublic:
     """Issue a new token; the old one stops working at once."""
     return svc.rotate_token(caller, agent_id)
+
+
+@router.put("/agents/{agent_id}/webhook", response_model=AgentPublic, tags=["agents"])
+def set_webhook(agent_id: uuid.UUID, body: WebhookIn, svc: Svc, caller: Caller) -> AgentPublic:
+    """Set the agent's webhook URL with a new signing secret (in this response only), or
+    remove it with null."""
+    return svc.set_webhook(caller, agent_id, body)
+
+
+@router.get("/agents/{agent_id}/deliveries", response_model=DeliveryPage, tags=["agents"])
+def list_deliveries(
+    agent_id: uuid.UUID,
+    svc: Svc,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> DeliveryPage:
+    """The agent's webhook deliveries, newest first, each with every attempt."""
+    return svc.list_deliveries(caller, agent_id, limit=limit, cursor=cursor)
 
 
 @router.delete("/agents/{agent_id}", response_model=AgentPublic, tags=["agents"])

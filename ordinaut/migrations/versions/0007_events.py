@@ -15,6 +15,9 @@ the last result and firing (``condition_state``, ``condition_fired_at``), the ne
 (``next_check_at``; ``next_run_at`` stays NULL, so beat never fires them itself), and
 ``condition_check``, one row per check with its result and why it did or did not fire.
 
+Webhooks: ``agent.webhook_secret`` (the HMAC key, shown once) and ``webhook_delivery``, one
+row per (agent, event) with its status, attempts and each attempt's outcome.
+
 Revision ID: 0007_events
 Revises: 0006_direct_runs
 Create Date: 2026-12-02 11:30:00
@@ -104,9 +107,57 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_condition_check"),
     )
     op.create_index("ix_condition_check_task_id_id", "condition_check", ["task_id", "id"])
+    # webhooks (ordinaut.events.webhooks)
+    op.add_column("agent", sa.Column("webhook_secret", sa.Text, nullable=True))
+    op.create_table(
+        "webhook_delivery",
+        sa.Column("id", sa.BigInteger, sa.Identity(), nullable=False),
+        sa.Column(
+            "agent_id",
+            pg.UUID(as_uuid=True),
+            sa.ForeignKey(
+                "agent.id", ondelete="CASCADE", name="fk_webhook_delivery_agent_id_agent"
+            ),
+            nullable=False,
+        ),
+        sa.Column("outbox_id", sa.BigInteger, nullable=False),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("attempt_log", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+        sa.Column(
+            "next_attempt_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_webhook_delivery"),
+        sa.UniqueConstraint("agent_id", "outbox_id", name="uq_webhook_delivery_agent_id_outbox_id"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')",
+            name="ck_webhook_delivery_status_known",
+        ),
+    )
+    op.create_index(
+        "ix_webhook_delivery_pending",
+        "webhook_delivery",
+        ["next_attempt_at"],
+        postgresql_where=sa.text("status = 'pending'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_delivery_pending", table_name="webhook_delivery")
+    op.drop_table("webhook_delivery")
+    op.drop_column("agent", "webhook_secret")
     op.drop_index("ix_condition_check_task_id_id", table_name="condition_check")
     op.drop_table("condition_check")
     op.drop_index("ix_task_next_check_at_active", table_name="task")

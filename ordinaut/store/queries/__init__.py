@@ -134,6 +134,14 @@ from ordinaut.store.queries.triggers import (
     mark_triggered,
     untriggered_events,
 )
+from ordinaut.store.queries.webhooks import (
+    DueDelivery,
+    claim_deliveries,
+    enqueue_deliveries,
+    list_deliveries,
+    record_attempt,
+    set_webhook,
+)
 
 __all__ = [
     "EXTERNAL_PREFIX",
@@ -143,6 +151,7 @@ __all__ = [
     "ClaimedRun",
     "ConditionState",
     "DueCheck",
+    "DueDelivery",
     "DueTask",
     "EventTask",
     "IdempotencyEntry",
@@ -163,6 +172,7 @@ __all__ = [
     "cancel_run",
     "cancel_runs_of",
     "cancel_task_runs",
+    "claim_deliveries",
     "claim_due_checks",
     "claim_due_tasks",
     "claim_fires",
@@ -172,6 +182,7 @@ __all__ = [
     "delete_task_due_work",
     "delete_tool",
     "emit",
+    "enqueue_deliveries",
     "event_tasks",
     "extend_lease",
     "finish_run",
@@ -193,6 +204,7 @@ __all__ = [
     "list_agents",
     "list_audit",
     "list_checks",
+    "list_deliveries",
     "list_mcp_servers",
     "list_runs",
     "list_tasks",
@@ -211,6 +223,7 @@ __all__ = [
     "ping",
     "reap_expired_runs",
     "recent_dedupe_run",
+    "record_attempt",
     "record_check",
     "record_skipped_runs",
     "reject_run",
@@ -220,6 +233,7 @@ __all__ = [
     "save_idempotent_response",
     "set_agent_token",
     "set_agent_webhook",
+    "set_webhook",
     "step_data",
     "steps_of_run",
     "take_stale_queued_runs",
