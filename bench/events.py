@@ -153,6 +153,25 @@ def latency(bench: Bench, rate: float, seconds: float) -> None:
         f"POST /events → run started, {total} events at {rate:g}/s: p50 {q[49]:.1f} ms, "
         f"p95 {q[94]:.1f} ms, p99 {q[98]:.1f} ms, max {ms[-1]:.1f} ms (n={len(ms)})"
     )
+    # where the time goes: sent → recorded (API) → due_work written (relay + trigger pass)
+    # → execute_run published (dispatch) → started (runs worker)
+    stages = {
+        "sent → recorded by the API": "CAST(event->>'at' AS timestamptz) - "
+        "CAST(event->'payload'->>'sent' AS timestamptz)",
+        "recorded → due_work written": "work_created_at - CAST(event->>'at' AS timestamptz)",
+        "due_work → execute_run sent": "published_at - work_created_at",
+        "sent → started (runs worker)": "started_at - published_at",
+    }
+    with bench.engine.connect() as conn:
+        for label, expr in stages.items():
+            values = sorted(
+                float(x) * 1000
+                for x in conn.execute(
+                    sa.text(f"SELECT extract(epoch FROM {expr}) FROM task_run")
+                ).scalars()
+            )
+            part = statistics.quantiles(values, n=100)
+            print(f"  {label}: p50 {part[49]:.1f} ms, p99 {part[98]:.1f} ms")
 
 
 def main() -> None:

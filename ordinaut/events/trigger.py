@@ -59,6 +59,7 @@ GROUP = "ordinaut-triggers"
 CLAIM_IDLE_MS = 30_000  # an entry unacknowledged this long belongs to a dead consumer
 BACKSTOP_AFTER = timedelta(seconds=30)
 TASK_PAGE = 500
+READ_COUNT = 200  # entries per read, from each of the three sources
 PAUSED_REASON = "task paused: the event was recorded, not run"
 
 
@@ -314,7 +315,7 @@ def consume(
     name = consumer or consumer_name()
     entries_n = events_n = work_n = skipped_n = deliveries_n = 0
     for _ in range(max_passes):
-        entries = read(client, namespace, name, claim_idle_ms=claim_idle_ms)
+        entries = read(client, namespace, name, count=READ_COUNT, claim_idle_ms=claim_idle_ms)
         if not entries:
             break
         events = events_of(entries)
@@ -326,6 +327,8 @@ def consume(
         events_n += len(events)
         work_n += work
         skipped_n += skipped
+        if len(entries) < READ_COUNT:
+            break  # the group had no more: no second round of reads to find that out
     if events_n:
         log.info("triggered events=%d due_work=%d skipped=%d", events_n, work_n, skipped_n)
     return PassResult(entries_n, events_n, work_n, skipped_n, deliveries_n)
