@@ -77,6 +77,7 @@ from ordinaut.runtime import (
     heartbeat_value,
     runtime_of,
 )
+from ordinaut.store import queries
 from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
@@ -192,8 +193,8 @@ def _relay(app: Any) -> int:
     return published
 
 
-def _trigger(app: Any, *, backstop: bool = False) -> int:
-    """A trigger pass (and, from maintenance, the backstop); dispatches what it wrote."""
+def _trigger(app: Any) -> int:
+    """A trigger pass; dispatches the work it wrote and sends the webhooks it enqueued."""
     rt = runtime_of(app)
     idle = triggering.PassResult(0, 0, 0, 0)
 
@@ -205,14 +206,39 @@ def _trigger(app: Any, *, backstop: bool = False) -> int:
             return idle
 
     result = _periodic(run, idle)
-    written = result.work
-    if backstop:
-        written += _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0)
-    if written:
+    if result.work:
         _dispatch(app)
-    if result.deliveries or backstop:  # webhooks: new deliveries, and retries that are due
-        _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
+    if result.deliveries:
+        _deliver(app)
     return result.events
+
+
+def _deliver(app: Any) -> int:
+    rt = runtime_of(app)
+    return _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
+
+
+def _maintain_events(app: Any) -> dict[str, bool]:
+    """The event side of maintenance: a trigger pass (Redis reads only, when idle: entries
+    a dead consumer left), then what one read-only query says is due."""
+    rt = runtime_of(app)
+    _trigger(app)
+    nothing = queries.EventBacklog(False, False, False)
+    todo = _periodic(lambda: triggering.backlog(rt.engine, utcnow()), nothing)
+    wrote = 0
+    if todo.untriggered:
+        wrote += _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0)
+    if todo.checks_due:
+        wrote += _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0)
+    if wrote:
+        _dispatch(app)
+    if todo.deliveries_due:
+        _deliver(app)
+    return {
+        "backstop": todo.untriggered,
+        "checks": todo.checks_due,
+        "webhooks": todo.deliveries_due,
+    }
 
 
 @shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -257,7 +283,9 @@ def trigger(self: Any) -> int:
 def maintain(self: Any) -> dict[str, bool]:
     """The periodic pass (beat's one internal entry): the reaper, the sweeper and the
     dispatch and relay backstops, each run only when a single read-only look at the
-    database says it has work, so an idle deployment costs one query and no commit."""
+    database says it has work; then the event side (a trigger pass, the trigger backstop,
+    condition checks, webhook retries) the same way. An idle deployment costs two read-only
+    queries, three Redis reads and no commit."""
     rt = runtime_of(self.app)
     nothing = maintenance.Backlog(False, False, False, False)
     todo = _periodic(lambda: maintenance.backlog(rt.engine, rt.settings, utcnow()), nothing)
@@ -269,17 +297,13 @@ def maintain(self: Any) -> dict[str, bool]:
         _dispatch(self.app)
     if todo.unrelayed:
         _relay(self.app)
-    # entries a dead consumer left, and events a Redis restart lost (a Redis read and one
-    # indexed query when there is nothing to do)
-    _trigger(self.app, backstop=True)
-    # condition checks: one indexed query when none is due
-    if _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0):
-        _dispatch(self.app)
+    events = _maintain_events(self.app)
     return {
         "reap": todo.expired_leases,
         "sweep": todo.stale_queued,
         "dispatch": todo.dispatchable,
         "relay": todo.unrelayed,
+        **events,
     }
 
 

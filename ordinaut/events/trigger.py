@@ -334,6 +334,12 @@ def consume(
     return PassResult(entries_n, events_n, work_n, skipped_n, deliveries_n)
 
 
+def backlog(engine: Engine, now: datetime) -> queries.EventBacklog:
+    """What the maintenance pass must do for events (one read-only query)."""
+    with engine.connect() as conn:
+        return queries.event_backlog(conn, now, before=now - BACKSTOP_AFTER)
+
+
 def backstop(engine: Engine, now: datetime, *, after: timedelta = BACKSTOP_AFTER) -> int:
     """Handle external events relayed longer than ``after`` ago that no pass handled (the
     stream lost them); returns how many."""

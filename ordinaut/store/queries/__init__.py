@@ -127,8 +127,10 @@ from ordinaut.store.queries.tools import (
 )
 from ordinaut.store.queries.triggers import (
     EXTERNAL_PREFIX,
+    EventBacklog,
     EventTask,
     claim_fires,
+    event_backlog,
     event_tasks,
     insert_event_work,
     mark_triggered,
@@ -153,6 +155,7 @@ __all__ = [
     "DueCheck",
     "DueDelivery",
     "DueTask",
+    "EventBacklog",
     "EventTask",
     "IdempotencyEntry",
     "LeasedWork",
@@ -183,6 +186,7 @@ __all__ = [
     "delete_tool",
     "emit",
     "enqueue_deliveries",
+    "event_backlog",
     "event_tasks",
     "extend_lease",
     "finish_run",

@@ -177,3 +177,33 @@ def untriggered_events(conn: Connection, *, before: datetime, limit: int) -> lis
     """External events relayed before ``before`` that no trigger pass handled (locked)."""
     rows = conn.execute(_UNTRIGGERED, {"before": before, "limit": limit}).all()
     return [OutboxEvent(r.id, r.topic, r.payload, r.created_at) for r in rows]
+
+
+@dataclass(frozen=True)
+class EventBacklog:
+    """What the maintenance pass has to do for events (all False when idle)."""
+
+    untriggered: bool  # external events relayed before the cut-off that no pass handled
+    checks_due: bool  # condition tasks whose check has come
+    deliveries_due: bool  # webhook deliveries to try (new or retries)
+
+
+_EVENT_BACKLOG = sa.text(
+    f"""
+    SELECT EXISTS (SELECT 1 FROM outbox
+                   WHERE triggered_at IS NULL AND topic LIKE 'event.external.%'
+                     AND published_at IS NOT NULL AND published_at < :before),
+           EXISTS (SELECT 1 FROM task
+                   WHERE status = {literal(TaskStatus.ACTIVE)}
+                     AND schedule_kind = {literal(ScheduleKind.CONDITION)}
+                     AND next_check_at IS NOT NULL AND next_check_at <= :now),
+           EXISTS (SELECT 1 FROM webhook_delivery
+                   WHERE status = 'pending' AND next_attempt_at <= :now)
+    """
+)
+
+
+def event_backlog(conn: Connection, now: datetime, *, before: datetime) -> EventBacklog:
+    """One read-only round trip, each part answered from a partial index."""
+    row = conn.execute(_EVENT_BACKLOG, {"now": now, "before": before}).one()
+    return EventBacklog(bool(row[0]), bool(row[1]), bool(row[2]))
