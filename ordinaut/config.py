@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     webhook_retry_base_seconds: float = Field(default=10.0, ge=0.1, le=3600)
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    # the fire ledger, condition checks and finished webhook deliveries are kept this long
+    event_history_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod

@@ -218,6 +218,9 @@ def _deliver(app: Any) -> int:
     return _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
 
 
+PRUNE_EVERY_SECONDS = 3600  # the event history is pruned at most this often (per deployment)
+
+
 def _maintain_events(app: Any) -> dict[str, bool]:
     """The event side of maintenance: a trigger pass (Redis reads only, when idle: entries
     a dead consumer left), then what one read-only query says is due."""
@@ -234,6 +237,10 @@ def _maintain_events(app: Any) -> dict[str, bool]:
         _dispatch(app)
     if todo.deliveries_due:
         _deliver(app)
+    if wake.once_per(rt, "prune-events", PRUNE_EVERY_SECONDS):
+        days = rt.settings.event_history_days
+        none: dict[str, int] = {}
+        _periodic(lambda: triggering.prune(rt.engine, utcnow(), days=days), none)
     return {
         "backstop": todo.untriggered,
         "checks": todo.checks_due,

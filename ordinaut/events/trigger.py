@@ -114,8 +114,9 @@ def fires(task: queries.EventTask, event: Event) -> bool:
         return True
     try:
         return truthy(search(task.event_filter, event.payload))
-    except TemplateError as exc:
-        log.warning("task %s: event_filter failed on event %s: %s", task.id, event.id, exc)
+    except Exception as exc:  # one task's filter must never stop the consumer (a poison entry)
+        why = exc.message if isinstance(exc, TemplateError) else repr(exc)
+        log.warning("task %s: event_filter failed on event %s: %s", task.id, event.id, why)
         return False
 
 
@@ -352,3 +353,14 @@ def backstop(engine: Engine, now: datetime, *, after: timedelta = BACKSTOP_AFTER
     if rows:
         log.warning("trigger backstop handled %d events the stream did not deliver", len(rows))
     return len(rows)
+
+
+PRUNE_BATCH = 5000
+
+
+def prune(engine: Engine, now: datetime, *, days: int) -> dict[str, int]:
+    """Forget the fire ledger, condition checks and finished webhook deliveries older than
+    ``days`` (one bounded batch of each). A stream entry still unacknowledged after that
+    long could fire its tasks again; the stream itself keeps far fewer days of events."""
+    with engine.begin() as conn:
+        return queries.prune_event_history(conn, now - timedelta(days=days), limit=PRUNE_BATCH)

@@ -116,6 +116,9 @@ def run_check(
         verdict = truthy(search(str(condition.get("when")), output))
     except OrdinautError as exc:
         return None, None, exc.message[:MAX_ERROR_CHARS]
+    except Exception as exc:  # a bug must not stop every other task's checks
+        log.exception("condition task %s: check failed unexpectedly", due.id)
+        return None, None, repr(exc)[:MAX_ERROR_CHARS]
     return verdict, _capped(output), None
 
 

@@ -69,3 +69,13 @@ def kicker(sender: Any, rt: Runtime, task: str = DISPATCH_TASK) -> Callable[[], 
             log.warning("could not send %s", task, exc_info=True)
 
     return kick
+
+
+def once_per(rt: Runtime, name: str, seconds: int) -> bool:
+    """True for the first caller in ``seconds`` across the deployment (a Redis flag); False
+    for the rest, and while Redis is unreachable."""
+    try:
+        return bool(rt.redis.set(rt.key("once", name), "1", nx=True, ex=seconds))
+    except Exception:
+        log.debug("could not take the %s flag", name, exc_info=True)
+        return False

@@ -219,3 +219,36 @@ def test_events_lost_from_the_stream_are_triggered_by_the_backstop(
         assert work_per_task_event(engine) == Counter({(task, n): 1 for n in range(3)})
     finally:
         client.close()
+
+
+def test_the_event_history_is_pruned_after_its_retention(
+    service: tuple[Service, Principal], engine: Engine, settings: Settings
+) -> None:
+    svc, admin = service
+    (task,) = event_tasks(svc, admin, "burst.tick")
+    publish(svc, admin, 0, 2)
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, protocol=3)
+    try:
+        relay(engine, client, settings.namespace)
+        trigger.consume(engine, client, settings.namespace, svc.clock())
+    finally:
+        client.close()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE event_fire SET fired_at = now() - interval '31 days' WHERE task_id = :t"
+            ),
+            {"t": task},
+        )
+    publish(svc, admin, 2, 1)  # a recent one stays
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, protocol=3)
+    try:
+        relay(engine, client, settings.namespace)
+        trigger.consume(engine, client, settings.namespace, svc.clock())
+    finally:
+        client.close()
+    gone = trigger.prune(engine, svc.clock(), days=30)
+    assert gone["event_fire"] == 2
+    with engine.connect() as conn:
+        left = conn.execute(sa.text("SELECT count(*) FROM event_fire")).scalar_one()
+    assert left == 1

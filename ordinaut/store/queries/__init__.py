@@ -74,6 +74,7 @@ from ordinaut.store.queries.leases import (
 )
 from ordinaut.store.queries.locks import advisory_key, lock_keys
 from ordinaut.store.queries.outbox import OutboxEvent, emit, mark_relayed, take_unpublished
+from ordinaut.store.queries.retention import prune_event_history
 from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
@@ -225,6 +226,7 @@ __all__ = [
     "owned_tasks",
     "pause_tasks_of",
     "ping",
+    "prune_event_history",
     "reap_expired_runs",
     "recent_dedupe_run",
     "record_attempt",
