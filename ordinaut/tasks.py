@@ -22,10 +22,13 @@ Connections are built once per pool process, in ``worker_process_init``.
 - ``ordinaut.trigger`` (control queue): the trigger consumer — external events on the
   stream → due_work of the event tasks they fire (:mod:`ordinaut.events.trigger`); a pass
   that wrote work dispatches at once, in the same task.
-- webhooks (:mod:`ordinaut.events.webhooks`): the trigger pass writes a delivery per run
-  event for owners with a webhook and sends it at once; maintenance sends the retries.
-- condition checks (:mod:`ordinaut.runs.conditions`) run in ``ordinaut.maintain``: due
-  checks call their tool, and a false → true edge writes due_work, dispatched at once.
+- ``ordinaut.webhooks`` (runs queue): send due webhook deliveries
+  (:mod:`ordinaut.events.webhooks`); requested by a trigger pass that wrote deliveries and
+  by maintenance for retries.
+- ``ordinaut.check`` (runs queue): run due condition checks (:mod:`ordinaut.runs.conditions`;
+  they call tools), requested by maintenance; a false → true edge writes due_work and asks
+  for a dispatch. Both live on the runs queue so a slow tool or receiver never holds up
+  dispatch.
 - ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
   that has work (the backstop for every lost wake-up).
 
@@ -209,13 +212,17 @@ def _trigger(app: Any) -> int:
     if result.work:
         _dispatch(app)
     if result.deliveries:
-        _deliver(app)
+        _request_on_runs(app, wake.WEBHOOKS_TASK)
     return result.events
 
 
-def _deliver(app: Any) -> int:
+def _request_on_runs(app: Any, task: str) -> None:
+    """Ask a runs worker for ``task`` (tool calls and webhook POSTs never hold up dispatch)."""
     rt = runtime_of(app)
-    return _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
+    try:
+        wake.request(app, rt, task, queue=rt.settings.runs_queue)
+    except Exception:  # the broker is away: the next maintenance tick asks again
+        log.warning("could not send %s", task, exc_info=True)
 
 
 PRUNE_EVERY_SECONDS = 3600  # the event history is pruned at most this often (per deployment)
@@ -228,15 +235,12 @@ def _maintain_events(app: Any) -> dict[str, bool]:
     _trigger(app)
     nothing = queries.EventBacklog(False, False, False)
     todo = _periodic(lambda: triggering.backlog(rt.engine, utcnow()), nothing)
-    wrote = 0
-    if todo.untriggered:
-        wrote += _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0)
-    if todo.checks_due:
-        wrote += _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0)
-    if wrote:
+    if todo.untriggered and _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0):
         _dispatch(app)
+    if todo.checks_due:
+        _request_on_runs(app, wake.CHECK_TASK)
     if todo.deliveries_due:
-        _deliver(app)
+        _request_on_runs(app, wake.WEBHOOKS_TASK)
     if wake.once_per(rt, "prune-events", PRUNE_EVERY_SECONDS):
         days = rt.settings.event_history_days
         none: dict[str, int] = {}
@@ -284,6 +288,25 @@ def trigger(self: Any) -> int:
     """Turn external events on the stream into due_work of the event tasks they fire."""
     wake.clear(runtime_of(self.app), wake.TRIGGER_TASK)
     return _trigger(self.app)
+
+
+@shared_task(name=wake.CHECK_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def check_conditions(self: Any) -> int:
+    """Run the condition checks that are due (runs queue); dispatch what fired."""
+    rt = runtime_of(self.app)
+    wake.clear(rt, wake.CHECK_TASK)
+    fired = _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0)
+    if fired:
+        wake.request_dispatch(self.app, rt)
+    return fired
+
+
+@shared_task(name=wake.WEBHOOKS_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def deliver_webhooks(self: Any) -> int:
+    """Send the webhook deliveries that are due (runs queue)."""
+    rt = runtime_of(self.app)
+    wake.clear(rt, wake.WEBHOOKS_TASK)
+    return _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
 
 
 @shared_task(name="ordinaut.maintain", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]

@@ -24,6 +24,8 @@ log = logging.getLogger("ordinaut.runs")
 DISPATCH_TASK = "ordinaut.dispatch"
 RELAY_TASK = "ordinaut.relay"
 TRIGGER_TASK = "ordinaut.trigger"
+CHECK_TASK = "ordinaut.check"  # on the runs queue: condition checks call tools
+WEBHOOKS_TASK = "ordinaut.webhooks"  # on the runs queue: deliveries wait on receivers
 # a pending flag older than this is ignored (its message was lost): a bound on how long a
 # lost wake-up can suppress others; the periodic maintenance runs meanwhile anyway
 FLAG_SECONDS = 10
@@ -34,14 +36,17 @@ def flag(rt: Runtime, task: str) -> str:
     return rt.key("pending", task)
 
 
-def request(sender: Any, rt: Runtime, task: str, *, producer: Any = None) -> bool:
-    """Ask the control worker to run ``task`` soon, unless a request is pending; True if sent."""
+def request(
+    sender: Any, rt: Runtime, task: str, *, producer: Any = None, queue: str | None = None
+) -> bool:
+    """Ask a worker to run ``task`` soon (on the control queue unless ``queue``), unless a
+    request is pending; True if sent."""
     try:
         if not rt.redis.set(flag(rt, task), "1", nx=True, ex=FLAG_SECONDS):
             return False
     except Exception:  # Redis trouble: the send below will say so, or succeed anyway
         log.debug("wake-up flag unavailable", exc_info=True)
-    sender.send_task(task, queue=rt.settings.control_queue, producer=producer)
+    sender.send_task(task, queue=queue or rt.settings.control_queue, producer=producer)
     return True
 
 

@@ -12,6 +12,8 @@ TASKS = {
     "ordinaut.sweep",
     "ordinaut.relay",
     "ordinaut.trigger",
+    "ordinaut.check",
+    "ordinaut.webhooks",
     "ordinaut.maintain",
 }
 
@@ -28,9 +30,29 @@ def test_celery_dash_a_ordinaut_finds_the_app_and_its_tasks(
 
 
 def test_tasks_are_importable_at_module_level() -> None:
-    from ordinaut.tasks import dispatch, execute_run, maintain, reap, relay, sweep, trigger
+    from ordinaut.tasks import (
+        check_conditions,
+        deliver_webhooks,
+        dispatch,
+        execute_run,
+        maintain,
+        reap,
+        relay,
+        sweep,
+        trigger,
+    )
 
-    found = (dispatch, execute_run, maintain, reap, relay, sweep, trigger)
+    found = (
+        dispatch,
+        execute_run,
+        maintain,
+        reap,
+        relay,
+        sweep,
+        trigger,
+        check_conditions,
+        deliver_webhooks,
+    )
     assert {t.name for t in found} == TASKS
 
 
