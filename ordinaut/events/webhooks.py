@@ -15,7 +15,8 @@ webhook_url, or that sets a new webhook (``PUT /agents/{id}/webhook``, which rot
 
 **When.** Deliveries are written by the trigger consumer pass that reads the events off
 the stream (:mod:`ordinaut.events.trigger`; one per (agent, event) whatever re-deliveries
-happen), and sent by the control worker right after and at every maintenance tick. A 2xx
+happen), and sent by the task ``ordinaut.webhooks`` on the runs queue, requested right
+after and, for retries, by the maintenance pass. A 2xx
 answer is delivered; anything else (or no answer within ``ORDINAUT_WEBHOOK_TIMEOUT_SECONDS``)
 is retried after ``base x 2^(attempt-1)`` seconds (``ORDINAUT_WEBHOOK_RETRY_BASE_SECONDS``,
 capped at one hour) until ``ORDINAUT_WEBHOOK_MAX_ATTEMPTS``, then failed. Each attempt's

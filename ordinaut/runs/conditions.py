@@ -15,8 +15,9 @@ transaction with the task row locked:
   again only after the condition has been false once more.
 
 Every check is recorded (``condition_check``: result, whether it fired and why; ``GET
-/tasks/{id}/checks``). Checks run in the control worker's periodic maintenance pass (at
-most one maintenance period, 1 to 5 s, after their tick) and then dispatch applies the
+/tasks/{id}/checks``). The maintenance pass notices due checks and asks a runs worker
+(``ordinaut.check``: checks call tools, which must not hold up dispatch) to make them, at
+most about one maintenance period (1 to 5 s) after their tick; then dispatch applies the
 task's overlap, concurrency and dedupe rules to the run like any other. A tick missed while
 nothing ran is not made up: the next check is the first tick after now. The next tick is
 claimed and moved before the tool is called, so two workers never check the same tick; a
