@@ -65,6 +65,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_event_fire_fired_at", "event_fire", ["fired_at"])
     op.add_column("outbox", sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True))
+    # events recorded before this revision had no event tasks to start: not the backstop's
+    op.execute(
+        "UPDATE outbox SET triggered_at = coalesce(published_at, created_at) "
+        "WHERE topic LIKE 'event.external.%'"
+    )
     op.create_index(
         "ix_outbox_untriggered",
         "outbox",
