@@ -14,21 +14,24 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.clock import utcnow
 from ordinaut.config import Settings
 from ordinaut.embedded import EmbeddedRedis
 from ordinaut.events import trigger
 from ordinaut.events.relay import relay, stream_key
+from ordinaut.runs import dispatch as dispatching
 from ordinaut.runtime import Runtime
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import EventIn, TaskCreate
-from ordinaut.vocabulary import ScheduleKind
+from ordinaut.vocabulary import OverlapPolicy, ScheduleKind
 from tests.support import bootstrap_admin, settings_env
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {"n": "${event.payload.n}"}}]}
@@ -252,3 +255,57 @@ def test_the_event_history_is_pruned_after_its_retention(
     with engine.connect() as conn:
         left = conn.execute(sa.text("SELECT count(*) FROM event_fire")).scalar_one()
     assert left == 1
+
+
+def test_dispatch_rules_apply_to_event_runs(
+    service: tuple[Service, Principal], engine: Engine, settings: Settings
+) -> None:
+    """Dedupe, overlap and priority decide event work as they decide scheduled work."""
+    svc, admin = service
+    deduped = svc.create_task(
+        admin,
+        TaskCreate(
+            title="dedupe",
+            schedule_kind=ScheduleKind.EVENT,
+            schedule_expr="burst.tick",
+            payload=ECHO,
+            dedupe_key="one-per-minute",
+            dedupe_window_seconds=60,
+            priority=2,
+        ),
+    )
+    overlapping = svc.create_task(
+        admin,
+        TaskCreate(
+            title="overlap",
+            schedule_kind=ScheduleKind.EVENT,
+            schedule_expr="burst.tick",
+            payload=ECHO,
+            overlap_policy=OverlapPolicy.SKIP,
+        ),
+    )
+    publish(svc, admin, 0, 3)
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, protocol=3)
+    try:
+        relay(engine, client, settings.namespace)
+        trigger.consume(engine, client, settings.namespace, svc.clock())
+    finally:
+        client.close()
+    published: list[Any] = []
+    dispatching.dispatch(engine, settings.namespace, utcnow, published.extend, batch_size=100)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT task_id, status, trigger, priority, reason FROM task_run")
+        ).all()
+    by_task: dict[str, list[Any]] = {}
+    for row in rows:
+        by_task.setdefault(str(row.task_id), []).append(row)
+    for task in (deduped, overlapping):
+        runs = by_task[str(task.id)]
+        assert len(runs) == 3 and {r.trigger for r in runs} == {"event"}
+        assert [r.status for r in runs].count("queued") == 1, runs
+        assert [r.status for r in runs].count("skipped") == 2, runs
+    assert {r.priority for r in by_task[str(deduped.id)]} == {2}
+    assert all("dedupe" in (r.reason or "") for r in by_task[str(deduped.id)] if r.reason)
+    assert all("overlap" in (r.reason or "") for r in by_task[str(overlapping.id)] if r.reason)
+    assert {q.priority for q in published} == {2, 5}
