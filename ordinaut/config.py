@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(default=60, ge=0)
     # events: GET /events/stream sends a comment this often when nothing happens
     event_stream_heartbeat_seconds: float = Field(default=15.0, ge=0.1, le=300)
+    # open GET /events/stream connections per API process (each waits in its own thread)
+    max_event_streams: int = Field(default=32, ge=1, le=1000)
     # webhooks (ordinaut.events.webhooks): loopback, private and link-local receivers are
     # refused unless allowed here (checked on the resolved address at delivery)
     allow_private_webhooks: bool = False

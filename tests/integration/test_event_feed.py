@@ -216,3 +216,23 @@ def test_cli_publishes_and_tails(api: Api, engine: Engine, settings: Settings) -
             proc.wait(10)
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_open_streams_are_capped(settings: Settings) -> None:
+    capped = settings.model_copy(
+        update={"max_event_streams": 1, "event_stream_heartbeat_seconds": 0.2}
+    )
+    token = bootstrap_admin(capped)
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        serve(capped) as base,
+        httpx.Client(base_url=base, headers=headers, timeout=10) as http,
+        http.stream("GET", "/events/stream") as first,
+    ):
+        assert first.status_code == 200
+        next(sse_events(first, 1))  # it is open
+        second = http.get("/events/stream")
+        assert second.status_code == 503, second.text
+        assert "ORDINAUT_MAX_EVENT_STREAMS" in second.text
+        # the other routes still answer while the stream waits
+        assert http.get("/events").status_code == 200

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
+from ordinaut.errors import Unavailable
 from ordinaut.service.models import (
     AgentCreate,
     AgentPublic,
@@ -74,21 +75,37 @@ async def stream_events(
     with ``Last-Event-ID`` or ``since``), ``event`` its topic, ``data`` the entry as JSON;
     a ``: heartbeat`` comment when nothing happened for a while."""
     follower = svc.follow_events(caller, after=last_event_id or since, topic=topic)
-    block_ms = int(svc.runtime.settings.event_stream_heartbeat_seconds * 1000)
+    settings = svc.runtime.settings
+    block_ms = int(settings.event_stream_heartbeat_seconds * 1000)
+    # streams wait in threads of their own, never in the pool the other routes run in, and
+    # there are at most max_event_streams of them (503 past it)
+    state = request.app.state
+    if getattr(state, "event_streams", None) is None:
+        state.event_streams = anyio.CapacityLimiter(settings.max_event_streams)
+        state.event_stream_threads = anyio.CapacityLimiter(settings.max_event_streams)
+    limiter: anyio.CapacityLimiter = state.event_streams
+    threads: anyio.CapacityLimiter = state.event_stream_threads
+    if limiter.borrowed_tokens >= limiter.total_tokens:
+        raise Unavailable(
+            f"{settings.max_event_streams} event streams are open on this server "
+            "(ORDINAUT_MAX_EVENT_STREAMS); retry later or poll GET /events",
+            retry_after=30,
+        )
 
     async def lines() -> AsyncIterator[str]:
         yield "retry: 2000\n: connected\n\n"
-        while not await request.is_disconnected():
-            try:
-                items = await anyio.to_thread.run_sync(follower.next, block_ms)
-            except Exception:  # Redis or the database went away: the client reconnects
-                log.warning("event stream ended", exc_info=True)
-                return
-            if not items:
-                yield ": heartbeat\n\n"
-            for item in items:
-                data = json.dumps(item, separators=(",", ":"), default=str)
-                yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
+        async with limiter:
+            while not await request.is_disconnected():
+                try:
+                    items = await anyio.to_thread.run_sync(follower.next, block_ms, limiter=threads)
+                except Exception:  # Redis or the database went away: the client reconnects
+                    log.warning("event stream ended", exc_info=True)
+                    return
+                if not items:
+                    yield ": heartbeat\n\n"
+                for item in items:
+                    data = json.dumps(item, separators=(",", ":"), default=str)
+                    yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
 
     return StreamingResponse(
         lines(),
