@@ -93,8 +93,8 @@ async def stream_events(
         )
 
     async def lines() -> AsyncIterator[str]:
-        yield "retry: 2000\n: connected\n\n"
-        async with limiter:
+        async with limiter:  # held from before the first byte until the stream ends
+            yield "retry: 2000\n: connected\n\n"
             while not await request.is_disconnected():
                 try:
                     items = await anyio.to_thread.run_sync(follower.next, block_ms, limiter=threads)
