@@ -190,6 +190,7 @@ def _sweep(app: Any) -> int:
 def _relay(app: Any) -> int:
     rt = runtime_of(app)
     wake.clear(rt, wake.RELAY_TASK)
+    wake.clear(rt, wake.EVENT_RELAY)
     published = _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
     if published:
         _trigger(app)

@@ -49,7 +49,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     app.state.service = Service(
         runtime,
         kick_dispatch=wake.kicker(sender, runtime),
-        kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK),
+        kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK, pending_as=wake.EVENT_RELAY),
     )
     errors.install(app)
     # the last added runs first: a request id for everything, then the body checks

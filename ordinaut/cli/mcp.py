@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         service = Service(
             runtime,
             kick_dispatch=wake.kicker(sender, runtime),
-            kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK),
+            kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK, pending_as=wake.EVENT_RELAY),
         )
         anyio.run(stdio.serve, service, token)
     finally:

@@ -12,7 +12,7 @@ A pass, in order:
    ``claim_idle_ms`` (``XAUTOCLAIM``: that consumer died), then new ones (``XREADGROUP …
    >``);
 2. in one transaction, for each external event (topic ``event.external.<topic>``): every
-   event task it may reach (:func:`reaches`) whose pattern matches and whose filter holds
+   event task it may reach whose pattern matches and whose filter holds (:func:`fires`)
    gets one ``event_fire`` row (primary key task + event id) and, when the row is new, one
    due_work row carrying the event (a paused task gets a ``skipped`` run instead); the
    outbox row is stamped ``triggered_at``;

@@ -24,6 +24,9 @@ log = logging.getLogger("ordinaut.runs")
 DISPATCH_TASK = "ordinaut.dispatch"
 RELAY_TASK = "ordinaut.relay"
 TRIGGER_TASK = "ordinaut.trigger"
+# a published event asks for the relay under a flag of its own: it never waits behind a
+# request that is pending for another reason (possibly a delayed one); the relay clears both
+EVENT_RELAY = "ordinaut.relay:event"
 CHECK_TASK = "ordinaut.check"  # on the runs queue: condition checks call tools
 WEBHOOKS_TASK = "ordinaut.webhooks"  # on the runs queue: deliveries wait on receivers
 # a pending flag older than this is ignored (its message was lost): a bound on how long a
@@ -37,12 +40,18 @@ def flag(rt: Runtime, task: str) -> str:
 
 
 def request(
-    sender: Any, rt: Runtime, task: str, *, producer: Any = None, queue: str | None = None
+    sender: Any,
+    rt: Runtime,
+    task: str,
+    *,
+    producer: Any = None,
+    queue: str | None = None,
+    pending_as: str | None = None,
 ) -> bool:
     """Ask a worker to run ``task`` soon (on the control queue unless ``queue``), unless a
-    request is pending; True if sent."""
+    request is pending under ``pending_as`` (default: the task's name); True if sent."""
     try:
-        if not rt.redis.set(flag(rt, task), "1", nx=True, ex=FLAG_SECONDS):
+        if not rt.redis.set(flag(rt, pending_as or task), "1", nx=True, ex=FLAG_SECONDS):
             return False
     except Exception:  # Redis trouble: the send below will say so, or succeed anyway
         log.debug("wake-up flag unavailable", exc_info=True)
@@ -63,13 +72,16 @@ def clear(rt: Runtime, task: str) -> None:
         log.debug("could not clear a wake-up flag", exc_info=True)
 
 
-def kicker(sender: Any, rt: Runtime, task: str = DISPATCH_TASK) -> Callable[[], None]:
+def kicker(
+    sender: Any, rt: Runtime, task: str = DISPATCH_TASK, *, pending_as: str | None = None
+) -> Callable[[], None]:
     """A best-effort :func:`request` of ``task`` for the service layer (dispatch after
-    ``run_now`` or an approval; the relay after an event is published)."""
+    ``run_now`` or an approval; the relay, as :data:`EVENT_RELAY`, after an event is
+    published)."""
 
     def kick() -> None:
         try:
-            request(sender, rt, task)
+            request(sender, rt, task, pending_as=pending_as)
         except Exception:
             log.warning("could not send %s", task, exc_info=True)
 

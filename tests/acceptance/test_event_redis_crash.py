@@ -39,7 +39,7 @@ def test_a_redis_crash_mid_burst_loses_no_trigger_with_real_workers(
     svc = Service(
         runtime,
         kick_dispatch=wake.kicker(sender, runtime),
-        kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK),
+        kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK, pending_as=wake.EVENT_RELAY),
     )
     try:
         me = svc.authenticate(token)
