@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -13,6 +14,7 @@ from ordinaut.clock import utcnow
 from ordinaut.config import Settings
 from ordinaut.runs import conditions
 from tests.integration.conftest import Api
+from tests.integration.test_mcp_http import admin_token, mcp_session
 
 CONDITION = {"uses": "builtin.echo", "with": {"v": "${params.v}"}, "when": "v == `true`"}
 PIPELINE = [{"id": "act", "uses": "builtin.echo", "with": {"seen": "${event.output.v}"}}]
@@ -145,3 +147,28 @@ def test_condition_fields_are_validated_like_steps(api: Api) -> None:
     got = api.admin.post("/tasks", json=cron)
     assert got.status_code == 422 and "condition" in got.text
     assert api.admin.get("/tasks").json()["items"] == []
+
+
+def test_over_mcp_create_task_makes_condition_tasks_with_the_same_validation(api: Api) -> None:
+    body = {
+        "title": "over mcp",
+        "schedule_kind": "condition",
+        "schedule_expr": "*/5 * * * *",
+        "payload": {"pipeline": PIPELINE},
+    }
+
+    async def main() -> tuple[Any, Any, Any]:
+        async with mcp_session(api.base_url, admin_token(api)) as session:
+            bad = await session.call_tool(
+                "create_task", {**body, "condition": {**CONDITION, "uses": "nope.tool"}}
+            )
+            made = await session.call_tool("create_task", {**body, "condition": CONDITION})
+            task_id = (made.structured_content or {}).get("id")
+            checks = await session.call_tool("list_checks", {"task_id": task_id})
+            return bad, made, checks
+
+    bad, made, checks = anyio.run(main)
+    assert bad.is_error and "condition.uses" in str(bad.structured_content or bad.content)
+    assert not made.is_error, made.content
+    assert (made.structured_content or {})["condition"] == CONDITION
+    assert not checks.is_error and (checks.structured_content or {})["items"] == []
