@@ -96,7 +96,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             for name in (control, runs)
         ),
         "task_default_queue": control,
-        "task_routes": {"ordinaut.execute_run": {"queue": runs}},
+        "task_routes": {
+            "ordinaut.execute_run": {"queue": runs},
+            # condition checks call tools and webhooks wait on receivers: not on control
+            "ordinaut.check": {"queue": runs},
+            "ordinaut.webhooks": {"queue": runs},
+        },
         "timezone": "UTC",
         "enable_utc": True,
         "beat_scheduler": BEAT_SCHEDULER,

@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     # client address per minute before 429 (0 = off)
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     auth_failures_per_minute: int = Field(default=60, ge=0)
+    # events: GET /events/stream sends a comment this often when nothing happens
+    event_stream_heartbeat_seconds: float = Field(default=15.0, ge=0.1, le=300)
+    # open GET /events/stream connections per API process (each waits in its own thread)
+    max_event_streams: int = Field(default=32, ge=1, le=1000)
+    # webhooks (ordinaut.events.webhooks): loopback, private and link-local receivers are
+    # refused unless allowed here (checked on the resolved address at delivery)
+    allow_private_webhooks: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_retry_base_seconds: float = Field(default=10.0, ge=0.1, le=3600)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    # the fire ledger, condition checks and finished webhook deliveries are kept this long
+    event_history_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("database_url")
     @classmethod

@@ -262,3 +262,21 @@ def build_policy(allow: str = "", deny: str = "", services: Iterable[Service] = 
 
 DEFAULT_POLICY = build_policy()
 """The built-in guards alone (no entries, no own servers known)."""
+
+
+# webhook receivers are people's servers on the internet: loopback, private, shared (CGNAT)
+# and link-local networks are refused unless ORDINAUT_ALLOW_PRIVATE_WEBHOOKS is set
+WEBHOOK_PRIVATE = (
+    "127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 100.64.0.0/10 fc00::/7 "
+    "169.254.0.0/16 fe80::/10"
+)
+WEBHOOK_VARIABLE = "ORDINAUT_ALLOW_PRIVATE_WEBHOOKS"
+
+
+def webhook_policy(allow_private: bool, services: Iterable[Service] = ()) -> EgressPolicy:
+    """Where webhooks may be delivered: the built-in guards and Ordinaut's own servers, plus
+    (unless ``allow_private``) every loopback, private and link-local network."""
+    deny = "" if allow_private else WEBHOOK_PRIVATE
+    policy = build_policy("", "", services)
+    rules = parse_entries(deny, f"{WEBHOOK_VARIABLE} is not set")
+    return EgressPolicy(allow=policy.allow, deny=(*policy.deny, *rules), guards=policy.guards)

@@ -17,8 +17,19 @@ Connections are built once per pool process, in ``worker_process_init``.
   ``queued`` and the sweeper re-sends them once the reservation has run out.
 - ``ordinaut.reap`` and ``ordinaut.sweep`` (control queue): see
   :mod:`ordinaut.runs.maintenance`.
-- ``ordinaut.relay`` (control queue, requested by beat when the outbox holds events): the
-  outbox to Redis Streams (:mod:`ordinaut.events.relay`).
+- ``ordinaut.relay`` (control queue, requested by beat when the outbox holds events, and by
+  the API when an event is published): the outbox to Redis Streams
+  (:mod:`ordinaut.events.relay`), then a trigger pass when it appended anything.
+- ``ordinaut.trigger`` (control queue): the trigger consumer — external events on the
+  stream → due_work of the event tasks they fire (:mod:`ordinaut.events.trigger`); a pass
+  that wrote work dispatches at once, in the same task.
+- ``ordinaut.webhooks`` (runs queue): send due webhook deliveries
+  (:mod:`ordinaut.events.webhooks`); requested by a trigger pass that wrote deliveries and
+  by maintenance for retries.
+- ``ordinaut.check`` (runs queue): run due condition checks (:mod:`ordinaut.runs.conditions`;
+  they call tools), requested by maintenance; a false → true edge writes due_work and asks
+  for a dispatch. Both live on the runs queue so a slow tool or receiver never holds up
+  dispatch.
 - ``ordinaut.maintain`` (control queue, beat's one periodic entry): runs each of the above
   that has work (the backstop for every lost wake-up).
 
@@ -39,6 +50,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import redis
 from celery import current_app, shared_task
 from celery.exceptions import Reject
 from celery.signals import (
@@ -54,11 +66,13 @@ from celery.worker import state as worker_state
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ordinaut.clock import utcnow
+from ordinaut.events import trigger as triggering
+from ordinaut.events import webhooks
 from ordinaut.events.relay import relay as relay_outbox
 from ordinaut.outage import Outage, first_line
+from ordinaut.runs import conditions, lease, maintenance, shutdown, suspension, wake
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
-from ordinaut.runs import lease, maintenance, shutdown, suspension, wake
 from ordinaut.runs.publish import EXECUTE_RUN, publisher
 from ordinaut.runtime import (
     HEARTBEAT_SECONDS,
@@ -67,6 +81,7 @@ from ordinaut.runtime import (
     heartbeat_value,
     runtime_of,
 )
+from ordinaut.store import queries
 from ordinaut.tools import redact
 
 log = logging.getLogger("ordinaut.runs")
@@ -183,7 +198,67 @@ def _sweep(app: Any) -> int:
 def _relay(app: Any) -> int:
     rt = runtime_of(app)
     wake.clear(rt, wake.RELAY_TASK)
-    return _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+    wake.clear(rt, wake.EVENT_RELAY)
+    published = _periodic(lambda: relay_outbox(rt.engine, rt.redis, rt.settings.namespace), 0)
+    if published:
+        _trigger(app)
+    return published
+
+
+def _trigger(app: Any) -> int:
+    """A trigger pass; dispatches the work it wrote and sends the webhooks it enqueued."""
+    rt = runtime_of(app)
+    idle = triggering.PassResult(0, 0, 0, 0)
+
+    def run() -> triggering.PassResult:
+        try:
+            return triggering.consume(rt.engine, rt.redis, rt.settings.namespace, utcnow())
+        except redis.RedisError as exc:  # the backstop catches up once Redis is back
+            log.warning("trigger pass skipped: Redis unavailable: %s", first_line(exc))
+            return idle
+
+    result = _periodic(run, idle)
+    if result.work:
+        _dispatch(app)
+    if result.deliveries:
+        _request_on_runs(app, wake.WEBHOOKS_TASK)
+    return result.events
+
+
+def _request_on_runs(app: Any, task: str) -> None:
+    """Ask a runs worker for ``task`` (tool calls and webhook POSTs never hold up dispatch)."""
+    rt = runtime_of(app)
+    try:
+        wake.request(app, rt, task, queue=rt.settings.runs_queue)
+    except Exception:  # the broker is away: the next maintenance tick asks again
+        log.warning("could not send %s", task, exc_info=True)
+
+
+PRUNE_EVERY_SECONDS = 3600  # the event history is pruned at most this often (per deployment)
+
+
+def _maintain_events(app: Any) -> dict[str, bool]:
+    """The event side of maintenance: a trigger pass (Redis reads only, when idle: entries
+    a dead consumer left), then what one read-only query says is due."""
+    rt = runtime_of(app)
+    _trigger(app)
+    nothing = queries.EventBacklog(False, False, False)
+    todo = _periodic(lambda: triggering.backlog(rt.engine, utcnow()), nothing)
+    if todo.untriggered and _periodic(lambda: triggering.backstop(rt.engine, utcnow()), 0):
+        _dispatch(app)
+    if todo.checks_due:
+        _request_on_runs(app, wake.CHECK_TASK)
+    if todo.deliveries_due:
+        _request_on_runs(app, wake.WEBHOOKS_TASK)
+    if wake.once_per(rt, "prune-events", PRUNE_EVERY_SECONDS):
+        days = rt.settings.event_history_days
+        none: dict[str, int] = {}
+        _periodic(lambda: triggering.prune(rt.engine, utcnow(), days=days), none)
+    return {
+        "backstop": todo.untriggered,
+        "checks": todo.checks_due,
+        "webhooks": todo.deliveries_due,
+    }
 
 
 @shared_task(name="ordinaut.reap", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -217,11 +292,39 @@ def relay(self: Any) -> int:
     return _relay(self.app)
 
 
+@shared_task(name=wake.TRIGGER_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def trigger(self: Any) -> int:
+    """Turn external events on the stream into due_work of the event tasks they fire."""
+    wake.clear(runtime_of(self.app), wake.TRIGGER_TASK)
+    return _trigger(self.app)
+
+
+@shared_task(name=wake.CHECK_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def check_conditions(self: Any) -> int:
+    """Run the condition checks that are due (runs queue); dispatch what fired."""
+    rt = runtime_of(self.app)
+    wake.clear(rt, wake.CHECK_TASK)
+    fired = _periodic(lambda: conditions.check_due(rt.engine, rt.settings, utcnow), 0)
+    if fired:
+        wake.request_dispatch(self.app, rt)
+    return fired
+
+
+@shared_task(name=wake.WEBHOOKS_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def deliver_webhooks(self: Any) -> int:
+    """Send the webhook deliveries that are due (runs queue)."""
+    rt = runtime_of(self.app)
+    wake.clear(rt, wake.WEBHOOKS_TASK)
+    return _periodic(lambda: webhooks.deliver_due(rt.engine, rt.settings, utcnow), 0)
+
+
 @shared_task(name="ordinaut.maintain", bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def maintain(self: Any) -> dict[str, bool]:
     """The periodic pass (beat's one internal entry): the reaper, the sweeper and the
     dispatch and relay backstops, each run only when a single read-only look at the
-    database says it has work, so an idle deployment costs one query and no commit."""
+    database says it has work; then the event side (a trigger pass, the trigger backstop,
+    condition checks, webhook retries) the same way. An idle deployment costs two read-only
+    queries, three Redis reads and no commit."""
     rt = runtime_of(self.app)
     nothing = maintenance.Backlog(False, False, False, False)
     todo = _periodic(lambda: maintenance.backlog(rt.engine, rt.settings, utcnow()), nothing)
@@ -233,11 +336,13 @@ def maintain(self: Any) -> dict[str, bool]:
         _dispatch(self.app)
     if todo.unrelayed:
         _relay(self.app)
+    events = _maintain_events(self.app)
     return {
         "reap": todo.expired_leases,
         "sweep": todo.stale_queued,
         "dispatch": todo.dispatchable,
         "relay": todo.unrelayed,
+        **events,
     }
 
 

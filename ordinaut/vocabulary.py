@@ -141,6 +141,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     RETRY = "retry"
     EVENT = "event"
+    CONDITION = "condition"
 
 
 class ScheduleKind(StrEnum):

@@ -59,7 +59,11 @@ def create_api(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(deps.checked_strings)],
     )
     app.state.runtime = runtime
-    app.state.service = Service(runtime, kick_dispatch=wake.kicker(sender, runtime))
+    app.state.service = Service(
+        runtime,
+        kick_dispatch=wake.kicker(sender, runtime),
+        kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK, pending_as=wake.EVENT_RELAY),
+    )
     errors.install(app)
     # the last added runs first: a request id for everything, then the body checks
     app.add_middleware(InputBoundary, max_bytes=settings.max_body_bytes, size_only=(mcp_http.PATH,))

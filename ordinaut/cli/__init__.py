@@ -31,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, agenda, approvals, client, mcp, preview, tools, up
+    from ordinaut.cli import admin, agenda, approvals, client, events, mcp, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_commands(sub)
     approvals.add_commands(sub)
     agenda.add_commands(sub)
+    events.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
     return parser

@@ -78,7 +78,11 @@ def run(args: argparse.Namespace) -> int:
         check_database(runtime.engine)
         from ordinaut.mcp import stdio
 
-        service = Service(runtime, kick_dispatch=wake.kicker(sender, runtime))
+        service = Service(
+            runtime,
+            kick_dispatch=wake.kicker(sender, runtime),
+            kick_relay=wake.kicker(sender, runtime, wake.RELAY_TASK, pending_as=wake.EVENT_RELAY),
+        )
         anyio.run(stdio.serve, service, token)
     finally:
         sender.close()

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from ordinaut.mcp.schemas import (
     CatalogTool,
+    EventsArgs,
     NoArgs,
     PreviewArgs,
     SchedulePreview,
@@ -26,7 +27,7 @@ from ordinaut.mcp.task_tools import WEEKDAYS_0830
 from ordinaut.mcp.tool import McpTool
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
-from ordinaut.service.models import EventAccepted, EventIn
+from ordinaut.service.models import EventAccepted, EventIn, EventPage
 
 
 def _preview(svc: Service, p: Principal, a: PreviewArgs) -> Any:
@@ -60,6 +61,10 @@ def _publish(svc: Service, p: Principal, a: EventIn, key: str | None) -> EventAc
     return svc.publish_event(p, a, idempotency_key=key)
 
 
+def _events(svc: Service, p: Principal, a: EventsArgs) -> EventPage:
+    return svc.list_events(p, after=a.after, topic=a.topic, limit=a.limit)
+
+
 def _catalog(svc: Service, p: Principal, a: NoArgs) -> ToolCatalog:
     return ToolCatalog(tools=[catalog_entry(t) for t in svc.list_tools(p)])
 
@@ -78,9 +83,23 @@ happened ("the user got home", "an invoice arrived").""",
         keyed=True,
         example={"topic": "email.received", "payload": {"from": "alice@example.com"}},
         help={
-            "topic": "Letters, digits and _ . : - (e.g. 'email.received').",
+            "topic": "Dot-separated segments of letters, digits and _ : - (e.g. 'email.received').",
             "payload": "Any JSON object (up to 64 KiB).",
         },
+    ),
+    McpTool(
+        name="list_events",
+        title="Read the event feed",
+        description="""Read what happened, oldest first: task and run changes of this
+agent's tasks (task.created, task.run.started, task.run.succeeded, task.run.failed, ...)
+and the external events it published (event.external.<topic>); agents:admin sees all. Pass
+the answer's next_cursor as after to get only newer events next time.""",
+        args=EventsArgs,
+        result=EventPage,
+        call=_events,
+        example={"topic": "task.run.*", "limit": 20},
+        read_only=True,
+        idempotent=True,
     ),
     McpTool(
         name="preview_schedule",

@@ -44,7 +44,11 @@ Time zone: {timezone}
    - cron is also accepted ("30 8 * * 1-5");
    - a single time -> "once" with an ISO 8601 time ("2026-12-01T09:00:00", read in the
      task's time zone);
-   - "when X happens" -> "event" with a topic ("email.received"), fired by publish_event.
+   - "when X happens" -> "event" with a topic pattern ("email.received", "calendar.*"),
+     fired by publish_event; the pipeline reads ${event.payload.field};
+   - "when something becomes true" (a price drops, a site is down) -> "condition": the
+     cadence in schedule_expr and condition {"uses": tool, "with": {...}, "when": JMESPath};
+     it fires once each time the check turns true.
 2. Call preview_schedule with that kind, expression and time zone, and show the user the
    next few times (local time) and any daylight-saving notes. Ask them to confirm.
 3. Call list_tools to find the tools the task needs, and build the payload:

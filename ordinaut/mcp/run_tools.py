@@ -6,6 +6,7 @@ from __future__ import annotations
 from ordinaut.mcp.schemas import (
     ApprovalPage,
     ListApprovalsArgs,
+    ListChecksArgs,
     ListRunsArgs,
     RunDecision,
     RunPage,
@@ -15,7 +16,7 @@ from ordinaut.mcp.schemas import (
 from ordinaut.mcp.tool import McpTool
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
-from ordinaut.service.models import RunPublic, StepData
+from ordinaut.service.models import CheckPage, RunPublic, StepData
 
 _RUN_ID = "00000000-0000-4000-8000-000000000001"
 
@@ -32,7 +33,25 @@ def _list(svc: Service, p: Principal, a: ListRunsArgs) -> RunPage:
     return RunPage(items=items, next_cursor=nxt)
 
 
+def _checks(svc: Service, p: Principal, a: ListChecksArgs) -> CheckPage:
+    items, nxt = svc.list_checks(p, a.task_id, limit=a.limit, cursor=a.cursor)
+    return CheckPage(items=items, next_cursor=nxt)
+
+
 RUN_TOOLS = (
+    McpTool(
+        name="list_checks",
+        title="List a condition task's checks",
+        description="""List the checks of a condition task (schedule_kind condition), newest
+first: when it was checked, the verdict of its "when" expression, the tool's output, and
+whether the pipeline fired and why not ("still true", "condition is false", cooldown, a
+failed check). Use it to answer "why did my alert not fire?".""",
+        args=ListChecksArgs,
+        result=CheckPage,
+        call=_checks,
+        example={"task_id": "00000000-0000-4000-8000-000000000000", "limit": 10},
+        read_only=True,
+    ),
     McpTool(
         name="list_runs",
         title="List runs",

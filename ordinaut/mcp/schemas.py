@@ -144,6 +144,33 @@ class ListRunsArgs(_Args):
     cursor: str | None = Field(default=None, description=_CURSOR)
 
 
+class ListChecksArgs(_Args):
+    """Paging for list_checks (``GET /tasks/{task_id}/checks``)."""
+
+    task_id: uuid.UUID = Field(description="The condition task's id.")
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    cursor: str | None = Field(default=None, max_length=40, description=_CURSOR)
+
+
+class EventsArgs(_Args):
+    """The query of ``GET /events``."""
+
+    after: str | None = Field(
+        default=None,
+        max_length=50,
+        description="Continue after this event id (a previous answer's next_cursor); "
+        "omit to start at the oldest event kept.",
+    )
+    topic: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Only topics matching this pattern ('*' one segment, '#' any number), "
+        "e.g. 'task.run.*' or 'event.external.#'.",
+    )
+    limit: StrictInt = Field(default=100, ge=1, le=1000, description="At most this many.")
+
+
 class PreviewArgs(_Args):
     """The query of ``GET /schedules/preview``."""
 

@@ -39,13 +39,16 @@ TASK_FIELD_HELP = {
     "description": "Free text: what the task is for.",
     "schedule_kind": (
         "rrule (RFC 5545 recurrence), cron (5 fields), once (a single instant), event (fires "
-        "when publish_event sends a matching topic) or condition."
+        "when publish_event sends a matching topic) or condition (checks a tool on a cadence "
+        "and fires when its 'when' turns true)."
     ),
     "schedule_expr": (
         "For rrule e.g. 'FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=8;BYMINUTE=30' (weekdays "
         "08:30); for cron e.g. '30 8 * * 1-5'; for once an ISO 8601 time such as "
         "'2026-12-01T09:00:00+02:00' (no offset = the task's timezone); for event a topic "
-        "such as 'email.received'. Times are read in the task's timezone."
+        "pattern such as 'email.received', 'calendar.*' (* = one segment) or 'alerts.#' "
+        "(# = any segments); for condition the check cadence as cron or RRULE. Times are "
+        "read in the task's timezone."
     ),
     "timezone": "IANA zone the schedule is read in, e.g. 'Europe/Chisinau' (default: server's).",
     "payload": (

@@ -245,7 +245,8 @@ def search(expr: str, context: Mapping[str, Any], budget: Budget | None = None) 
         if budget is None:
             return compiled.search(context)
         return _Interpreter(budget, expr).visit(compiled.parsed, context)
-    except jp_exceptions.JMESPathError as exc:
+    except (jp_exceptions.JMESPathError, TypeError) as exc:
+        # TypeError: jmespath compares with Python's operators, so "two" > `1` raises it
         reason = " ".join(str(exc).split())
         raise TemplateError(f"${{{expr}}} failed: {reason}", expression=expr) from None
 

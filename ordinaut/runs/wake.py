@@ -1,4 +1,5 @@
-"""Waking the control worker: coalesced requests for ``ordinaut.dispatch`` and ``ordinaut.relay``.
+"""Waking the control worker: coalesced requests for ``ordinaut.dispatch``, ``ordinaut.relay``
+and ``ordinaut.trigger``.
 
 :func:`request` sets a short-lived Redis flag and sends a message only when none is
 pending; the task clears the flag before it starts its work (:func:`clear`), so work that
@@ -24,6 +25,12 @@ log = logging.getLogger("ordinaut.runs")
 
 DISPATCH_TASK = "ordinaut.dispatch"
 RELAY_TASK = "ordinaut.relay"
+TRIGGER_TASK = "ordinaut.trigger"
+# a published event asks for the relay under a flag of its own: it never waits behind a
+# request that is pending for another reason (possibly a delayed one); the relay clears both
+EVENT_RELAY = "ordinaut.relay:event"
+CHECK_TASK = "ordinaut.check"  # on the runs queue: condition checks call tools
+WEBHOOKS_TASK = "ordinaut.webhooks"  # on the runs queue: deliveries wait on receivers
 # a pending flag older than this is ignored (its message was lost): a bound on how long a
 # lost wake-up can suppress others; the periodic maintenance runs meanwhile anyway
 FLAG_SECONDS = 10
@@ -40,16 +47,26 @@ RELAY_DELAY = 0.5
 
 
 def request(
-    sender: Any, rt: Runtime, task: str, *, producer: Any = None, countdown: float | None = None
+    sender: Any,
+    rt: Runtime,
+    task: str,
+    *,
+    producer: Any = None,
+    queue: str | None = None,
+    pending_as: str | None = None,
+    countdown: float | None = None,
 ) -> bool:
-    """Ask the control worker to run ``task`` soon (after ``countdown`` seconds), unless a
-    request is pending; True if sent."""
+    """Ask a worker to run ``task`` soon (on the control queue unless ``queue``; after
+    ``countdown`` seconds if given), unless a request is pending under ``pending_as``
+    (default: the task's name); True if sent."""
     try:
-        if not rt.redis.set(flag(rt, task), "1", nx=True, ex=FLAG_SECONDS):
+        if not rt.redis.set(flag(rt, pending_as or task), "1", nx=True, ex=FLAG_SECONDS):
             return False
     except Exception:  # Redis trouble: the send below will say so, or succeed anyway
         log.debug("wake-up flag unavailable", exc_info=True)
-    sender.send_task(task, queue=rt.settings.control_queue, producer=producer, countdown=countdown)
+    sender.send_task(
+        task, queue=queue or rt.settings.control_queue, producer=producer, countdown=countdown
+    )
     return True
 
 
@@ -75,13 +92,27 @@ def clear(rt: Runtime, task: str) -> None:
         log.debug("could not clear a wake-up flag", exc_info=True)
 
 
-def kicker(sender: Any, rt: Runtime) -> Callable[[], None]:
-    """A best-effort ``request_dispatch`` for the service layer (``run_now``, approve)."""
+def kicker(
+    sender: Any, rt: Runtime, task: str = DISPATCH_TASK, *, pending_as: str | None = None
+) -> Callable[[], None]:
+    """A best-effort :func:`request` of ``task`` for the service layer (dispatch after
+    ``run_now`` or an approval; the relay, as :data:`EVENT_RELAY`, after an event is
+    published)."""
 
     def kick() -> None:
         try:
-            request_dispatch(sender, rt)
+            request(sender, rt, task, pending_as=pending_as)
         except Exception:
-            log.warning("could not send dispatch", exc_info=True)
+            log.warning("could not send %s", task, exc_info=True)
 
     return kick
+
+
+def once_per(rt: Runtime, name: str, seconds: int) -> bool:
+    """True for the first caller in ``seconds`` across the deployment (a Redis flag); False
+    for the rest, and while Redis is unreachable."""
+    try:
+        return bool(rt.redis.set(rt.key("once", name), "1", nx=True, ex=seconds))
+    except Exception:
+        log.debug("could not take the %s flag", name, exc_info=True)
+        return False

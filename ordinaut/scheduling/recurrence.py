@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 from ordinaut.errors import ValidationError
 from ordinaut.limits import EARLIEST, LATEST
-from ordinaut.scheduling import cron, rrule, wall
+from ordinaut.scheduling import cron, rrule, topics, wall
 from ordinaut.scheduling.expansion import Budget
 from ordinaut.scheduling.wall import parse_timezone
 from ordinaut.vocabulary import ScheduleKind
@@ -55,7 +55,6 @@ __all__ = [
 
 DEFAULT_TIMEZONE = "Europe/Chisinau"
 MAX_PREVIEW = 1000
-_TOPIC = re.compile(r"[A-Za-z0-9_.*:-]{1,200}")
 _MAX_EXPR = 4000
 
 
@@ -236,12 +235,19 @@ def _compile(
         return rrule.parse_rrule(text, tz, created_at=created_at, budget=budget)
     if kind is ScheduleKind.ONCE:
         return _parse_once(text, tz)
-    if kind is ScheduleKind.EVENT and not _TOPIC.fullmatch(text):
-        raise ValidationError(
-            f"event topic {text[:60]!r} must be 1..200 characters of A-Z a-z 0-9 _ . * : -",
-            field="schedule_expr",
-        )
+    if kind is ScheduleKind.CONDITION:  # the cadence of its checks: an RRULE or a cron line
+        if is_rrule(text):
+            return rrule.parse_rrule(text, tz, created_at=created_at, budget=budget)
+        return _CronPlan(cron.parse_cron(text), tz)
+    if kind is ScheduleKind.EVENT:
+        topics.check_pattern(text)
     return _NoPlan()
+
+
+def is_rrule(text: str) -> bool:
+    """True for RRULE text (a ``FREQ=`` part, or ``RRULE:``/``DTSTART`` lines), else cron."""
+    upper = text.upper()
+    return "FREQ=" in upper or upper.startswith(("RRULE:", "DTSTART"))
 
 
 def _parse_once(text: str, tz: ZoneInfo) -> _OncePlan:

@@ -11,10 +11,17 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from ordinaut.errors import Conflict, NotFound, ValidationError
+from ordinaut.events import webhooks
 from ordinaut.service.audit import record
 from ordinaut.service.auth import ADMIN_SCOPES, Principal, hash_token, new_token
 from ordinaut.service.inputs import check_http_url
-from ordinaut.service.models import AgentCreate, AgentPublic
+from ordinaut.service.models import (
+    AgentCreate,
+    AgentPublic,
+    DeliveryPage,
+    DeliveryPublic,
+    WebhookIn,
+)
 from ordinaut.store import queries
 from ordinaut.vocabulary import Scope
 
@@ -86,7 +93,9 @@ def ensure_admin(conn: Connection, token: str | None) -> NewAgent | None:
     return None
 
 
-def _public(row: queries.Agent, token: str | None = None) -> AgentPublic:
+def _public(
+    row: queries.Agent, token: str | None = None, webhook_secret: str | None = None
+) -> AgentPublic:
     return AgentPublic(
         id=row.id,
         name=row.name,
@@ -95,6 +104,7 @@ def _public(row: queries.Agent, token: str | None = None) -> AgentPublic:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         token=token,
+        webhook_secret=webhook_secret,
     )
 
 
@@ -111,9 +121,52 @@ def add_agent(conn: Connection, principal: Principal, body: AgentCreate) -> Agen
     if body.webhook_url is not None:
         check_http_url(body.webhook_url, "webhook_url")
     made = create_agent(conn, body.name, body.scopes, actor=principal.agent_id)
+    secret = None
     if body.webhook_url:
-        queries.set_agent_webhook(conn, made.id, body.webhook_url)
-    return _public(_agent_row(conn, made.id), made.token)
+        secret = webhooks.new_secret()
+        queries.set_webhook(conn, made.id, body.webhook_url, secret)
+    return _public(_agent_row(conn, made.id), made.token, secret)
+
+
+def set_webhook(
+    conn: Connection, principal: Principal, agent_id: uuid.UUID, body: WebhookIn
+) -> AgentPublic:
+    """Set an agent's webhook URL with a new signing secret (shown in this response only),
+    or remove it (null); itself, or any agent with agents:admin."""
+    if agent_id != principal.agent_id:
+        principal.require(Scope.AGENTS_ADMIN)
+    row = _agent_row(conn, agent_id)
+    if row.revoked_at is not None:
+        raise Conflict("agent is revoked", field="agent_id")
+    secret = None
+    if body.webhook_url is not None:
+        check_http_url(body.webhook_url, "webhook_url")
+        secret = webhooks.new_secret()
+    queries.set_webhook(conn, agent_id, body.webhook_url, secret)
+    record(conn, principal, "agent.set_webhook", agent_id, details={"url": body.webhook_url})
+    return _public(_agent_row(conn, agent_id), webhook_secret=secret)
+
+
+def list_deliveries(
+    conn: Connection,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    *,
+    limit: int,
+    after: str | None,
+) -> DeliveryPage:
+    """An agent's webhook deliveries, newest first (itself, or agents:admin)."""
+    if agent_id != principal.agent_id:
+        principal.require(Scope.AGENTS_ADMIN)
+    _agent_row(conn, agent_id)
+    before = None
+    if after is not None:
+        if not after.isdigit() or len(after) > 19:
+            raise ValidationError("cursor must be a next_cursor this call returned", field="cursor")
+        before = int(after)
+    rows = queries.list_deliveries(conn, agent_id, before=before, limit=limit + 1)
+    items = [DeliveryPublic.model_validate(dict(r._mapping)) for r in rows[:limit]]
+    return DeliveryPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
 def list_agents(conn: Connection, principal: Principal) -> list[AgentPublic]:

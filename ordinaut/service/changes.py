@@ -38,7 +38,7 @@ from ordinaut.service.models import (
     TaskUpdate,
 )
 from ordinaut.service.task_ops import owned_task, update_task
-from ordinaut.service.tasks import check_pipeline, create_task, reject_untriggered
+from ordinaut.service.tasks import check_pipeline, create_task
 from ordinaut.store import queries
 from ordinaut.tools.builtin import FOREACH
 from ordinaut.tools.registry import tools_for_payload
@@ -109,7 +109,6 @@ def _create_crossed(
     limits = _limits_of(conn, agent_id)
     if limits is None:
         return []
-    reject_untriggered(body.schedule_kind)
     schedule = parse_schedule(
         body.schedule_kind, body.schedule_expr, body.timezone or default_tz, created_at=now
     )
@@ -131,7 +130,6 @@ def _update_crossed(
     changes = body.model_dump(exclude_unset=True)
     if limits is None or not changes:
         return []
-    reject_untriggered(body.schedule_kind)
     gap = None
     if changes.keys() & set(_SCHEDULE_FIELDS) and row.status == TaskStatus.ACTIVE:
         schedule = parse_schedule(

@@ -51,8 +51,11 @@ from ordinaut.service.models import (
     AgentPublic,
     ApprovalPublic,
     ChangePublic,
+    CheckPublic,
+    DeliveryPage,
     EventAccepted,
     EventIn,
+    EventPage,
     RunNowAccepted,
     RunPublic,
     RunSummary,
@@ -62,6 +65,7 @@ from ordinaut.service.models import (
     TaskCreate,
     TaskPublic,
     TaskUpdate,
+    WebhookIn,
 )
 from ordinaut.service.tools import ToolCreate, ToolPublic
 from ordinaut.tools import redact
@@ -79,6 +83,7 @@ OPERATIONS = (
     "pause_task",
     "resume_task",
     "cancel_task",
+    "list_checks",
     "list_runs",
     "get_run",
     "get_step_data",
@@ -90,6 +95,7 @@ OPERATIONS = (
     "approve_change",
     "reject_change",
     "publish_event",
+    "list_events",
     "preview_schedule",
     "list_tools",
     "agenda",
@@ -111,11 +117,13 @@ class Service:
         runtime: Runtime,
         *,
         kick_dispatch: Callable[[], None],
+        kick_relay: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.runtime = runtime
         self.clock = clock
         self._kick = kick_dispatch
+        self._kick_relay = kick_relay  # an event was recorded: relay (and trigger) it now
         # secrets are read from the environment at call time by the tools; so are they here
         self.redactor = redact.redactor_for(os.environ)
         settings = runtime.settings
@@ -324,6 +332,12 @@ class Service:
         with self._tx() as conn:
             return task_ops.set_status(conn, p, task_id, "cancel", now=self.clock())
 
+    def list_checks(
+        self, p: Principal, task_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[CheckPublic], str | None]:
+        with self._tx() as conn:
+            return tasks.list_checks(conn, p, task_id, limit=limit, after=cursor)
+
     # --- runs ----------------------------------------------------------------------------
 
     def list_runs(
@@ -382,7 +396,7 @@ class Service:
         self, p: Principal, body: EventIn, *, idempotency_key: str | None = None
     ) -> EventAccepted:
         with self._tx() as conn:
-            return replay_or_run(
+            accepted = replay_or_run(
                 conn,
                 p,
                 idempotency_key,
@@ -398,6 +412,39 @@ class Service:
                     redactor=self.redactor,
                 ),
             )
+        self._kick_relay()
+        return accepted
+
+    def list_events(
+        self,
+        p: Principal,
+        *,
+        after: str | None = None,
+        topic: str | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        return events.list_events(
+            self.runtime.redis,
+            self.runtime.settings.namespace,
+            p,
+            events.owner_lookup(self._tx, p),
+            after=after,
+            topic=topic,
+            limit=limit,
+        )
+
+    def follow_events(
+        self, p: Principal, *, after: str | None = None, topic: str | None = None
+    ) -> events.EventFollower:
+        """A live feed for ``GET /events/stream`` (not an MCP tool: MCP has no stream)."""
+        return events.EventFollower(
+            self.runtime.redis,
+            self.runtime.settings.namespace,
+            p,
+            events.owner_lookup(self._tx, p),
+            after=after,
+            topic=topic,
+        )
 
     def preview_schedule(
         self,
@@ -489,6 +536,16 @@ class Service:
             result = agents.revoke_agent(conn, p, agent_id, now=self.clock())
         self._tokens.forget_agent(agent_id)
         return result
+
+    def set_webhook(self, p: Principal, agent_id: uuid.UUID, body: WebhookIn) -> AgentPublic:
+        with self._tx() as conn:
+            return agents.set_webhook(conn, p, agent_id, body)
+
+    def list_deliveries(
+        self, p: Principal, agent_id: uuid.UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> DeliveryPage:
+        with self._tx() as conn:
+            return agents.list_deliveries(conn, p, agent_id, limit=limit, after=cursor)
 
     def list_audit(
         self, p: Principal, *, subject_id: uuid.UUID | None = None, limit: int = 100

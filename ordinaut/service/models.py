@@ -35,6 +35,14 @@ TRUNCATED = (
 )
 
 
+CONDITION_DOC = (
+    'Condition tasks: {"uses": TOOL, "with": {ARGS}, "when": JMESPATH}. On each tick of '
+    "schedule_expr (cron or RRULE) the tool is called with the arguments and the JMESPath "
+    "expression judges its output; the pipeline runs only when the result turns from false "
+    "to true (and not within cooldown_seconds of the last firing)."
+)
+
+
 class TaskCreate(BaseModel):
     """The body of ``POST /tasks`` (the seed's task, ``created_by`` taken from the token)."""
 
@@ -57,12 +65,42 @@ class TaskCreate(BaseModel):
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
     jitter_seconds: StrictInt = Field(default=0, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    event_filter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="Event tasks: a JMESPath expression over the event's payload; the task "
+        "fires only when it is truthy (e.g. \"priority == 'high'\").",
+    )
+    event_sources: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Event tasks: ids of other agents whose events may also fire this task "
+        "(its own agent's always do; an agents:admin publisher reaches every task).",
+    )
+    condition: dict[str, Any] | None = Field(default=None, description=CONDITION_DOC)
+    cooldown_seconds: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=366 * 86400,
+        description="Condition tasks: after firing, no new firing for this long.",
+    )
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
 
 
-PATCH_NULLABLE = frozenset({"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"})
+PATCH_NULLABLE = frozenset(
+    {
+        "schedule_expr",
+        "dedupe_key",
+        "concurrency_key",
+        "timeout_seconds",
+        "event_filter",
+        "condition",
+        "cooldown_seconds",
+    }
+)
 
 
 def _only_listed_nullable(schema: dict[str, Any]) -> None:
@@ -81,8 +119,9 @@ def _only_listed_nullable(schema: dict[str, Any]) -> None:
 class TaskUpdate(BaseModel):
     """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
 
-    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key`` and ``timeout_seconds`` may be
-    set to null; for the rest an omitted field is unchanged and null is rejected.
+    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds``,
+    ``event_filter``, ``condition`` and ``cooldown_seconds`` may be set to null; for the rest
+    an omitted field is unchanged and null is rejected.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
@@ -104,6 +143,10 @@ class TaskUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     jitter_seconds: StrictInt | None = Field(default=None, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    event_filter: str | None = Field(default=None, min_length=1, max_length=1000)
+    event_sources: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    condition: dict[str, Any] | None = None
+    cooldown_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
 
     @field_validator(
         "title",
@@ -119,6 +162,7 @@ class TaskUpdate(BaseModel):
         "overlap_policy",
         "misfire_policy",
         "jitter_seconds",
+        "event_sources",
     )
     @classmethod
     def _not_null(cls, value: Any) -> Any:
@@ -163,6 +207,11 @@ class TaskPublic(BaseModel):
     misfire_policy: MisfirePolicy
     jitter_seconds: int
     timeout_seconds: int | None
+    event_filter: str | None = None
+    event_sources: list[uuid.UUID] = Field(default_factory=list)
+    condition: dict[str, Any] | None = None
+    cooldown_seconds: int | None = None
+    next_check_at: datetime | None = None
     next_run_at: datetime | None
     next_run: TimePoint | None
     created_at: datetime
@@ -344,6 +393,42 @@ class AgentPublic(BaseModel):
     created_at: datetime
     revoked_at: datetime | None = None
     token: str | None = None
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The key webhook deliveries are signed with (HMAC-SHA256); present only "
+        "in the response that creates the agent with a webhook_url or sets a new webhook.",
+    )
+
+
+class WebhookIn(BaseModel):
+    """The body of ``PUT /agents/{id}/webhook``: a new URL (null removes the webhook)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str | None = Field(max_length=2000)
+
+
+class DeliveryPublic(BaseModel):
+    """One webhook delivery: an event sent to an agent's webhook, with every attempt."""
+
+    id: int
+    outbox_id: int
+    topic: str
+    status: str = Field(description="pending (to be tried or retried), delivered or failed.")
+    attempts: int
+    attempt_log: list[dict[str, Any]] = Field(
+        description="Each attempt: {attempt, at, status_code, error, ms}."
+    )
+    next_attempt_at: datetime
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    """A page of an agent's webhook deliveries, newest first."""
+
+    items: list[DeliveryPublic]
+    next_cursor: str | None = None
 
 
 class EventIn(BaseModel):
@@ -351,7 +436,13 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    topic: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")
+    topic: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$",
+        description="Dot-separated segments of A-Z a-z 0-9 _ : - (e.g. email.received); "
+        "event tasks match it with their schedule_expr pattern.",
+    )
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -378,6 +469,39 @@ class SkipIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     count: StrictInt = Field(default=1, ge=1, le=1000)
+
+
+class CheckPublic(BaseModel):
+    """One check of a condition task: its result and why it did or did not fire."""
+
+    id: int
+    task_id: uuid.UUID
+    scheduled_for: datetime
+    checked_at: datetime
+    result: bool | None = Field(description="The when expression's verdict (null: it failed).")
+    fired: bool
+    reason: str
+    output: Any = Field(default=None, description="The tool's output (up to 64 KiB).")
+    error: str | None = None
+
+
+class CheckPage(BaseModel):
+    """A page of a condition task's checks, newest first."""
+
+    items: list[CheckPublic]
+    next_cursor: str | None = None
+
+
+class EventPage(BaseModel):
+    """A page of the event stream (``GET /events``): oldest first."""
+
+    items: list[dict[str, Any]] = Field(
+        description="Stream entries: {id, outbox_id, topic, payload, at} (README: the stream "
+        "entry format)."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as after= to continue (also when this page is short or empty)."
+    )
 
 
 class EventAccepted(BaseModel):

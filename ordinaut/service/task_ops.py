@@ -14,14 +14,21 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Conflict, NotFound
-from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
-from ordinaut.service.tasks import check_pipeline, get_task, reject_untriggered, task_public
+from ordinaut.service.tasks import (
+    CADENCED_KINDS,
+    check_condition,
+    check_event_fields,
+    check_pipeline,
+    get_task,
+    schedule_columns,
+    task_public,
+)
 from ordinaut.store import queries
-from ordinaut.vocabulary import TIMED_KINDS, ScheduleKind, Scope, TaskStatus, Trigger
+from ordinaut.vocabulary import ScheduleKind, Scope, TaskStatus, Trigger
 
 _SCHEDULE_FIELDS = {"schedule_kind", "schedule_expr", "timezone"}
 
@@ -49,7 +56,6 @@ def update_task(
     ``audit`` adds to the audit entry (an approved change names its approver there).
     """
     row = owned_task(conn, principal, task_id)
-    reject_untriggered(body.schedule_kind)
     if (
         row.status in (TaskStatus.CANCELED, TaskStatus.COMPLETED)
         and body.model_fields_set & _SCHEDULE_FIELDS
@@ -60,6 +66,19 @@ def update_task(
         return task_public(row)
     if "payload" in changes:
         check_pipeline(conn, principal, changes["payload"])
+    check_event_fields(
+        changes.get("schedule_kind", row.schedule_kind),
+        changes.get("event_filter", row.event_filter),
+        changes.get("event_sources", row.event_sources),
+    )
+    if changes.keys() & {"schedule_kind", "condition", "cooldown_seconds"}:
+        check_condition(
+            conn,
+            principal,
+            changes.get("schedule_kind", row.schedule_kind),
+            changes.get("condition", row.condition),
+            changes.get("cooldown_seconds", row.cooldown_seconds),
+        )
     if changes.keys() & _SCHEDULE_FIELDS or "jitter_seconds" in changes:
         kind = changes.get("schedule_kind", row.schedule_kind)
         expr = changes.get("schedule_expr", row.schedule_expr)
@@ -69,9 +88,8 @@ def update_task(
             ensure_not_past(schedule, now)
         occurrence = schedule.next_after(now)
         jitter = changes.get("jitter_seconds", row.jitter_seconds)
-        changes["next_occurrence_at"] = occurrence
-        changes["next_run_at"] = fire_time(row.id, occurrence, jitter)
-        if occurrence is None and kind in TIMED_KINDS:
+        changes.update(schedule_columns(kind, row.id, occurrence, jitter))
+        if occurrence is None and kind in CADENCED_KINDS:
             changes["status"] = TaskStatus.COMPLETED
     changes["updated_at"] = now
     queries.update_task(conn, task_id, changes)

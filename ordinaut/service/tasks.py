@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection, Row
 
-from ordinaut.errors import Forbidden, NotFound, ValidationError
+from ordinaut.errors import Forbidden, NotFound, OrdinautError, ValidationError
+from ordinaut.pipeline.template import TemplateError, compile_expr
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.policy import scopes
 from ordinaut.scheduling.planning import fire_time
@@ -18,10 +19,10 @@ from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
 from ordinaut.service import cursor
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
-from ordinaut.service.models import TaskCreate, TaskPublic, TimePoint
+from ordinaut.service.models import CheckPublic, TaskCreate, TaskPublic, TimePoint
 from ordinaut.store import queries
 from ordinaut.tools.registry import tools_for_payload
-from ordinaut.vocabulary import TIMED_KINDS, Scope, TaskStatus
+from ordinaut.vocabulary import TIMED_KINDS, ScheduleKind, Scope, TaskStatus
 
 
 def create_task(
@@ -38,13 +39,14 @@ def create_task(
     ``audit`` adds to the audit entry (an approved change names its approver there).
     """
     principal.require(Scope.TASKS_WRITE)
-    reject_untriggered(body.schedule_kind)
+    check_event_fields(body.schedule_kind, body.event_filter, body.event_sources)
+    check_condition(conn, principal, body.schedule_kind, body.condition, body.cooldown_seconds)
     tz = body.timezone or default_tz
     schedule = parse_schedule(body.schedule_kind, body.schedule_expr, tz, created_at=now)
     ensure_not_past(schedule, now)
     check_pipeline(conn, principal, body.payload)
     occurrence = schedule.next_after(now)
-    if occurrence is None and body.schedule_kind in TIMED_KINDS:
+    if occurrence is None and body.schedule_kind in CADENCED_KINDS:
         raise ValidationError(
             "the schedule has no occurrence after now (COUNT/UNTIL already used up?)",
             field="schedule_expr",
@@ -55,8 +57,7 @@ def create_task(
         id=task_id,
         timezone=tz,
         created_by=principal.agent_id,
-        next_occurrence_at=occurrence,
-        next_run_at=fire_time(task_id, occurrence, body.jitter_seconds),
+        **schedule_columns(body.schedule_kind, task_id, occurrence, body.jitter_seconds),
         created_at=now,
         updated_at=now,
     )
@@ -66,17 +67,97 @@ def create_task(
     return task_public(row)
 
 
-UNTRIGGERED_KINDS = ("event", "condition")
+CADENCED_KINDS = TIMED_KINDS | {ScheduleKind.CONDITION}
+CONDITION_KEYS = ("uses", "with", "when")
 
 
-def reject_untriggered(kind: str | None) -> None:
-    """422 for schedule kinds whose trigger is not built yet, instead of a task that never runs."""
-    if kind in UNTRIGGERED_KINDS:
+def schedule_columns(
+    kind: str, task_id: uuid.UUID, occurrence: datetime | None, jitter_seconds: int
+) -> dict[str, Any]:
+    """Where a task's next occurrence goes: ``next_run_at`` (beat fires it) for timed tasks,
+    ``next_check_at`` (the condition checker) for condition tasks."""
+    if kind == ScheduleKind.CONDITION:
+        return {"next_occurrence_at": None, "next_run_at": None, "next_check_at": occurrence}
+    return {
+        "next_occurrence_at": occurrence,
+        "next_run_at": fire_time(task_id, occurrence, jitter_seconds),
+        "next_check_at": None,
+    }
+
+
+def check_condition(
+    conn: Connection,
+    principal: Principal,
+    kind: str,
+    condition: dict[str, Any] | None,
+    cooldown_seconds: int | None,
+) -> None:
+    """A condition task's ``{"uses", "with", "when"}``, validated like a step: the tool
+    exists and the caller holds its scopes, the arguments fit its schema, ``when`` is
+    JMESPath; ``condition`` and ``cooldown_seconds`` belong to condition tasks only."""
+    if kind != ScheduleKind.CONDITION:
+        for name, value in (("condition", condition), ("cooldown_seconds", cooldown_seconds)):
+            if value is not None:
+                raise ValidationError(
+                    f"{name} applies to schedule_kind 'condition' only (this task is {kind!r})",
+                    field=name,
+                )
+        return
+    if condition is None:
         raise ValidationError(
-            f"schedule_kind {kind!r} is not supported yet (no {kind} trigger runs); "
-            "use cron, rrule or once",
-            field="schedule_kind",
+            'a condition task needs condition: {"uses": TOOL, "with": {...}, "when": JMESPATH}',
+            field="condition",
         )
+    for key in condition:
+        if key not in CONDITION_KEYS:
+            raise ValidationError(
+                f"unknown key {key!r} (allowed: uses, with, when)", field=f"condition.{key}"
+            )
+    uses, args, when = condition.get("uses"), condition.get("with", {}), condition.get("when")
+    if not isinstance(uses, str) or not uses:
+        raise ValidationError("uses must name a tool (see list_tools)", field="condition.uses")
+    if not isinstance(args, dict):
+        raise ValidationError("with must be an object of arguments", field="condition.with")
+    if not isinstance(when, str) or not 1 <= len(when) <= 1000:
+        raise ValidationError(
+            "when must be a JMESPath expression over the tool's output (1..1000 characters), "
+            'e.g. "price < `100`"',
+            field="condition.when",
+        )
+    try:
+        compile_expr(when)
+    except TemplateError as exc:
+        raise ValidationError(exc.message, field="condition.when") from None
+    step = {"pipeline": [{"id": "condition", "uses": uses, "with": args}]}
+    try:
+        check_pipeline(conn, principal, step)
+    except OrdinautError as exc:
+        if exc.field and exc.field.startswith("payload.pipeline[0]"):
+            exc.field = "condition" + exc.field.removeprefix("payload.pipeline[0]")
+        elif exc.field in ("payload", "payload.pipeline"):
+            exc.field = "condition"
+        raise
+
+
+def check_event_fields(kind: str, event_filter: str | None, event_sources: list[Any]) -> None:
+    """``event_filter`` and ``event_sources`` belong to event tasks; a filter must compile."""
+    if kind != ScheduleKind.EVENT:
+        for name, value in (("event_filter", event_filter), ("event_sources", event_sources)):
+            if value:
+                raise ValidationError(
+                    f"{name} applies to schedule_kind 'event' only (this task is {kind!r})",
+                    field=name,
+                )
+        return
+    if event_filter is not None:
+        try:
+            compile_expr(event_filter)
+        except TemplateError as exc:
+            raise ValidationError(
+                f"event_filter: {exc.message} (a JMESPath expression over the event's "
+                "payload, e.g. \"priority == 'high'\")",
+                field="event_filter",
+            ) from None
 
 
 def check_pipeline(conn: Connection, principal: Principal, payload: Any) -> None:
@@ -142,3 +223,24 @@ def task_public(row: Row[Any]) -> TaskPublic:
         TimePoint(utc=nxt, local=nxt.astimezone(ZoneInfo(data["timezone"]))) if nxt else None
     )
     return TaskPublic.model_validate(data)
+
+
+def list_checks(
+    conn: Connection,
+    principal: Principal,
+    task_id: uuid.UUID,
+    *,
+    limit: int = 50,
+    after: str | None = None,
+) -> tuple[list[CheckPublic], str | None]:
+    """A condition task's checks, newest first: each result and why it did or did not fire."""
+    get_task(conn, principal, task_id)  # 404 unless the caller may see the task
+    before = None
+    if after is not None:
+        if not after.isdigit() or len(after) > 19:
+            raise ValidationError("cursor must be a next_cursor this call returned", field="cursor")
+        before = int(after)
+    rows = queries.list_checks(conn, task_id, before=before, limit=limit + 1)
+    page = [CheckPublic.model_validate(dict(r._mapping)) for r in rows[:limit]]
+    more = str(page[-1].id) if len(rows) > limit else None
+    return page, more

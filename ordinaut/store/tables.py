@@ -48,6 +48,8 @@ agent = sa.Table(
     sa.Column("scopes", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.Column("token_hash", sa.Text, nullable=True, unique=True),
     sa.Column("webhook_url", sa.Text, nullable=True),
+    # the HMAC-SHA256 key webhook deliveries are signed with (shown once, never returned again)
+    sa.Column("webhook_secret", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     # what the agent may create without a person (ordinaut.policy.agent_limits); NULL: no limit
@@ -94,6 +96,17 @@ task = sa.Table(
     sa.Column("misfire_policy", sa.Text, nullable=False, server_default="run_once"),
     sa.Column("jitter_seconds", sa.Integer, nullable=False, server_default="0"),
     sa.Column("timeout_seconds", sa.Integer, nullable=True),
+    # event tasks: a JMESPath filter over the payload, and other agents whose events fire it
+    sa.Column("event_filter", sa.Text, nullable=True),
+    sa.Column(
+        "event_sources", pg.ARRAY(pg.UUID(as_uuid=True)), nullable=False, server_default="{}"
+    ),
+    # condition tasks: the check, a cooldown, the last result and firing, the next check
+    sa.Column("condition", pg.JSONB, nullable=True),
+    sa.Column("cooldown_seconds", sa.Integer, nullable=True),
+    sa.Column("condition_state", sa.Boolean, nullable=True),
+    sa.Column("condition_fired_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
     # the nominal next occurrence (schedule math continues from here) and when it fires
     # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
     sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
@@ -121,6 +134,18 @@ sa.Index(
     postgresql_where=sa.text("status = 'active' AND next_run_at IS NOT NULL"),
 )
 sa.Index("ix_task_created_by_created_at", task.c.created_by, task.c.created_at)
+sa.Index(
+    "ix_task_next_check_at_active",
+    task.c.next_check_at,
+    postgresql_where=sa.text(
+        "status = 'active' AND schedule_kind = 'condition' AND next_check_at IS NOT NULL"
+    ),
+)
+sa.Index(
+    "ix_task_event_kind",
+    task.c.created_by,
+    postgresql_where=sa.text("schedule_kind = 'event' AND status IN ('active', 'paused')"),
+)
 
 due_work = sa.Table(
     "due_work",
@@ -285,8 +310,81 @@ outbox = sa.Table(
     sa.Column("payload", pg.JSONB, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    # external events: when the trigger consumer turned them into work (ordinaut.events.trigger)
+    sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
+sa.Index(
+    "ix_outbox_untriggered",
+    outbox.c.id,
+    postgresql_where=sa.text("triggered_at IS NULL AND topic LIKE 'event.external.%'"),
+)
+
+# one row per (task, event) the trigger consumer turned into work: a re-delivered stream
+# entry starts nothing twice (see ordinaut.events.trigger)
+event_fire = sa.Table(
+    "event_fire",
+    metadata,
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("event_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_event_fire_fired_at", event_fire.c.fired_at)
+
+# one row per check of a condition task: its result and why it did or did not fire
+condition_check = sa.Table(
+    "condition_check",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("result", sa.Boolean, nullable=True),
+    sa.Column("fired", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("output", pg.JSONB, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+sa.Index("ix_condition_check_task_id_id", condition_check.c.task_id, condition_check.c.id)
+
+# one row per (agent, event) its webhook is sent: status, attempts and each attempt's outcome
+webhook_delivery = sa.Table(
+    "webhook_delivery",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("outbox_id", sa.BigInteger, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("attempt_log", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("agent_id", "outbox_id"),
+    sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status_known"),
+)
+sa.Index(
+    "ix_webhook_delivery_pending",
+    webhook_delivery.c.next_attempt_at,
+    postgresql_where=sa.text("status = 'pending'"),
+)
 
 # a create or update of a task that crossed one of its agent's limits with on_exceed
 # "approve": kept here, not applied, until a person approves (then applied as if made then)

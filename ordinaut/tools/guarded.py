@@ -32,7 +32,14 @@ import httpx
 import httpx2
 
 from ordinaut.config import Settings, api_host_port
-from ordinaut.egress import Address, EgressPolicy, Service, build_policy, normalise
+from ordinaut.egress import (
+    Address,
+    EgressPolicy,
+    Service,
+    build_policy,
+    normalise,
+    webhook_policy,
+)
 from ordinaut.errors import ToolError
 
 
@@ -172,9 +179,7 @@ def _service(label: str, host: str | None, port: int) -> list[Service]:
     return [Service(label, host, port, addresses)]
 
 
-@functools.lru_cache(maxsize=16)
-def policy_for(settings: Settings) -> EgressPolicy:
-    """The policy of ``settings``: its entries plus Ordinaut's own servers (cached)."""
+def _own_services(settings: Settings) -> list[Service]:
     db = urlsplit(settings.database_url)
     cache = urlsplit(settings.redis_url)
     api_host, api_port = api_host_port(settings.api_address)
@@ -183,4 +188,16 @@ def policy_for(settings: Settings) -> EgressPolicy:
         *_service("Redis (REDIS_URL)", cache.hostname, cache.port or 6379),
         *_service("API (ORDINAUT_API_ADDRESS)", api_host, api_port),
     ]
-    return build_policy(settings.egress_allow, settings.egress_deny, services)
+    return services
+
+
+@functools.lru_cache(maxsize=16)
+def policy_for(settings: Settings) -> EgressPolicy:
+    """The policy of ``settings``: its entries plus Ordinaut's own servers (cached)."""
+    return build_policy(settings.egress_allow, settings.egress_deny, _own_services(settings))
+
+
+@functools.lru_cache(maxsize=16)
+def webhook_policy_for(settings: Settings) -> EgressPolicy:
+    """Where this deployment's webhooks may go (:func:`ordinaut.egress.webhook_policy`)."""
+    return webhook_policy(settings.allow_private_webhooks, _own_services(settings))

@@ -64,9 +64,9 @@ def test_create_get_list_task(api: Api) -> None:
             "no occurrence after now",
         ),
         (
-            {"schedule_kind": "event", "schedule_expr": "email.received"},
-            "schedule_kind",
-            "not supported yet",
+            {"schedule_kind": "condition", "schedule_expr": "0 9 * * *"},
+            "condition",
+            "a condition task needs condition",
         ),
         # issue 12: these were a 500 or were accepted; each is a 422 naming what is wrong
         ({"schedule_expr": "FREQ=DAILY;INTERVAL=\u00b2"}, "schedule_expr", "ASCII digits"),

@@ -264,9 +264,36 @@ CALLS: dict[tuple[str, str], Baselines] = {
         Call("GET", "/audit", query={"subject_id": w.task, "limit": "5"})
     ],
     ("GET", "/schemas/pipeline"): lambda w: [Call("GET", "/schemas/pipeline")],
+    ("GET", "/events"): lambda w: [
+        Call("GET", "/events", query={"topic": "task.#", "limit": "5"}),
+        Call("GET", "/events", query={"after": "0-0"}),
+    ],
+    ("GET", "/tasks/{task_id}/checks"): lambda w: [
+        Call("GET", "/tasks/{task_id}/checks", {"task_id": w.task}, query={"limit": "5"})
+    ],
+    ("PUT", "/agents/{agent_id}/webhook"): lambda w: [
+        Call(
+            "PUT", "/agents/{agent_id}/webhook", {"agent_id": w.agent}, body={"webhook_url": None}
+        ),
+        Call(
+            "PUT",
+            "/agents/{agent_id}/webhook",
+            {"agent_id": w.agent},
+            body={"webhook_url": "https://e.x/h"},
+        ),
+    ],
+    ("GET", "/agents/{agent_id}/deliveries"): lambda w: [
+        Call("GET", "/agents/{agent_id}/deliveries", {"agent_id": w.agent}, query={"limit": "5"})
+    ],
 }
 EXTRA_QUERY = ("cursor", "after", "x")
-NOT_FUZZED = {("GET", "/health"), ("GET", "/ready")}  # 503 by design: no beat, no workers
+NOT_FUZZED = {
+    ("GET", "/health"),  # answers 503 by design while beat and workers are down
+    ("GET", "/ready"),  # the same
+    # a Server-Sent Events stream never ends; its inputs (topic, since, Last-Event-ID) are
+    # checked by the same functions as GET /events' (tests/integration/test_event_feed.py)
+    ("GET", "/events/stream"),
+}
 
 
 def check(

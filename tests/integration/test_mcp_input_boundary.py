@@ -69,6 +69,7 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "resume_task": [{"task_id": w.task}],
         "cancel_task": [{"task_id": w.spare_task}],
         "list_runs": [{"task_id": w.task, "status": "queued", "limit": 5}],
+        "list_checks": [{"task_id": w.task, "limit": 5}],
         "get_run": [{"run_id": w.run}],
         "get_step_data": [{"run_id": w.run, "step_path": "hi", "part": "output"}],
         "cancel_run": [{"run_id": w.run}],
@@ -79,6 +80,7 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "approve_change": [{"change_id": w.change, "comment": "ok"}],
         "reject_change": [{"change_id": w.change, "comment": "no"}],
         "publish_event": [{"topic": "fuzz.topic", "payload": {"a": [1, {"b": "c"}]}}],
+        "list_events": [{"topic": "task.#", "limit": 5}, {"after": "0-0"}],
         "preview_schedule": [
             {**PREVIEW, "after": "2030-01-01T00:00:00Z"},
             {**PREVIEW, "kind": "once", "expr": "2030-01-01T09:00:00Z"},

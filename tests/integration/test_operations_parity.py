@@ -81,6 +81,10 @@ def test_api_and_mcp_expose_every_operation_with_the_same_arguments(api: Api) ->
     assert not missing, f"no HTTP route has operation_id {missing}"
     for name in OPERATIONS:
         assert mcp_ops[name] | MCP_OMITS.get(name, set()) == api_ops[name], name
+    # event tasks are made through the same create_task on both sides, and the feed is read
+    # with the same arguments
+    assert {"event_filter", "event_sources"} <= mcp_ops["create_task"]
+    assert mcp_ops["list_events"] == api_ops["list_events"] == {"after", "topic", "limit"}
 
     # and the one read both sides answer from the same catalog
     api_catalog = sorted(t["address"] for t in api.admin.get("/tools").json())

@@ -11,6 +11,9 @@ TASKS = {
     "ordinaut.reap",
     "ordinaut.sweep",
     "ordinaut.relay",
+    "ordinaut.trigger",
+    "ordinaut.check",
+    "ordinaut.webhooks",
     "ordinaut.maintain",
 }
 
@@ -27,9 +30,30 @@ def test_celery_dash_a_ordinaut_finds_the_app_and_its_tasks(
 
 
 def test_tasks_are_importable_at_module_level() -> None:
-    from ordinaut.tasks import dispatch, execute_run, maintain, reap, relay, sweep
+    from ordinaut.tasks import (
+        check_conditions,
+        deliver_webhooks,
+        dispatch,
+        execute_run,
+        maintain,
+        reap,
+        relay,
+        sweep,
+        trigger,
+    )
 
-    assert {t.name for t in (dispatch, execute_run, maintain, reap, relay, sweep)} == TASKS
+    found = (
+        dispatch,
+        execute_run,
+        maintain,
+        reap,
+        relay,
+        sweep,
+        trigger,
+        check_conditions,
+        deliver_webhooks,
+    )
+    assert {t.name for t in found} == TASKS
 
 
 def test_every_app_built_for_a_namespace_has_the_tasks() -> None:

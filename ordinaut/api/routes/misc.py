@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import anyio
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
-from ordinaut.service.models import AgentCreate, AgentPublic, EventAccepted, EventIn
+from ordinaut.errors import Unavailable
+from ordinaut.service.models import (
+    AgentCreate,
+    AgentPublic,
+    DeliveryPage,
+    EventAccepted,
+    EventIn,
+    EventPage,
+    WebhookIn,
+)
+
+log = logging.getLogger("ordinaut.api")
 
 router = APIRouter()
 
@@ -26,6 +42,76 @@ def publish_event(
 ) -> EventAccepted:
     """Record an external event (``{"topic", "payload"}``) in the outbox."""
     return svc.publish_event(caller, body, idempotency_key=idempotency_key)
+
+
+@router.get("/events", response_model=EventPage, tags=["events"], operation_id="list_events")
+def list_events(
+    svc: Svc,
+    caller: Caller,
+    after: Annotated[str | None, Query(max_length=50)] = None,
+    topic: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventPage:
+    """Stream entries the caller may see, oldest first, after the cursor ``after``;
+    ``topic`` is a pattern (``*`` one segment, ``#`` any) over the entry's topic."""
+    return svc.list_events(caller, after=after, topic=topic, limit=limit)
+
+
+@router.get(
+    "/events/stream",
+    tags=["events"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    svc: Svc,
+    caller: Caller,
+    topic: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    since: Annotated[str | None, Query(max_length=50)] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=50)] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of the stream the caller may see: ``id`` is the entry id (resume
+    with ``Last-Event-ID`` or ``since``), ``event`` its topic, ``data`` the entry as JSON;
+    a ``: heartbeat`` comment when nothing happened for a while."""
+    follower = svc.follow_events(caller, after=last_event_id or since, topic=topic)
+    settings = svc.runtime.settings
+    block_ms = int(settings.event_stream_heartbeat_seconds * 1000)
+    # streams wait in threads of their own, never in the pool the other routes run in, and
+    # there are at most max_event_streams of them (503 past it)
+    state = request.app.state
+    if getattr(state, "event_streams", None) is None:
+        state.event_streams = anyio.CapacityLimiter(settings.max_event_streams)
+        state.event_stream_threads = anyio.CapacityLimiter(settings.max_event_streams)
+    limiter: anyio.CapacityLimiter = state.event_streams
+    threads: anyio.CapacityLimiter = state.event_stream_threads
+    if limiter.borrowed_tokens >= limiter.total_tokens:
+        raise Unavailable(
+            f"{settings.max_event_streams} event streams are open on this server "
+            "(ORDINAUT_MAX_EVENT_STREAMS); retry later or poll GET /events",
+            retry_after=30,
+        )
+
+    async def lines() -> AsyncIterator[str]:
+        async with limiter:  # held from before the first byte until the stream ends
+            yield "retry: 2000\n: connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    items = await anyio.to_thread.run_sync(follower.next, block_ms, limiter=threads)
+                except Exception:  # Redis or the database went away: the client reconnects
+                    log.warning("event stream ended", exc_info=True)
+                    return
+                if not items:
+                    yield ": heartbeat\n\n"
+                for item in items:
+                    data = json.dumps(item, separators=(",", ":"), default=str)
+                    yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.get("/schedules/preview", tags=["schedules"], operation_id="preview_schedule")
@@ -58,6 +144,25 @@ def list_agents(svc: Svc, caller: Caller) -> list[AgentPublic]:
 def rotate_token(agent_id: uuid.UUID, svc: Svc, caller: Caller) -> AgentPublic:
     """Issue a new token; the old one stops working at once."""
     return svc.rotate_token(caller, agent_id)
+
+
+@router.put("/agents/{agent_id}/webhook", response_model=AgentPublic, tags=["agents"])
+def set_webhook(agent_id: uuid.UUID, body: WebhookIn, svc: Svc, caller: Caller) -> AgentPublic:
+    """Set the agent's webhook URL with a new signing secret (in this response only), or
+    remove it with null."""
+    return svc.set_webhook(caller, agent_id, body)
+
+
+@router.get("/agents/{agent_id}/deliveries", response_model=DeliveryPage, tags=["agents"])
+def list_deliveries(
+    agent_id: uuid.UUID,
+    svc: Svc,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> DeliveryPage:
+    """The agent's webhook deliveries, newest first, each with every attempt."""
+    return svc.list_deliveries(caller, agent_id, limit=limit, cursor=cursor)
 
 
 @router.delete("/agents/{agent_id}", response_model=AgentPublic, tags=["agents"])

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
 from ordinaut.service.models import (
     ChangePublic,
+    CheckPage,
     Page,
     RunNowAccepted,
     SkipIn,
@@ -118,3 +119,16 @@ def resume_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
 def cancel_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
     """Stop the schedule for good and cancel queued runs; a running run stops between steps."""
     return svc.cancel_task(caller, task_id)
+
+
+@router.get("/{task_id}/checks", response_model=CheckPage, operation_id="list_checks")
+def list_checks(
+    task_id: uuid.UUID,
+    svc: Svc,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+) -> CheckPage:
+    """A condition task's checks, newest first: result, whether it fired, and why."""
+    items, nxt = svc.list_checks(caller, task_id, limit=limit, cursor=cursor)
+    return CheckPage(items=items, next_cursor=nxt)

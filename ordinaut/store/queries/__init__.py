@@ -22,7 +22,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.approvals` — runs waiting for a person's approval;
 - :mod:`.changes` — creates and updates of tasks waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
-  :mod:`.outbox`, :mod:`.health`;
+  :mod:`.outbox`, :mod:`.health`, :mod:`.triggers` (event tasks and the fire ledger);
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
   JSON parameter).
 """
@@ -50,6 +50,15 @@ from ordinaut.store.queries.changes import (
     insert_change,
     list_changes,
 )
+from ordinaut.store.queries.conditions import (
+    ConditionState,
+    DueCheck,
+    advance_checks,
+    claim_due_checks,
+    list_checks,
+    lock_condition_state,
+    record_check,
+)
 from ordinaut.store.queries.due_work import (
     LeasedWork,
     Wake,
@@ -59,6 +68,7 @@ from ordinaut.store.queries.due_work import (
     lease_due_work,
     next_wake,
 )
+from ordinaut.store.queries.feed import owned_tasks
 from ordinaut.store.queries.firing import write_fired
 from ordinaut.store.queries.health import Backlog, backlog, ping
 from ordinaut.store.queries.idempotency import (
@@ -78,6 +88,7 @@ from ordinaut.store.queries.leases import (
 )
 from ordinaut.store.queries.locks import advisory_key, lock_keys
 from ordinaut.store.queries.outbox import OutboxEvent, emit, mark_relayed, take_unpublished
+from ordinaut.store.queries.retention import prune_event_history
 from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
@@ -139,14 +150,39 @@ from ordinaut.store.queries.tools import (
     upsert_mcp_server,
     upsert_tool,
 )
+from ordinaut.store.queries.triggers import (
+    EXTERNAL_PREFIX,
+    EventBacklog,
+    EventTask,
+    claim_fires,
+    event_backlog,
+    event_tasks,
+    insert_event_work,
+    mark_triggered,
+    untriggered_events,
+)
+from ordinaut.store.queries.webhooks import (
+    DueDelivery,
+    claim_deliveries,
+    enqueue_deliveries,
+    list_deliveries,
+    record_attempt,
+    set_webhook,
+)
 
 __all__ = [
+    "EXTERNAL_PREFIX",
     "OWNER_REVOKED",
     "Agent",
     "Backlog",
     "ClaimedRun",
+    "ConditionState",
+    "DueCheck",
+    "DueDelivery",
     "DueResume",
     "DueTask",
+    "EventBacklog",
+    "EventTask",
     "IdempotencyEntry",
     "LeasedWork",
     "LockedRun",
@@ -155,6 +191,7 @@ __all__ = [
     "StaleRun",
     "StepData",
     "Wake",
+    "advance_checks",
     "advisory_key",
     "agenda_tasks",
     "agent_by_token",
@@ -165,7 +202,10 @@ __all__ = [
     "cancel_runs_of",
     "cancel_task_runs",
     "change_by_key",
+    "claim_deliveries",
+    "claim_due_checks",
     "claim_due_tasks",
+    "claim_fires",
     "claim_idempotency_key",
     "claim_run",
     "count_active_tasks",
@@ -176,6 +216,9 @@ __all__ = [
     "delete_tool",
     "done_steps",
     "emit",
+    "enqueue_deliveries",
+    "event_backlog",
+    "event_tasks",
     "expire_runs",
     "extend_lease",
     "finish_run",
@@ -192,6 +235,7 @@ __all__ = [
     "insert_audit",
     "insert_change",
     "insert_due_work",
+    "insert_event_work",
     "insert_runs",
     "insert_step_results",
     "insert_task",
@@ -199,22 +243,30 @@ __all__ = [
     "list_agents",
     "list_audit",
     "list_changes",
+    "list_checks",
+    "list_deliveries",
     "list_mcp_servers",
     "list_runs",
     "list_tasks",
     "list_tools",
     "list_waiting",
+    "lock_condition_state",
     "lock_keys",
     "lock_run",
     "mark_published",
     "mark_published_at",
     "mark_relayed",
+    "mark_triggered",
     "next_wake",
     "open_runs_by_key",
+    "owned_tasks",
     "pause_tasks_of",
     "ping",
+    "prune_event_history",
     "reap_expired_runs",
     "recent_dedupe_run",
+    "record_attempt",
+    "record_check",
     "record_skipped_runs",
     "reject_run",
     "request_resume",
@@ -226,6 +278,7 @@ __all__ = [
     "set_agent_limits",
     "set_agent_token",
     "set_agent_webhook",
+    "set_webhook",
     "step_data",
     "steps_of_run",
     "suspend_run",
@@ -234,6 +287,7 @@ __all__ = [
     "take_unpublished",
     "tasks_with_open_runs",
     "transitions",
+    "untriggered_events",
     "update_task",
     "upsert_mcp_server",
     "upsert_tool",

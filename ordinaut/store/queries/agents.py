@@ -29,7 +29,9 @@ class Agent:
 
 
 def _agent(row: Row[Any]) -> Agent:
-    return Agent(**{**row._mapping, "scopes": tuple(row.scopes)})
+    # the webhook secret stays in the database: only a delivery reads it (queries.webhooks)
+    fields = {k: v for k, v in row._mapping.items() if k != "webhook_secret"}
+    return Agent(**{**fields, "scopes": tuple(row.scopes)})
 
 
 def agent_by_token(conn: Connection, token_hash: str) -> Agent | None:
