@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.exceptions
 from kombu.transport import redis as kombu_redis
 
 
@@ -27,6 +28,11 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:
             return super()._create_client(asynchronous=True)  # type: ignore[no-untyped-call]
+        if self._pool is None and self.connection.client is None:
+            # closing after the broker went away, with messages still unacknowledged: kombu
+            # would build a pool from a connection it already let go (an AttributeError that
+            # kills the worker); a connection error is what its close path knows to ignore
+            raise redis.exceptions.ConnectionError("the broker connection is closed")
         client = self._ordinaut_client
         if client is None or client.connection_pool is not self.pool:
             client = self._ordinaut_client = super()._create_client()  # type: ignore[no-untyped-call]
