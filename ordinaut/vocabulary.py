@@ -141,6 +141,27 @@ class OnError(StrEnum):
     CONTINUE = "continue"
 
 
+class OnQuiet(StrEnum):
+    """What a step silenced by quiet hours does (see :mod:`ordinaut.policy.quiet_hours`)."""
+
+    DEFER = "defer"
+    DROP = "drop"
+    DIGEST = "digest"
+
+
+class BudgetMetric(StrEnum):
+    """What a budget caps; each is counted per day or month in the budget's zone."""
+
+    RUNS_PER_DAY = "runs_per_day"
+    TOOL_CALLS_PER_DAY = "tool_calls_per_day"
+    LLM_TOKENS_PER_DAY = "llm_tokens_per_day"
+    LLM_TOKENS_PER_MONTH = "llm_tokens_per_month"
+
+
+BUDGET_EXCEEDED = "budget_exceeded"
+"""The error code (and skip reason prefix) of work refused by a budget; never retried."""
+
+
 class Scope(StrEnum):
     """What a token may do. ``agents:admin`` holds every scope and sees every agent's work."""
 
