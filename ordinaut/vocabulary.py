@@ -30,6 +30,7 @@ class RunStatus(StrEnum):
     CANCELED = "canceled"
     SKIPPED = "skipped"
     WAITING_APPROVAL = "waiting_approval"
+    DEFERRED = "deferred"  # stopped before a step by a policy (quiet hours, rate limit)
 
     @property
     def finished(self) -> bool:

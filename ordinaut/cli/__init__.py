@@ -5,6 +5,8 @@
     ordinaut agent create NAME --scopes a,b,c
     ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
     ordinaut mcp [--token T] [--data-dir D]
+    ordinaut budgets [set AGENT_ID --runs_per_day N ...]
+    ordinaut quiet-hours set AGENT_ID --window 22:00-08:00 [--tz TZ] [--on_quiet defer]
 
 Every error is one line on stderr and a non-zero exit status.
 """
@@ -28,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, client, mcp, preview, tools, up
+    from ordinaut.cli import admin, client, mcp, policies, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
+    policies.add_commands(sub)
     return parser
 
 

@@ -88,9 +88,9 @@ def parse_budgets(raw: Any, *, field: str = "budgets", default_tz: str = "UTC") 
         if key != "tz" and key not in names:
             raise ValidationError(
                 f"unknown field {key!r}; allowed: tz, {', '.join(sorted(names))}",
-                field=f"{field}.{key}",
+                field=_at(field, str(key)),
             )
-    tz = parse_timezone(raw.get("tz", default_tz), field=f"{field}.tz")
+    tz = parse_timezone(raw.get("tz", default_tz), field=_at(field, "tz"))
     caps: dict[BudgetMetric, int] = {}
     for metric in BudgetMetric:
         value = raw.get(metric.value)
@@ -98,7 +98,7 @@ def parse_budgets(raw: Any, *, field: str = "budgets", default_tz: str = "UTC") 
             continue
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_CAP:
             raise ValidationError(
-                f"must be a whole number from 0 to {MAX_CAP}", field=f"{field}.{metric.value}"
+                f"must be a whole number from 0 to {MAX_CAP}", field=_at(field, metric.value)
             )
         caps[metric] = value
     return Budgets(tz, caps)
@@ -157,3 +157,8 @@ def tokens_used(output: Any) -> int:
         return value if ok else 0  # type: ignore[return-value]
 
     return number("total_tokens") or number("prompt_tokens") + number("completion_tokens")
+
+
+def _at(field: str, name: str) -> str:
+    """``field.name``, or ``name`` alone when the rule is the whole body."""
+    return f"{field}.{name}" if field else name

@@ -111,20 +111,20 @@ def parse_quiet_hours(
     if unknown:
         raise ValidationError(
             f"unknown field {unknown[0]!r}; allowed: tz, windows, on_quiet, scopes",
-            field=f"{field}.{unknown[0]}",
+            field=_at(field, unknown[0]),
         )
     tz_name = raw.get("tz", default_tz)
-    tz = parse_timezone(tz_name, field=f"{field}.tz")
-    windows = _windows(raw.get("windows"), f"{field}.windows")
+    tz = parse_timezone(tz_name, field=_at(field, "tz"))
+    windows = _windows(raw.get("windows"), _at(field, "windows"))
     on_quiet_raw = raw.get("on_quiet", OnQuiet.DEFER.value)
     try:
         on_quiet = OnQuiet(on_quiet_raw)
     except ValueError:
         raise ValidationError(
             f"{on_quiet_raw!r} is not one of {', '.join(o.value for o in OnQuiet)}",
-            field=f"{field}.on_quiet",
+            field=_at(field, "on_quiet"),
         ) from None
-    scopes = _scopes(raw.get("scopes", list(DEFAULT_SCOPES)), f"{field}.scopes")
+    scopes = _scopes(raw.get("scopes", list(DEFAULT_SCOPES)), _at(field, "scopes"))
     return QuietHours(tz, windows, on_quiet, scopes)
 
 
@@ -249,3 +249,8 @@ def describe(rule: QuietHours, state: QuietState) -> str:
     return (
         f"quiet hours {state.window.shown} {rule.tz.key} until {local_until.strftime('%H:%M')}{day}"
     )
+
+
+def _at(field: str, name: str) -> str:
+    """``field.name``, or ``name`` alone when the rule is the whole body."""
+    return f"{field}.{name}" if field else name

@@ -13,6 +13,7 @@ from ordinaut.pipeline.schema import PayloadJson
 from ordinaut.vocabulary import (
     BackoffStrategy,
     MisfirePolicy,
+    OnQuiet,
     OverlapPolicy,
     RunStatus,
     ScheduleKind,
@@ -29,6 +30,48 @@ TRUNCATED = (
     f'{limits.PREVIEW_CHARS} characters>"}}: get it whole from '
     "GET /runs/{id}/steps/{step_path}/{input|output} (MCP: get_step_data)."
 )
+
+
+WORKER_POOL = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+MAX_BUDGET = 10**12
+
+
+class QuietHoursRule(BaseModel):
+    """Quiet hours (README, "Quiet hours"): windows in which steps of some tool scopes wait."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tz: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="IANA zone of the windows (default: the task's, or the server's)",
+    )
+    windows: list[str] = Field(
+        min_length=1,
+        max_length=32,
+        description='Local "HH:MM-HH:MM" spans, optionally after weekday codes: '
+        '"22:00-08:00", "SA 00:00-24:00", "MO,TU 12:00-13:00"',
+    )
+    on_quiet: OnQuiet = OnQuiet.DEFER
+    scopes: list[str] = Field(
+        default_factory=lambda: ["notify"],
+        min_length=1,
+        max_length=32,
+        description="Tool scopes silenced",
+    )
+
+
+class BudgetsRule(BaseModel):
+    """Budgets (README, "Budgets"): caps per local day or month; omitted caps are unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tz: str | None = Field(default=None, min_length=1, max_length=64)
+    runs_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    tool_calls_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    llm_tokens_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    llm_tokens_per_month: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
 
 
 class TaskCreate(BaseModel):
@@ -53,12 +96,33 @@ class TaskCreate(BaseModel):
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
     jitter_seconds: StrictInt = Field(default=0, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    quiet_hours: QuietHoursRule | None = Field(
+        default=None, description="Overrides the agent's quiet hours for this task"
+    )
+    budgets: BudgetsRule | None = Field(
+        default=None, description="This task's own caps (the agent's budget applies too)"
+    )
+    worker_pool: str | None = Field(
+        default=None,
+        pattern=WORKER_POOL,
+        description="Run on workers of the Celery queue <namespace>.runs.<worker_pool>",
+    )
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
 
 
-PATCH_NULLABLE = frozenset({"schedule_expr", "dedupe_key", "concurrency_key", "timeout_seconds"})
+PATCH_NULLABLE = frozenset(
+    {
+        "schedule_expr",
+        "dedupe_key",
+        "concurrency_key",
+        "timeout_seconds",
+        "quiet_hours",
+        "budgets",
+        "worker_pool",
+    }
+)
 
 
 def _only_listed_nullable(schema: dict[str, Any]) -> None:
@@ -77,8 +141,9 @@ def _only_listed_nullable(schema: dict[str, Any]) -> None:
 class TaskUpdate(BaseModel):
     """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
 
-    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key`` and ``timeout_seconds`` may be
-    set to null; for the rest an omitted field is unchanged and null is rejected.
+    Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds``,
+    ``quiet_hours``, ``budgets`` and ``worker_pool`` may be set to null; for the rest an
+    omitted field is unchanged and null is rejected.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
@@ -100,6 +165,9 @@ class TaskUpdate(BaseModel):
     misfire_policy: MisfirePolicy | None = None
     jitter_seconds: StrictInt | None = Field(default=None, ge=0, le=86400)
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=7 * 86400)
+    quiet_hours: QuietHoursRule | None = None
+    budgets: BudgetsRule | None = None
+    worker_pool: str | None = Field(default=None, pattern=WORKER_POOL)
 
     @field_validator(
         "title",
@@ -159,6 +227,9 @@ class TaskPublic(BaseModel):
     misfire_policy: MisfirePolicy
     jitter_seconds: int
     timeout_seconds: int | None
+    quiet_hours: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None
+    worker_pool: str | None = None
     next_run_at: datetime | None
     next_run: TimePoint | None
     created_at: datetime
@@ -201,6 +272,12 @@ class RunPublic(RunSummary):
 
     output: Any = Field(default=None, description=TRUNCATED)
     steps: list[StepPublic] | None = None
+    worker_pool: str | None = None
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Policy decisions about this run, oldest first: what, at, why (quiet "
+        "hours, budgets, rate limits, worker pool)",
+    )
 
 
 class StepData(BaseModel):
@@ -290,3 +367,41 @@ class RunNowAccepted(BaseModel):
 
     task_id: uuid.UUID
     scheduled_for: datetime
+
+
+class BudgetUse(BaseModel):
+    """One cap and what its period has used so far."""
+
+    metric: str
+    cap: int
+    used: int
+    period: str
+
+
+class BudgetView(BaseModel):
+    """A budget rule (an agent's or a task's) with its usage now."""
+
+    subject: str = Field(description="agent or task")
+    id: uuid.UUID
+    title: str | None = None
+    tz: str
+    caps: list[BudgetUse]
+
+
+class BudgetsReport(BaseModel):
+    """``GET /budgets``: the caller's budgets and usage against each cap."""
+
+    agent_id: uuid.UUID
+    at: datetime
+    budgets: list[BudgetView]
+    truncated: bool = Field(
+        default=False, description="More tasks have budgets than are shown (the newest are)"
+    )
+
+
+class AgentPolicies(BaseModel):
+    """An agent's quiet hours and budget rules as stored (null: none)."""
+
+    agent_id: uuid.UUID
+    quiet_hours: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None

@@ -36,6 +36,7 @@ run_status = pg.ENUM(
     "canceled",
     "skipped",
     "waiting_approval",
+    "deferred",
     name="run_status",
     metadata=metadata,
 )
@@ -50,6 +51,9 @@ agent = sa.Table(
     sa.Column("webhook_url", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # the agent's default quiet hours and its budget (ordinaut.policy); None: no rule
+    sa.Column("quiet_hours", pg.JSONB, nullable=True),
+    sa.Column("budgets", pg.JSONB, nullable=True),
 )
 
 # the first response to a create request carrying an Idempotency-Key, replayed for retries
@@ -92,6 +96,11 @@ task = sa.Table(
     sa.Column("misfire_policy", sa.Text, nullable=False, server_default="run_once"),
     sa.Column("jitter_seconds", sa.Integer, nullable=False, server_default="0"),
     sa.Column("timeout_seconds", sa.Integer, nullable=True),
+    # policies (ordinaut.policy): quiet hours override the agent's; both budgets apply
+    sa.Column("quiet_hours", pg.JSONB, nullable=True),
+    sa.Column("budgets", pg.JSONB, nullable=True),
+    # runs go to the Celery queue <namespace>.runs.<worker_pool> (None: the common queue)
+    sa.Column("worker_pool", sa.Text, nullable=True),
     # the nominal next occurrence (schedule math continues from here) and when it fires
     # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
     sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
@@ -178,6 +187,9 @@ task_run = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("output", pg.JSONB, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("worker_pool", sa.Text, nullable=True),
+    # policy decisions about this run, oldest first: {"what", "at", "why", ...}
+    sa.Column("decisions", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
 )
 sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
 # one run per scheduled occurrence and attempt, whoever writes it (beat or dispatch)
@@ -260,6 +272,32 @@ outbox = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
 )
 sa.Index("ix_outbox_unpublished", outbox.c.id, postgresql_where=sa.text("published_at IS NULL"))
+
+# --- policies (see ordinaut.policy) -----------------------------------------------------
+# usage against budgets: one counter (runs, tool_calls, llm_tokens) per subject (an agent or
+# a task) and period (a local day or month in the budget's zone)
+budget_usage = sa.Table(
+    "budget_usage",
+    metadata,
+    sa.Column("subject_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("counter", sa.Text, primary_key=True),
+    sa.Column("period", sa.Text, primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# tool calls under shared rate limits: started_at for the per-minute window; held_until is
+# set while a call holds a concurrency slot (a crashed worker's slot frees itself then)
+rate_call = sa.Table(
+    "rate_call",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("run_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
+)
+sa.Index("ix_rate_call_key_started_at", rate_call.c.key, rate_call.c.started_at)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

@@ -18,6 +18,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.leases` — reservations, leases and message bookkeeping of queued/running runs;
 - :mod:`.steps` — step receipts and outcomes served from them;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
+- :mod:`.policies` — quiet hours and budgets, budget usage, rate-limited calls, decisions;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -64,6 +65,21 @@ from ordinaut.store.queries.leases import (
 )
 from ordinaut.store.queries.locks import advisory_key, lock_keys
 from ordinaut.store.queries.outbox import OutboxEvent, emit, mark_relayed, take_unpublished
+from ordinaut.store.queries.policies import (
+    TaskPolicies,
+    UsageKey,
+    add_decision,
+    add_usage,
+    agent_policies,
+    insert_rate_calls,
+    prune_rate_calls,
+    rate_calls,
+    release_rate_calls,
+    set_agent_policy,
+    task_budgets_of,
+    task_policies,
+    usage,
+)
 from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
@@ -129,10 +145,15 @@ __all__ = [
     "ReapedRun",
     "StaleRun",
     "StepData",
+    "TaskPolicies",
+    "UsageKey",
     "Wake",
+    "add_decision",
+    "add_usage",
     "advisory_key",
     "agent_by_token",
     "agent_named",
+    "agent_policies",
     "approve_run",
     "backlog",
     "cached_step_output",
@@ -158,6 +179,7 @@ __all__ = [
     "insert_agent",
     "insert_audit",
     "insert_due_work",
+    "insert_rate_calls",
     "insert_runs",
     "insert_step_results",
     "insert_task",
@@ -177,24 +199,31 @@ __all__ = [
     "open_runs_by_key",
     "pause_tasks_of",
     "ping",
+    "prune_rate_calls",
+    "rate_calls",
     "reap_expired_runs",
     "recent_dedupe_run",
     "record_skipped_runs",
     "reject_run",
+    "release_rate_calls",
     "reserve_runs",
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
+    "set_agent_policy",
     "set_agent_token",
     "set_agent_webhook",
     "step_data",
     "steps_of_run",
     "take_stale_queued_runs",
     "take_unpublished",
+    "task_budgets_of",
+    "task_policies",
     "tasks_with_open_runs",
     "transitions",
     "update_task",
     "upsert_mcp_server",
     "upsert_tool",
+    "usage",
     "write_fired",
 ]

@@ -27,8 +27,12 @@ class Agent:
     revoked_at: datetime | None
 
 
+_AGENT_FIELDS = ("id", "name", "scopes", "token_hash", "webhook_url", "created_at", "revoked_at")
+
+
 def _agent(row: Row[Any]) -> Agent:
-    return Agent(**{**row._mapping, "scopes": tuple(row.scopes)})
+    data = {name: row._mapping[name] for name in _AGENT_FIELDS}
+    return Agent(**{**data, "scopes": tuple(row.scopes)})
 
 
 def agent_by_token(conn: Connection, token_hash: str) -> Agent | None:
