@@ -106,6 +106,7 @@ def _dispatch(app: Any) -> dict[str, int]:
             utcnow,
             publisher(app),
             batch_size=rt.settings.dispatch_batch_size,
+            window=rt.settings.dispatch_queue_window,
         )
         return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
 

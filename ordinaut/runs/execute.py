@@ -65,11 +65,13 @@ from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs import shutdown
 from ordinaut.runs.lease import Lease, autocommit, reserve
+from ordinaut.runs.policies import RunPolicies
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
 from ordinaut.tools import redact
+from ordinaut.tools.builtin import QUIET_HOURS
 from ordinaut.tools.guarded import policy_for
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
 from ordinaut.tools.spec import ToolCall
@@ -136,7 +138,7 @@ def execute_run(
     message, waiting their turn: their reservation (see :func:`reserve`) is extended with this
     run's lease.
     """
-    engine = autocommit(engine)
+    base_engine, engine = engine, autocommit(engine)
     with contextlib.ExitStack() as stack:
         conn, claimed = _claim(stack, engine, run_id, owner, settings.lease_seconds)
         db = RunDb(engine, conn)
@@ -167,6 +169,7 @@ def execute_run(
         runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
         redactor = redact.redactor_for(runner.environ)
         receipts = Receipts(db, claimed, redactor)
+        rules = RunPolicies(base_engine, settings.namespace, claimed, db.connection)
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
@@ -186,6 +189,7 @@ def execute_run(
                     receipts,
                     clock,
                     caps(settings),
+                    rules,
                 )
         result = _scrubbed(result, redactor)
         return _finish(db, settings, claimed, owner, result, receipts, pipeline, clock())
@@ -252,6 +256,7 @@ def _run_pipeline(
     receipts: Receipts,
     clock: Callable[[], datetime],
     caps: Caps,
+    rules: RunPolicies,
 ) -> _Result:
     """Run the pipeline; every way it can end becomes a _Result."""
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
@@ -274,6 +279,9 @@ def _run_pipeline(
                     extra={"run_id": str(claimed.id), "step_id": call.step_path},
                 )
                 return cached
+        if call.address == QUIET_HOURS:
+            return rules.quiet_answer(call.args, clock())
+        rules.before_call(call, tools[call.address], clock())
         timeout = call.timeout_seconds
         if deadline is not None:
             remaining = (deadline - clock()).total_seconds()
@@ -288,6 +296,7 @@ def _run_pipeline(
                     f"run timed out (task timeout_seconds) in step {call.step_path!r}"
                 ) from None
             raise
+        rules.after_call(call, output, clock())
         return _storable(output, call.step_path)
 
     polled = [time.monotonic()]

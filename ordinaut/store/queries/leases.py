@@ -115,6 +115,7 @@ class StaleRun:
 
     id: uuid.UUID
     priority: int
+    worker_pool: str | None = None
 
 
 _REPUBLISH_STALE = sa.text(
@@ -128,7 +129,7 @@ _REPUBLISH_STALE = sa.text(
                  ORDER BY priority, created_at
                  LIMIT :limit
                  FOR UPDATE SKIP LOCKED)
-    RETURNING id, priority
+    RETURNING id, priority, worker_pool
     """
 )
 
@@ -156,4 +157,4 @@ def take_stale_queued_runs(
             "limit": limit,
         },
     ).all()
-    return [StaleRun(r.id, r.priority) for r in rows]
+    return [StaleRun(r.id, r.priority, r.worker_pool) for r in rows]

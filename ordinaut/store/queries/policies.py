@@ -243,6 +243,7 @@ __all__ = [
     "agent_policies",
     "insert_rate_calls",
     "prune_rate_calls",
+    "queued_ahead",
     "rate_calls",
     "release_rate_calls",
     "set_agent_policy",
@@ -250,3 +251,13 @@ __all__ = [
     "task_policies",
     "usage",
 ]
+
+
+_QUEUED_AHEAD = sa.text(
+    "SELECT count(*) FROM task_run WHERE status = 'queued' AND worker_pool IS NULL"
+)
+
+
+def queued_ahead(conn: Connection) -> int:
+    """Queued runs of the common runs queue (published or about to be, not yet started)."""
+    return int(conn.execute(_QUEUED_AHEAD).scalar_one())

@@ -57,6 +57,10 @@ class ClaimedRun:
     overlap_policy: OverlapPolicy
     title: str
     created_by: uuid.UUID
+    # policies (ordinaut.policy): quiet hours (the task's, else its agent's) and budgets
+    quiet_hours: dict[str, Any] | None = None
+    task_budgets: dict[str, Any] | None = None
+    agent_budgets: dict[str, Any] | None = None
 
 
 OWNER_REVOKED = "the agent that owns this task was revoked"
@@ -66,7 +70,7 @@ OWNER_REVOKED = "the agent that owns this task was revoked"
 _CLAIM_RUN = sa.text(
     f"""
     WITH owner AS (
-        SELECT a.revoked_at FROM agent AS a
+        SELECT a.revoked_at, a.quiet_hours, a.budgets FROM agent AS a
         WHERE a.id = (SELECT t.created_by FROM task_run AS r JOIN task AS t ON t.id = r.task_id
                       WHERE r.id = :run_id)
         FOR KEY SHARE
@@ -81,7 +85,9 @@ _CLAIM_RUN = sa.text(
         RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.trigger, r.event,
                   r.started_at, r.priority, r.concurrency_key,
                   t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
-                  t.overlap_policy, t.title, t.created_by
+                  t.overlap_policy, t.title, t.created_by,
+                  coalesce(t.quiet_hours, (SELECT quiet_hours FROM owner)) AS quiet_hours,
+                  t.budgets AS task_budgets, (SELECT budgets FROM owner) AS agent_budgets
     ), refused AS (
         UPDATE task_run
         SET {REFUSE.assign()}, finished_at = now(), reason = '{OWNER_REVOKED}',
