@@ -6,7 +6,8 @@ registered`` lists them. They are shared tasks, so every app built by
 its settings and connections with :func:`ordinaut.runtime.runtime_of` (``self.app``).
 Connections are built once per pool process, in ``worker_process_init``.
 
-- ``ordinaut.dispatch`` (control queue): lease due work, create runs, publish ``execute_run``.
+- ``ordinaut.dispatch`` (control queue): resume suspended runs whose resume came
+  (:mod:`ordinaut.runs.suspension`), lease due work, create runs, publish ``execute_run``.
   Requests for it are coalesced (:mod:`ordinaut.runs.wake`).
 - ``ordinaut.execute_run(run_id, *more)`` (runs queue; ``acks_late``,
   ``reject_on_worker_lost``): claim and run one run, or a group of runs in order (see
@@ -57,7 +58,7 @@ from ordinaut.events.relay import relay as relay_outbox
 from ordinaut.outage import Outage, first_line
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs import execute as executing
-from ordinaut.runs import lease, maintenance, shutdown, wake
+from ordinaut.runs import lease, maintenance, shutdown, suspension, wake
 from ordinaut.runs.publish import EXECUTE_RUN, publisher
 from ordinaut.runtime import (
     HEARTBEAT_SECONDS,
@@ -100,6 +101,7 @@ def _dispatch(app: Any) -> dict[str, int]:
     wake.clear(rt, wake.DISPATCH_TASK)
 
     def run() -> dict[str, int]:
+        resumed = suspension.resume_due(rt.engine, rt.settings.namespace, utcnow(), publisher(app))
         result = dispatching.dispatch(
             rt.engine,
             rt.settings.namespace,
@@ -108,9 +110,14 @@ def _dispatch(app: Any) -> dict[str, int]:
             batch_size=rt.settings.dispatch_batch_size,
             window=rt.settings.dispatch_queue_window,
         )
-        return {"queued": len(result.queued), "skipped": result.skipped, "waiting": result.waiting}
+        return {
+            "queued": len(result.queued),
+            "skipped": result.skipped,
+            "waiting": result.waiting,
+            "resumed": len(resumed.queued),
+        }
 
-    return _periodic(run, {"queued": 0, "skipped": 0, "waiting": 0})
+    return _periodic(run, {"queued": 0, "skipped": 0, "waiting": 0, "resumed": 0})
 
 
 @shared_task(name=wake.DISPATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]

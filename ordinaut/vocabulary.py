@@ -8,9 +8,15 @@ this table::
 
     queued ──claim──► running ──► succeeded | failed | canceled
        │                 │
-       ├──► canceled     └──(lease expired)──► failed (a new attempt may follow)
-       └──► waiting_approval ──► queued | canceled
+       ├──► canceled     ├──(lease expired)──► failed (a new attempt may follow)
+       │                 └──(suspend before a step)──► waiting_approval
+       └──► waiting_approval ──► queued (resume) | canceled
     skipped   (recorded without running: dedupe, overlap, misfire, skip_next)
+
+A *suspended* run (a status in :data:`SUSPENDED`) stopped before one of its steps and
+holds no worker, lease or concurrency slot; it goes back to ``queued`` when it is resumed
+(``resume_at`` came, or a person approved it) and continues from that step (see
+:mod:`ordinaut.runs.suspension`).
 
 This module imports nothing from Ordinaut: it is the bottom layer.
 """
@@ -40,14 +46,19 @@ class RunStatus(StrEnum):
 
 FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED})
 
+SUSPENDED: tuple[RunStatus, ...] = (RunStatus.WAITING_APPROVAL,)
+"""States of a run stopped before a step, holding nothing, until it is resumed or canceled."""
+
 # Runs are *inserted* as queued (dispatch) or skipped (records of what did not run); every
 # later change of status is one of these edges.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset(
         {RunStatus.RUNNING, RunStatus.CANCELED, RunStatus.WAITING_APPROVAL}
     ),
-    RunStatus.WAITING_APPROVAL: frozenset({RunStatus.QUEUED, RunStatus.CANCELED}),
-    RunStatus.RUNNING: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED}),
+    **{s: frozenset({RunStatus.QUEUED, RunStatus.CANCELED}) for s in SUSPENDED},
+    RunStatus.RUNNING: frozenset(
+        {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED, *SUSPENDED}
+    ),
 }
 INSERTED_AS = frozenset({RunStatus.QUEUED, RunStatus.SKIPPED})
 
@@ -60,6 +71,21 @@ def sources(target: RunStatus) -> tuple[RunStatus, ...]:
 def allowed(source: RunStatus, target: RunStatus) -> bool:
     """True when the state machine has the edge ``source → target``."""
     return target in TRANSITIONS.get(source, frozenset())
+
+
+class ResumeAction(StrEnum):
+    """What happens to a suspended run when its ``resume_at`` comes."""
+
+    RESUME = "resume"  # queued again, from the step it stopped before
+    APPROVE = "approve"  # the same, with that step's approval gate passed
+    REJECT = "reject"  # canceled (an approval refused, or timed out with on_timeout reject)
+
+
+class OnTimeout(StrEnum):
+    """What an approval that nobody gave in time does."""
+
+    REJECT = "reject"
+    APPROVE = "approve"
 
 
 class StepStatus(StrEnum):

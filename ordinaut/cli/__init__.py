@@ -7,6 +7,7 @@
     ordinaut mcp [--token T] [--data-dir D]
     ordinaut budgets [set AGENT_ID --runs_per_day N ...]
     ordinaut quiet-hours set AGENT_ID --window 22:00-08:00 [--tz TZ] [--on_quiet defer]
+    ordinaut approvals | approve RUN_ID | reject RUN_ID [--comment C]
 
 Every error is one line on stderr and a non-zero exit status.
 """
@@ -30,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, client, mcp, policies, preview, tools, up
+    from ordinaut.cli import admin, approvals, client, mcp, policies, preview, tools, up
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_commands(sub)
     tools.add_commands(sub)
     client.add_commands(sub)
+    approvals.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
     policies.add_commands(sub)

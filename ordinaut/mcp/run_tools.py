@@ -1,14 +1,28 @@
-"""The run tools: list, show, cancel, approve and reject runs (the ``/runs`` API's operations)."""
+"""The run tools: list, show, cancel, approve and reject runs, and list what waits for
+approval (the ``/runs`` and ``/approvals`` API's operations)."""
 
 from __future__ import annotations
 
-from ordinaut.mcp.schemas import ListRunsArgs, RunPage, RunRef, StepRef
+from ordinaut.mcp.schemas import (
+    ApprovalPage,
+    ListApprovalsArgs,
+    ListRunsArgs,
+    RunDecision,
+    RunPage,
+    RunRef,
+    StepRef,
+)
 from ordinaut.mcp.tool import McpTool
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import RunPublic, StepData
 
 _RUN_ID = "00000000-0000-4000-8000-000000000001"
+
+
+def _approvals(svc: Service, p: Principal, a: ListApprovalsArgs) -> ApprovalPage:
+    items, nxt = svc.list_approvals(p, limit=a.limit, cursor=a.cursor)
+    return ApprovalPage(items=items, next_cursor=nxt)
 
 
 def _list(svc: Service, p: Principal, a: ListRunsArgs) -> RunPage:
@@ -72,23 +86,38 @@ between steps). The task and its schedule are unchanged; use cancel_task to stop
     McpTool(
         name="approve_run",
         title="Approve a run waiting for approval",
-        description="""Let a run in status waiting_approval go ahead (needs the runs:approve
-scope). Find such runs with list_runs(status="waiting_approval"); show the user what the run
-will do (get_run) before approving.""",
-        args=RunRef,
+        description="""Let a run in status waiting_approval go on from the step it stopped
+before (needs the runs:approve scope); earlier steps are not repeated. Find such runs with
+list_approvals; show the user the step's rendered arguments (input) before approving. The
+comment is kept in the audit log.""",
+        args=RunDecision,
         result=RunPublic,
-        call=lambda svc, p, a: svc.approve_run(p, a.run_id),
-        example={"run_id": _RUN_ID},
+        call=lambda svc, p, a: svc.approve_run(p, a.run_id, a.comment),
+        example={"run_id": _RUN_ID, "comment": "looks right"},
     ),
     McpTool(
         name="reject_run",
         title="Reject a run waiting for approval",
         description="""Refuse a run in status waiting_approval (needs the runs:approve scope); it
-ends as canceled and nothing it would have done happens.""",
-        args=RunRef,
+ends as canceled (the comment goes into its reason and the audit log) and the gated step and
+everything after it never happen.""",
+        args=RunDecision,
         result=RunPublic,
-        call=lambda svc, p, a: svc.reject_run(p, a.run_id),
-        example={"run_id": _RUN_ID},
+        call=lambda svc, p, a: svc.reject_run(p, a.run_id, a.comment),
+        example={"run_id": _RUN_ID, "comment": "wrong recipient"},
         destructive=True,
+    ),
+    McpTool(
+        name="list_approvals",
+        title="List runs waiting for approval",
+        description="""List the runs waiting for a person's approval that you may decide (needs
+the runs:approve scope), oldest first: the task, the step the run stopped before, its rendered
+arguments (input: exactly what the tool will be sent), why, and when on_timeout decides by
+itself. Decide with approve_run or reject_run.""",
+        args=ListApprovalsArgs,
+        result=ApprovalPage,
+        call=_approvals,
+        example={"limit": 10},
+        read_only=True,
     ),
 )

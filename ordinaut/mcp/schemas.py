@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from ordinaut.scheduling.recurrence import MAX_PREVIEW
 from ordinaut.service.models import (
     MAX_STEP_PATH,
+    ApprovalPublic,
     RunSummary,
     SkipIn,
     SnoozeIn,
@@ -57,6 +58,22 @@ class RunRef(_Args):
     """One run."""
 
     run_id: uuid.UUID = Field(description=_RUN_ID)
+
+
+class RunDecision(_Args):
+    """A decision on a run that waits for approval (``POST /runs/{id}/approve|reject``)."""
+
+    run_id: uuid.UUID = Field(description=_RUN_ID)
+    comment: str | None = Field(
+        default=None, max_length=1000, description="Why; kept in the audit log."
+    )
+
+
+class ListApprovalsArgs(_Args):
+    """Paging for list_approvals (the query of ``GET /approvals``)."""
+
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    cursor: str | None = Field(default=None, description=_CURSOR)
 
 
 class StepRef(_Args):
@@ -135,6 +152,13 @@ class TaskPage(BaseModel):
     """A page of tasks, newest first."""
 
     items: list[TaskPublic]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
+
+
+class ApprovalPage(BaseModel):
+    """A page of runs waiting for approval, oldest first."""
+
+    items: list[ApprovalPublic]
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
 
 

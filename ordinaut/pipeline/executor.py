@@ -19,6 +19,15 @@ field (``with.text``, ``output.ts``); a ``ToolError`` from ``call_tool`` keeps i
 run goes on with nothing saved under its ``save_as`` (later ``${steps.x.y || 'n/a'}`` works).
 Exceptions that are not ``ToolError`` are recorded as a failed step, then propagate unchanged.
 
+**Suspension.** Just before ``call_tool``, with the rendered and checked arguments and the
+idempotency key, the step is shown to ``gate`` (:class:`GateCheck`); a :class:`Suspension`
+back stops the pipeline with :class:`Suspended` (no receipt for that step: it did not run).
+Its caller records the suspension; when the run is resumed, it runs the pipeline again
+with ``done``: the steps that already have a receipt in this attempt (by step path) are not
+run again — their recorded status and output stand in (``save_as`` included) — so the run
+continues from the step it stopped before. Everything before that step is deterministic
+given the same inputs, ``now`` included (the caller passes the first start's ``now``).
+
 ``pipeline.foreach`` runs here: items come from ``items_path`` or ``items`` (a list, at most
 ``limits.max_foreach_items``); each item runs the body with ``item`` bound and its own copy of
 ``steps``, so body ``save_as`` values are per item; the foreach's ``save_as`` gets one dict of
@@ -56,7 +65,7 @@ from ordinaut.pipeline import template
 from ordinaut.pipeline.model import DEFAULT_LIMITS, ForeachStep, Limits, Pipeline, Step, ToolStep
 from ordinaut.tools import spec as tool_spec
 from ordinaut.tools.spec import ToolCall, ToolSpec
-from ordinaut.vocabulary import OnError
+from ordinaut.vocabulary import OnError, ResumeAction, RunStatus
 
 StepStatus = Literal["succeeded", "failed", "skipped"]
 
@@ -114,6 +123,57 @@ class StepDropped(OrdinautError):
     code = "dropped"
 
 
+@dataclass(frozen=True)
+class GateCheck:
+    """A tool step about to be called, shown to the ``gate``: the rendered arguments are
+    exactly what the tool would receive."""
+
+    step: ToolStep
+    tool: ToolSpec
+    step_path: str
+    args: Any
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """A run stops before ``step_path`` and waits in ``status`` (one of
+    :data:`ordinaut.vocabulary.SUSPENDED`) for ``reason``; at ``resume_at`` (None: only
+    when someone acts) ``on_resume`` happens."""
+
+    status: RunStatus
+    step_path: str
+    input: Any
+    reason: str
+    resume_at: datetime | None = None
+    on_resume: ResumeAction = ResumeAction.RESUME
+
+
+class Suspended(Exception):
+    """The pipeline stopped before a step because a gate said so."""
+
+    def __init__(self, suspension: Suspension) -> None:
+        super().__init__(suspension.reason)
+        self.suspension = suspension
+
+
+Gate = Callable[[GateCheck], Suspension | None]
+"""Decides, before each tool call, whether the run suspends there (None: go ahead)."""
+
+
+def no_gate(check: GateCheck) -> Suspension | None:
+    """The gate that never stops a run."""
+    return None
+
+
+@dataclass(frozen=True)
+class DoneStep:
+    """A step this attempt already completed before it was suspended: its receipt stands."""
+
+    status: StepStatus
+    output: Any
+
+
 Emit = Callable[[StepRecord], None]
 
 
@@ -129,10 +189,14 @@ def run_pipeline(
     idempotency_prefix: str = "",
     limits: Limits = DEFAULT_LIMITS,
     caps: Caps = Caps(),
+    gate: Gate = no_gate,
+    done: Mapping[str, DoneStep] | None = None,
 ) -> PipelineResult:
     """Run ``pipeline``; ``context`` gives ``event``, ``run`` and optionally ``now``/``params``.
 
     ``now`` defaults to ``clock()`` at the start (ISO 8601) and ``params`` to the pipeline's.
+    ``gate`` may suspend the run before a tool call (:class:`Suspended`); ``done`` are the
+    steps (by path) a resumed run completed before it was suspended: they are not run again.
     """
     ctx: dict[str, Any] = {"params": dict(pipeline.params), "event": None, "run": None}
     ctx.update(context)
@@ -149,6 +213,7 @@ def run_pipeline(
         on_step(record)
 
     runner = _Runner(tools, call_tool, clock, should_cancel, idempotency_prefix, limits, caps)
+    runner.gate, runner.done = gate, done or {}
     saved: dict[str, Any] = {}
     output = runner.run_steps(pipeline.steps, ctx, "", emit, saved)
     return PipelineResult(output=output, steps=tuple(records), saved=saved)
@@ -207,6 +272,8 @@ class _Runner:
         self.tools, self.call_tool, self.clock = tools, call_tool, clock
         self.should_cancel, self.prefix, self.limits = should_cancel, prefix, limits
         self.caps, self.tally = caps, _Tally(caps.run_receipts)
+        self.gate: Gate = no_gate
+        self.done: Mapping[str, DoneStep] = {}
 
     def run_steps(
         self,
@@ -231,6 +298,9 @@ class _Runner:
     ) -> tuple[StepStatus, Any]:
         if self.should_cancel():
             raise Canceled(f"run canceled before step {path!r}")
+        prior = self.done.get(path)
+        if prior is not None:  # completed before the run was suspended: its receipt stands
+            return prior.status, prior.output
         started, outcome = self.clock(), _Outcome()
 
         def record(status: StepStatus, error: str | None = None) -> None:
@@ -273,7 +343,7 @@ class _Runner:
             if error is exc:
                 raise
             raise error from exc
-        except Canceled:
+        except (Canceled, Suspended):
             raise
         except Exception as exc:
             record("failed", f"{type(exc).__name__}: {exc}")
@@ -340,6 +410,9 @@ class _Runner:
         else:
             key = f"{self.prefix}:{path}" if self.prefix else path
         outcome.key = key
+        suspension = self.gate(GateCheck(step, tool, path, args, key))
+        if suspension is not None:
+            raise Suspended(suspension)
         output = self.call_tool(
             ToolCall(
                 address=tool.address,

@@ -4,7 +4,8 @@ A payload is ``{"params": {...}, "pipeline": [step, ...]}``. A step is::
 
     {"id": "ping", "uses": "telegram-mcp.send_message", "with": {...}, "if": "<JMESPath>",
      "save_as": "sent", "timeout_seconds": 15, "idempotency_key": "<template>",
-     "on_error": "fail" | "continue", "retry": {"max_retries": 2, "backoff": "fixed"}}
+     "on_error": "fail" | "continue", "retry": {"max_retries": 2, "backoff": "fixed"},
+     "approval": "required", "approval_timeout_seconds": 3600, "on_timeout": "reject"}
 
 :data:`Step` is discriminated on ``uses``: ``pipeline.foreach`` makes a :class:`ForeachStep`,
 whose ``with`` is its loop (:class:`Foreach`: ``items_path`` or ``items``, ``body``,
@@ -38,13 +39,14 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ordinaut.tools.builtin import FOREACH
-from ordinaut.vocabulary import BackoffStrategy, OnError
+from ordinaut.vocabulary import BackoffStrategy, OnError, OnTimeout
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 NAME_RULE = "1-64 characters of A-Z, a-z, 0-9, '_' or '-'"
 MAX_TIMEOUT_SECONDS = 3600.0
 MAX_RETRIES = 100
 MAX_KEY_TEMPLATE = 256
+MAX_APPROVAL_TIMEOUT_SECONDS = 30 * 24 * 3600
 _EXPRESSIONS = "JMESPath over params, steps, item, event, run and now"
 
 
@@ -224,6 +226,25 @@ class ToolStep(_Frozen):
     )
     on_error: StepOnError = OnError.FAIL
     retry: StepRetryField = None
+    approval: Literal["required"] | None = Field(
+        default=None,
+        description="'required': the run stops before this step, in status "
+        "waiting_approval with the step's rendered arguments, until a person approves "
+        "(it then goes on from this step) or rejects (the run is canceled). A tool whose "
+        "catalog entry says requires_approval is gated the same way without this.",
+    )
+    approval_timeout_seconds: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_APPROVAL_TIMEOUT_SECONDS,
+        description="If nobody decides within this many seconds of the run stopping here, "
+        "on_timeout decides. Omitted: the run waits until someone does.",
+    )
+    on_timeout: OnTimeout = Field(
+        default=OnTimeout.REJECT,
+        description="What an approval not given within approval_timeout_seconds does: "
+        "reject (default: the run is canceled) or approve (it goes on).",
+    )
 
     @field_validator("uses")
     @classmethod

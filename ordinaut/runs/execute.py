@@ -60,10 +60,18 @@ from ordinaut import jsonsafe
 from ordinaut.config import Settings
 from ordinaut.errors import OrdinautError, StepError, ToolError, ValidationError
 from ordinaut.limits import MAX_ERROR_CHARS
-from ordinaut.pipeline.executor import Canceled, Caps, run_pipeline
+from ordinaut.pipeline.executor import (
+    Canceled,
+    Caps,
+    DoneStep,
+    GateCheck,
+    Suspended,
+    Suspension,
+    run_pipeline,
+)
 from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
-from ordinaut.runs import shutdown
+from ordinaut.runs import shutdown, suspension
 from ordinaut.runs.lease import Lease, autocommit, reserve
 from ordinaut.runs.policies import RunPolicies
 from ordinaut.runs.receipts import Receipts, RunDb
@@ -119,6 +127,7 @@ class _Result:
     retry_after: float | None = None
     failed_step: str | None = None
     handed_back: bool = False
+    suspension: Suspension | None = None
 
 
 def execute_run(
@@ -149,6 +158,8 @@ def execute_run(
                 extra={"run_id": str(run_id)},
             )
             return Outcome(run_id, "ignored")
+        if claimed.pipeline_now is None:  # the ${now} of this run, kept if it is suspended
+            claimed = replace(claimed, pipeline_now=clock())
         tools = tools_for_payload(conn, claimed.payload)
         log.info(
             "run %s started task=%s attempt=%d",
@@ -192,6 +203,8 @@ def execute_run(
                     rules,
                 )
         result = _scrubbed(result, redactor)
+        if result.suspension is not None:
+            return _suspend(db, claimed, owner, result.suspension, receipts, clock)
         return _finish(db, settings, claimed, owner, result, receipts, pipeline, clock())
 
 
@@ -207,7 +220,10 @@ def caps(settings: Settings) -> Caps:
 def _scrubbed(result: _Result, redactor: redact.Redactor) -> _Result:
     """``result`` with no secret in its output or error, and its error at most MAX_ERROR_CHARS."""
     error = None if result.error is None else redactor.bounded(result.error, MAX_ERROR_CHARS)
-    return replace(result, output=redactor.value(result.output), error=error)
+    stop = result.suspension
+    if stop is not None:
+        stop = replace(stop, input=redactor.value(stop.input))
+    return replace(result, output=redactor.value(result.output), error=error, suspension=stop)
 
 
 def _storable(output: Any, step_path: str) -> Any:
@@ -262,23 +278,25 @@ def _run_pipeline(
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
     first_attempt = claimed.attempt <= 1
 
+    def lookup(key: str) -> tuple[bool, Any]:
+        if first_attempt and key.startswith(f"{prefix}:"):
+            return False, None  # no earlier attempt: no receipt can have this key
+        with db.connection() as conn:
+            return queries.cached_step_output(conn, claimed.task_id, key)
+
     def call_tool(call: ToolCall) -> Any:
         receipts.flush()  # earlier steps are on record before this step's side effect
-        if not (first_attempt and call.idempotency_key.startswith(f"{prefix}:")):
-            with db.connection() as conn:
-                hit, cached = queries.cached_step_output(
-                    conn, claimed.task_id, call.idempotency_key
-                )
-            if hit:
-                receipts.served(call.idempotency_key)
-                log.info(
-                    "run %s step %s served from receipt key=%s",
-                    claimed.id,
-                    call.step_path,
-                    call.idempotency_key,
-                    extra={"run_id": str(claimed.id), "step_id": call.step_path},
-                )
-                return cached
+        hit, cached = lookup(call.idempotency_key)
+        if hit:
+            receipts.served(call.idempotency_key)
+            log.info(
+                "run %s step %s served from receipt key=%s",
+                claimed.id,
+                call.step_path,
+                call.idempotency_key,
+                extra={"run_id": str(claimed.id), "step_id": call.step_path},
+            )
+            return cached
         if call.address == QUIET_HOURS:
             return rules.quiet_answer(call.args, clock())
         rules.before_call(call, tools[call.address], clock())
@@ -317,6 +335,22 @@ def _run_pipeline(
                     return True
         return False
 
+    gates = suspension.gate_for(claimed, clock)
+
+    def gate(check: GateCheck) -> Suspension | None:
+        stop = gates(check)
+        # a step an earlier attempt already completed is served from its receipt: no gate
+        if stop is not None and lookup(check.idempotency_key)[0]:
+            return None
+        return stop
+
+    done: dict[str, DoneStep] = {}
+    if claimed.suspended_at is not None:  # resumed: the steps before the stop stand
+        with db.connection() as conn:
+            for path, (status, output) in queries.done_steps(
+                conn, claimed.id, claimed.attempt
+            ).items():
+                done[path] = DoneStep(status, output)  # type: ignore[arg-type]
     context = {
         "params": (claimed.payload or {}).get("params", {}),
         "steps": {},
@@ -328,7 +362,7 @@ def _run_pipeline(
             "trigger": claimed.trigger,
         },
         "event": claimed.event or {},
-        "now": clock().isoformat(),
+        "now": (claimed.pipeline_now or clock()).isoformat(),  # fixed across a suspension
     }
     try:
         result = run_pipeline(
@@ -341,7 +375,11 @@ def _run_pipeline(
             should_cancel=should_cancel,
             idempotency_prefix=prefix,
             caps=caps,
+            gate=gate,
+            done=done,
         )
+    except Suspended as stop:
+        return _Result(stop.suspension.status, suspension=stop.suspension)
     except Canceled:
         return _Result(RunStatus.CANCELED, error="canceled between steps")
     except _HandBack:
@@ -438,6 +476,48 @@ def _finish(
     )
     wake = frees_slot or (retry_at is not None and retry_at <= now)
     return Outcome(claimed.id, status, retry_at=retry_at, wake_dispatch=wake)
+
+
+def _suspend(
+    db: RunDb,
+    claimed: queries.ClaimedRun,
+    owner: str,
+    stop: Suspension,
+    receipts: Receipts,
+    clock: Callable[[], datetime],
+) -> Outcome:
+    """Stop the run before a step (see :mod:`ordinaut.runs.suspension`): it waits holding
+    no lease, slot or guard; the receipts of the steps before are written with the move."""
+    now = clock()
+    with db.connection() as conn:
+        moved = queries.suspend_run(
+            conn,
+            claimed.id,
+            owner,
+            status=stop.status,
+            step_path=stop.step_path,
+            step_input=stop.input,
+            reason=stop.reason,
+            resume_at=stop.resume_at,
+            action=stop.on_resume,
+            pipeline_now=claimed.pipeline_now or claimed.started_at,
+            steps=receipts.take(),
+        )
+        if not moved:
+            now_status = queries.run_status(conn, claimed.id) or "lost"
+            ended = now_status if now_status == RunStatus.CANCELED else "lost"
+            return Outcome(claimed.id, ended)
+    log.info(
+        "run %s %s before step %s%s",
+        claimed.id,
+        stop.status.value,
+        stop.step_path,
+        f" resume_at={stop.resume_at.isoformat()}" if stop.resume_at else "",
+        extra={"run_id": str(claimed.id), "task_id": str(claimed.task_id)},
+    )
+    frees_slot = bool(claimed.concurrency_key) or claimed.overlap_policy is not OverlapPolicy.ALLOW
+    due = stop.resume_at is not None and stop.resume_at <= now
+    return Outcome(claimed.id, stop.status.value, wake_dispatch=frees_slot or due)
 
 
 def _hand_back(db: RunDb, claimed: queries.ClaimedRun, owner: str, receipts: Receipts) -> Outcome:

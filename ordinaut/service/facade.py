@@ -28,6 +28,7 @@ from ordinaut.pipeline.schema import pipeline_schema
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
     agents,
+    approvals,
     context,
     events,
     policies,
@@ -46,6 +47,7 @@ from ordinaut.service.models import (
     AgentCreate,
     AgentPolicies,
     AgentPublic,
+    ApprovalPublic,
     BudgetsReport,
     BudgetsRule,
     EventAccepted,
@@ -83,6 +85,7 @@ OPERATIONS = (
     "cancel_run",
     "approve_run",
     "reject_run",
+    "list_approvals",
     "publish_event",
     "preview_schedule",
     "list_tools",
@@ -286,15 +289,25 @@ class Service:
         with self._tx() as conn:
             return run_ops.cancel_run(conn, p, run_id, now=self.clock())
 
-    def approve_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+    def approve_run(self, p: Principal, run_id: uuid.UUID, comment: str | None = None) -> RunPublic:
         with self._tx() as conn:
-            result = run_ops.decide_run(conn, p, run_id, approve=True, now=self.clock())
-        self._kick()
+            result = run_ops.decide_run(
+                conn, p, run_id, approve=True, now=self.clock(), comment=comment
+            )
+        self._kick()  # the dispatch pass resumes it
         return result
 
-    def reject_run(self, p: Principal, run_id: uuid.UUID) -> RunPublic:
+    def reject_run(self, p: Principal, run_id: uuid.UUID, comment: str | None = None) -> RunPublic:
         with self._tx() as conn:
-            return run_ops.decide_run(conn, p, run_id, approve=False, now=self.clock())
+            return run_ops.decide_run(
+                conn, p, run_id, approve=False, now=self.clock(), comment=comment
+            )
+
+    def list_approvals(
+        self, p: Principal, *, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[ApprovalPublic], str | None]:
+        with self._tx() as conn:
+            return approvals.list_approvals(conn, p, now=self.clock(), limit=limit, after=cursor)
 
     # --- events, schedules, tools ----------------------------------------------------------
 

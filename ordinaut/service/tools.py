@@ -63,6 +63,11 @@ class ToolCreate(BaseModel):
     description: str = Field(default="", max_length=4000)
     cost_hints: dict[str, Any] | None = None
     auth: AuthIn | None = None
+    requires_approval: bool = Field(
+        default=False,
+        description="every call of this tool waits for a person's approval (the run stops "
+        "before the step in waiting_approval)",
+    )
 
 
 class ToolPublic(BaseModel):
@@ -81,6 +86,7 @@ class ToolPublic(BaseModel):
     description: str
     cost_hints: dict[str, Any] | None = None
     auth: AuthIn | None = None
+    requires_approval: bool = False
 
 
 class McpServerCreate(BaseModel):
@@ -123,6 +129,7 @@ def public(spec: ToolSpec) -> ToolPublic:
         description=spec.description,
         cost_hints=dict(spec.cost_hints) if spec.cost_hints is not None else None,
         auth=AuthIn(header=auth.header, secret=auth.secret, prefix=auth.prefix) if auth else None,
+        requires_approval=spec.requires_approval,
     )
 
 
@@ -212,6 +219,7 @@ def check_tool(conn: Connection, body: ToolCreate) -> ToolSpec:
         mcp=mcp,
         auth=_check_auth(body.auth, "auth"),
         cost_hints=body.cost_hints,
+        requires_approval=body.requires_approval,
     )
 
 

@@ -190,6 +190,29 @@ task_run = sa.Table(
     sa.Column("worker_pool", sa.Text, nullable=True),
     # policy decisions about this run, oldest first: {"what", "at", "why", ...}
     sa.Column("decisions", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    # suspension (see ordinaut.runs.suspension): the last time the run stopped before a step,
+    # which step, its rendered arguments and why; at resume_at, resume_action happens
+    sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("suspended_step", sa.Text, nullable=True),
+    sa.Column("suspended_input", pg.JSONB, nullable=True),
+    sa.Column("suspend_reason", sa.Text, nullable=True),
+    sa.Column("resume_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("resume_action", sa.Text, nullable=True),
+    # step paths whose approval gate this run has passed
+    sa.Column("approved_steps", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    # the pipeline's ${now}, fixed at the first start so a resumed run renders the same
+    sa.Column("pipeline_now", sa.DateTime(timezone=True), nullable=True),
+    # who made the current resume due (a person's approve); NULL: its timeout did
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.CheckConstraint(
+        "resume_action IS NULL OR resume_action IN ('resume', 'approve', 'reject')",
+        name="resume_action_known",
+    ),
+)
+sa.Index(
+    "ix_task_run_resume_at",
+    task_run.c.resume_at,
+    postgresql_where=sa.text("resume_at IS NOT NULL"),
 )
 sa.Index("ix_task_run_task_id_created_at", task_run.c.task_id, task_run.c.created_at)
 # one run per scheduled occurrence and attempt, whoever writes it (beat or dispatch)
@@ -333,6 +356,8 @@ tool = sa.Table(
     sa.Column("description", sa.Text, nullable=False, server_default=""),
     sa.Column("cost_hints", pg.JSONB, nullable=True),
     sa.Column("auth", pg.JSONB, nullable=True),
+    # every call of this tool waits for a person's approval (see ordinaut.pipeline.gates)
+    sa.Column("requires_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),

@@ -62,6 +62,7 @@ def spec_from_row(row: Row[Any], servers: Mapping[str, McpServer]) -> ToolSpec:
         mcp=servers.get(row.server) if row.server else None,
         auth=auth_from_json(row.auth),
         cost_hints=row.cost_hints,
+        requires_approval=bool(row.requires_approval),
     )
 
 
@@ -80,6 +81,7 @@ def tool_values(spec: ToolSpec) -> dict[str, Any]:
         "description": spec.description,
         "cost_hints": dict(spec.cost_hints) if spec.cost_hints is not None else None,
         "auth": auth_to_json(spec.auth),
+        "requires_approval": spec.requires_approval,
     }
 
 

@@ -105,6 +105,7 @@ class ToolSpec:
     mcp: McpServer | None = None
     auth: Auth | None = None
     cost_hints: Mapping[str, Any] | None = None
+    requires_approval: bool = False  # every call waits for a person (ordinaut.pipeline.gates)
 
 
 @dataclass(frozen=True)

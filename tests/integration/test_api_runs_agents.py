@@ -59,7 +59,11 @@ def test_cancel_approve_reject(api: Api, engine: Engine) -> None:
     assert api.admin.post(f"/runs/{queued}/approve").status_code == 409
     assert api.admin.post(f"/runs/{queued}/reject").status_code == 409
     waiting = add_run(engine, task_id, "waiting_approval")
-    assert api.admin.post(f"/runs/{waiting}/approve").json()["status"] == "queued"
+    approved = api.admin.post(f"/runs/{waiting}/approve").json()
+    # its resume is due now: the next dispatch pass queues it (when its slot is free)
+    assert approved["status"] == "waiting_approval" and approved["resume_action"] == "approve"
+    assert api.admin.post(f"/runs/{waiting}/approve").status_code == 409  # decided once
+    assert api.admin.post(f"/runs/{waiting}/reject").status_code == 409
     waiting2 = add_run(engine, task_id, "waiting_approval")
     assert api.admin.post(f"/runs/{waiting2}/reject").json()["status"] == "canceled"
 

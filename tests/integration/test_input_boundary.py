@@ -173,11 +173,13 @@ CALLS: dict[tuple[str, str], Baselines] = {
         Call("POST", "/runs/{run_id}/cancel", {"run_id": w.run})
     ],
     ("POST", "/runs/{run_id}/approve"): lambda w: [
-        Call("POST", "/runs/{run_id}/approve", {"run_id": w.run})
+        Call("POST", "/runs/{run_id}/approve", {"run_id": w.run}),
+        Call("POST", "/runs/{run_id}/approve", {"run_id": w.run}, body={"comment": "ok"}),
     ],
     ("POST", "/runs/{run_id}/reject"): lambda w: [
-        Call("POST", "/runs/{run_id}/reject", {"run_id": w.run})
+        Call("POST", "/runs/{run_id}/reject", {"run_id": w.run}, body={"comment": "no"})
     ],
+    ("GET", "/approvals"): lambda w: [Call("GET", "/approvals", query={"limit": "5"})],
     ("GET", "/tools"): lambda w: [Call("GET", "/tools")],
     ("POST", "/tools"): lambda w: [
         Call("POST", "/tools", query={"replace": "true"}, body=TOOL),

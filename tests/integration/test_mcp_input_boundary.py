@@ -72,8 +72,9 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "get_run": [{"run_id": w.run}],
         "get_step_data": [{"run_id": w.run, "step_path": "hi", "part": "output"}],
         "cancel_run": [{"run_id": w.run}],
-        "approve_run": [{"run_id": w.run}],
-        "reject_run": [{"run_id": w.run}],
+        "approve_run": [{"run_id": w.run}, {"run_id": w.run, "comment": "ok"}],
+        "reject_run": [{"run_id": w.run, "comment": "no"}],
+        "list_approvals": [{"limit": 5}],
         "publish_event": [{"topic": "fuzz.topic", "payload": {"a": [1, {"b": "c"}]}}],
         "preview_schedule": [
             {**PREVIEW, "after": "2030-01-01T00:00:00Z"},

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from ordinaut.api.deps import Caller, Svc
-from ordinaut.service.models import MAX_STEP_PATH, Page, RunPublic, StepData
+from ordinaut.service.models import MAX_STEP_PATH, Decision, Page, RunPublic, StepData
 from ordinaut.vocabulary import StepPart
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -55,12 +55,18 @@ def cancel_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
 
 
 @router.post("/{run_id}/approve", response_model=RunPublic, operation_id="approve_run")
-def approve_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
-    """Let a run that waits for approval go ahead (409 if it is not waiting)."""
-    return svc.approve_run(caller, run_id)
+def approve_run(
+    run_id: uuid.UUID, svc: Svc, caller: Caller, body: Decision | None = None
+) -> RunPublic:
+    """Let a run that waits for approval go on from the gated step (scope runs:approve; 409
+    if it is not waiting or was decided). It resumes on any worker at the next dispatch."""
+    return svc.approve_run(caller, run_id, body.comment if body else None)
 
 
 @router.post("/{run_id}/reject", response_model=RunPublic, operation_id="reject_run")
-def reject_run(run_id: uuid.UUID, svc: Svc, caller: Caller) -> RunPublic:
-    """Refuse a run that waits for approval (409 if it is not waiting)."""
-    return svc.reject_run(caller, run_id)
+def reject_run(
+    run_id: uuid.UUID, svc: Svc, caller: Caller, body: Decision | None = None
+) -> RunPublic:
+    """Refuse a run that waits for approval: it ends canceled with the reason (409 if it is
+    not waiting or was decided)."""
+    return svc.reject_run(caller, run_id, body.comment if body else None)

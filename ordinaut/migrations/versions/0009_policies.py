@@ -2,7 +2,7 @@
 worker pools, the run's policy decisions and the ``deferred`` run status.
 
 Revision ID: 0009_policies
-Revises: 0006_direct_runs
+Revises: 0008_approvals
 Create Date: 2026-12-02 11:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0009_policies"
-down_revision: str | None = "0006_direct_runs"
+down_revision: str | None = "0008_approvals"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

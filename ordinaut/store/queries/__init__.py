@@ -17,8 +17,10 @@ One module per noun, every name re-exported here so callers write
   approve, reject), each along an edge declared in :mod:`.transitions`;
 - :mod:`.leases` — reservations, leases and message bookkeeping of queued/running runs;
 - :mod:`.steps` — step receipts and outcomes served from them;
+- :mod:`.suspension` — runs stopped before a step: suspend, resume, expire;
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
 - :mod:`.policies` — quiet hours and budgets, budget usage, rate-limited calls, decisions;
+- :mod:`.approvals` — runs waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -37,6 +39,7 @@ from ordinaut.store.queries.agents import (
     set_agent_token,
     set_agent_webhook,
 )
+from ordinaut.store.queries.approvals import list_waiting
 from ordinaut.store.queries.audit import insert_audit, list_audit
 from ordinaut.store.queries.due_work import (
     LeasedWork,
@@ -85,7 +88,6 @@ from ordinaut.store.queries.run_states import (
     OWNER_REVOKED,
     ClaimedRun,
     ReapedRun,
-    approve_run,
     cancel_run,
     cancel_runs_of,
     cancel_task_runs,
@@ -114,6 +116,15 @@ from ordinaut.store.queries.steps import (
     step_data,
     steps_of_run,
 )
+from ordinaut.store.queries.suspension import (
+    DueResume,
+    done_steps,
+    expire_runs,
+    request_resume,
+    resume_runs,
+    suspend_run,
+    take_due_resumes,
+)
 from ordinaut.store.queries.tasks import (
     DueTask,
     claim_due_tasks,
@@ -138,6 +149,7 @@ __all__ = [
     "Agent",
     "Backlog",
     "ClaimedRun",
+    "DueResume",
     "DueTask",
     "IdempotencyEntry",
     "LeasedWork",
@@ -155,7 +167,6 @@ __all__ = [
     "agent_by_token",
     "agent_named",
     "agent_policies",
-    "approve_run",
     "backlog",
     "cached_step_output",
     "cancel_run",
@@ -167,7 +178,9 @@ __all__ = [
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
+    "done_steps",
     "emit",
+    "expire_runs",
     "extend_lease",
     "finish_run",
     "get_agent",
@@ -191,6 +204,7 @@ __all__ = [
     "list_runs",
     "list_tasks",
     "list_tools",
+    "list_waiting",
     "lock_keys",
     "lock_run",
     "mark_published",
@@ -208,7 +222,9 @@ __all__ = [
     "record_skipped_runs",
     "reject_run",
     "release_rate_calls",
+    "request_resume",
     "reserve_runs",
+    "resume_runs",
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
@@ -217,6 +233,8 @@ __all__ = [
     "set_agent_webhook",
     "step_data",
     "steps_of_run",
+    "suspend_run",
+    "take_due_resumes",
     "take_stale_queued_runs",
     "take_unpublished",
     "task_budgets_of",

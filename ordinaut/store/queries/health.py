@@ -8,8 +8,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ordinaut.store.queries.render import literal
-from ordinaut.vocabulary import RunStatus
+from ordinaut.store.queries.render import literal, one_of
+from ordinaut.vocabulary import SUSPENDED, RunStatus
 
 _PING = sa.text("SELECT 1")
 
@@ -25,7 +25,8 @@ class Backlog:
 
     expired_leases: bool  # running runs whose lease ran out (the reaper's work)
     stale_queued: bool  # queued runs without a live message (the sweeper's work)
-    dispatchable: bool  # due_work whose not_before has come (dispatch's work)
+    dispatchable: bool  # due_work whose not_before came, or a suspended run's resume_at
+    # (dispatch's work)
     unrelayed: bool  # outbox rows not yet on the stream (the relay's work)
 
 
@@ -38,7 +39,9 @@ _BACKLOG = sa.text(
                      AND ((published_at IS NULL AND created_at < :stale_before)
                           OR published_at < :republish_before
                           OR leased_until < now())),
-           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now),
+           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now)
+           OR EXISTS (SELECT 1 FROM task_run
+                      WHERE resume_at <= :now AND {one_of("status", SUSPENDED)}),
            EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
     """
 )

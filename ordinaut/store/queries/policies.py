@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ordinaut.store.queries import jsonb
+from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import agent, rate_call, task
+from ordinaut.vocabulary import RunStatus, TaskStatus
 
 POLICY_COLUMNS = ("quiet_hours", "budgets")
 MAX_DECISIONS = 100  # per run; later ones are still events, not kept on the run
@@ -76,9 +78,10 @@ def task_policies(conn: Connection, task_ids: Iterable[uuid.UUID]) -> dict[uuid.
 
 
 _TASK_BUDGETS_OF = sa.text(
-    """
+    f"""
     SELECT id, title, budgets FROM task
-    WHERE created_by = :agent_id AND budgets IS NOT NULL AND status <> 'canceled'
+    WHERE created_by = :agent_id AND budgets IS NOT NULL
+      AND status <> {literal(TaskStatus.CANCELED)}
     ORDER BY created_at DESC, id DESC
     LIMIT :limit
     """
@@ -254,7 +257,8 @@ __all__ = [
 
 
 _QUEUED_AHEAD = sa.text(
-    "SELECT count(*) FROM task_run WHERE status = 'queued' AND worker_pool IS NULL"
+    f"SELECT count(*) FROM task_run WHERE status = {literal(RunStatus.QUEUED)} "
+    "AND worker_pool IS NULL"
 )
 
 

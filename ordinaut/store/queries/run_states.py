@@ -4,9 +4,10 @@
 ``finish_run`` (running → a final state) on a worker; ``hand_back_run`` (running → failed,
 next attempt due at once) on a worker shutting down; ``reap_expired_runs`` (running →
 failed) in the reaper; ``cancel_run``/``cancel_task_runs``/``cancel_runs_of`` (any live
-state → canceled), ``approve_run`` and ``reject_run`` (waiting_approval → queued or
-canceled) in the service. The edges come from :mod:`.transitions`; the status guard in
-each ``WHERE`` makes a move that lost a race (the run changed meanwhile) change nothing.
+state → canceled) and ``reject_run`` (waiting_approval → canceled) in the service; a
+suspended run's suspend, resume and expiry are in :mod:`.suspension`. The edges come from
+:mod:`.transitions`; the status guard in each ``WHERE`` makes a move that lost a race (the
+run changed meanwhile) change nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from ordinaut.store.queries import jsonb
 from ordinaut.store.queries.render import literal
 from ordinaut.store.queries.steps import RECEIPTS_FROM_JSON, receipts_json
 from ordinaut.store.queries.transitions import (
-    APPROVE,
     CANCEL,
     CLAIM,
     FINISH,
@@ -57,6 +57,10 @@ class ClaimedRun:
     overlap_policy: OverlapPolicy
     title: str
     created_by: uuid.UUID
+    # set when the run was suspended before a step earlier (it is being resumed)
+    suspended_at: datetime | None = None
+    approved_steps: tuple[str, ...] = ()
+    pipeline_now: datetime | None = None
     # policies (ordinaut.policy): quiet hours (the task's, else its agent's) and budgets
     quiet_hours: dict[str, Any] | None = None
     task_budgets: dict[str, Any] | None = None
@@ -85,7 +89,8 @@ _CLAIM_RUN = sa.text(
         RETURNING r.id, r.task_id, r.attempt, r.scheduled_for, r.trigger, r.event,
                   r.started_at, r.priority, r.concurrency_key,
                   t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
-                  t.overlap_policy, t.title, t.created_by,
+                  t.overlap_policy, t.title, t.created_by, r.suspended_at, r.approved_steps,
+                  r.pipeline_now,
                   coalesce(t.quiet_hours, (SELECT quiet_hours FROM owner)) AS quiet_hours,
                   t.budgets AS task_budgets, (SELECT budgets FROM owner) AS agent_budgets
     ), refused AS (
@@ -133,6 +138,7 @@ def claim_run(
             **row._mapping,
             "backoff_strategy": BackoffStrategy(row.backoff_strategy),
             "overlap_policy": OverlapPolicy(row.overlap_policy),
+            "approved_steps": tuple(row.approved_steps or ()),
         }
     )
 
@@ -384,29 +390,16 @@ def cancel_runs_of(conn: Connection, owner: uuid.UUID, *, now: datetime, reason:
     return int(conn.execute(_CANCEL_RUNS_OF, params).scalar_one())
 
 
-_APPROVE_RUN = sa.text(
-    f"""
-    UPDATE task_run SET {APPROVE.assign()}, published_at = NULL
-    WHERE id = :run_id AND {APPROVE.guard()}
-    """
-)
-
-
-def approve_run(conn: Connection, run_id: uuid.UUID) -> bool:
-    """waiting_approval → queued, marked unpublished (its message is still to be sent);
-    False when the run was not waiting."""
-    return bool(conn.execute(_APPROVE_RUN, {"run_id": run_id}).rowcount)
-
-
 _REJECT_RUN = sa.text(
     f"""
-    UPDATE task_run SET {REJECT.assign()}, finished_at = :now, reason = :reason
-    WHERE id = :run_id AND {REJECT.guard()}
+    UPDATE task_run SET {REJECT.assign()}, finished_at = :now, reason = :reason, resume_at = NULL
+    WHERE id = :run_id AND {REJECT.guard()} AND (resume_at IS NULL OR resume_at > :now)
     """
 )
 
 
 def reject_run(conn: Connection, run_id: uuid.UUID, *, now: datetime, reason: str) -> bool:
-    """waiting_approval → canceled; False when the run was not waiting."""
+    """waiting_approval → canceled; False when the run was not waiting, or its resume was
+    already due (approved, or timed out) at ``now``."""
     result = conn.execute(_REJECT_RUN, {"run_id": run_id, "now": now, "reason": reason})
     return bool(result.rowcount)

@@ -236,14 +236,16 @@ def recent_dedupe_run(
 
 # what lists show of a run: everything but the lease, its output and the event it carried
 _SUMMARY_COLUMNS = [
-    c for c in task_run.c if c.name not in ("lease_owner", "leased_until", "output", "event")
+    c
+    for c in task_run.c
+    if c.name not in ("lease_owner", "leased_until", "output", "event", "suspended_input")
 ]
 
 
-def _shown_output() -> sa.ColumnElement[Any]:
+def _shown_output(column: sa.ColumnElement[Any] = task_run.c.output) -> sa.ColumnElement[Any]:
     return jsonb.shown(
-        task_run.c.output, inline=limits.INLINE_STEP_DATA_BYTES, preview=limits.PREVIEW_CHARS
-    ).label("output")
+        column, inline=limits.INLINE_STEP_DATA_BYTES, preview=limits.PREVIEW_CHARS
+    ).label(column.name)
 
 
 def list_runs(
@@ -280,11 +282,16 @@ def list_runs(
 def get_run(conn: Connection, run_id: uuid.UUID) -> Row[Any] | None:
     """One run without the lease, with its task's ``created_by``; None when there is none.
 
-    An output over ``limits.INLINE_STEP_DATA_BYTES`` of JSON text comes back as the
-    truncation marker (:func:`~ordinaut.store.queries.jsonb.shown`).
+    An output (or a suspended step's input) over ``limits.INLINE_STEP_DATA_BYTES`` of JSON
+    text comes back as the truncation marker (:func:`~ordinaut.store.queries.jsonb.shown`).
     """
     query: sa.Select[Any] = (
-        sa.select(*_SUMMARY_COLUMNS, _shown_output(), task.c.created_by)
+        sa.select(
+            *_SUMMARY_COLUMNS,
+            _shown_output(),
+            _shown_output(task_run.c.suspended_input),
+            task.c.created_by,
+        )
         .join(task, task.c.id == task_run.c.task_id)
         .where(task_run.c.id == run_id)
     )
@@ -299,11 +306,12 @@ class LockedRun:
     status: RunStatus
     task_id: uuid.UUID
     created_by: uuid.UUID
+    suspended_step: str | None = None
 
 
 _LOCK_RUN = sa.text(
     """
-    SELECT r.id, r.status, r.task_id, t.created_by
+    SELECT r.id, r.status, r.task_id, t.created_by, r.suspended_step
     FROM task_run r JOIN task t ON t.id = r.task_id
     WHERE r.id = :run_id
     FOR UPDATE OF r
@@ -316,4 +324,4 @@ def lock_run(conn: Connection, run_id: uuid.UUID) -> LockedRun | None:
     row = conn.execute(_LOCK_RUN, {"run_id": run_id}).first()
     if row is None:
         return None
-    return LockedRun(row.id, RunStatus(row.status), row.task_id, row.created_by)
+    return LockedRun(row.id, RunStatus(row.status), row.task_id, row.created_by, row.suspended_step)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ordinaut.store.queries.render import literal, one_of
-from ordinaut.vocabulary import INSERTED_AS, RunStatus
+from ordinaut.vocabulary import INSERTED_AS, SUSPENDED, RunStatus
 
 _S = RunStatus
 
@@ -62,13 +62,29 @@ FINISH: Final = Transition("finish", (_S.RUNNING,), (_S.SUCCEEDED, _S.FAILED, _S
 REAP: Final = Transition("reap", (_S.RUNNING,), (_S.FAILED,))
 # a worker shutting down gives a run back before its lease expires (see runs/shutdown.py)
 HAND_BACK: Final = Transition("hand_back", (_S.RUNNING,), (_S.FAILED,))
-CANCEL: Final = Transition("cancel", (_S.QUEUED, _S.WAITING_APPROVAL, _S.RUNNING), (_S.CANCELED,))
+CANCEL: Final = Transition("cancel", (_S.QUEUED, *SUSPENDED, _S.RUNNING), (_S.CANCELED,))
 # a claim that finds its task's owner revoked ends the run instead of starting it
 REFUSE: Final = Transition("refuse", (_S.QUEUED,), (_S.CANCELED,))
-APPROVE: Final = Transition("approve", (_S.WAITING_APPROVAL,), (_S.QUEUED,))
 REJECT: Final = Transition("reject", (_S.WAITING_APPROVAL,), (_S.CANCELED,))
+# a worker stops a run before a step (an approval gate, a policy): it holds nothing meanwhile
+SUSPEND: Final = Transition("suspend", (_S.RUNNING,), SUSPENDED)
+# a suspended run whose resume came goes back to the queue, or is canceled (a timed-out
+# approval with on_timeout reject)
+RESUME: Final = Transition("resume", SUSPENDED, (_S.QUEUED,))
+EXPIRE: Final = Transition("expire", SUSPENDED, (_S.CANCELED,))
 
-DECLARED: Final = (CLAIM, FINISH, REAP, HAND_BACK, CANCEL, REFUSE, APPROVE, REJECT)
+DECLARED: Final = (
+    CLAIM,
+    FINISH,
+    REAP,
+    HAND_BACK,
+    CANCEL,
+    REFUSE,
+    REJECT,
+    SUSPEND,
+    RESUME,
+    EXPIRE,
+)
 
 
 def inserted(status: RunStatus) -> str:
