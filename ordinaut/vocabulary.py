@@ -46,7 +46,7 @@ class RunStatus(StrEnum):
 
 FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED})
 
-SUSPENDED: tuple[RunStatus, ...] = (RunStatus.WAITING_APPROVAL,)
+SUSPENDED: tuple[RunStatus, ...] = (RunStatus.WAITING_APPROVAL, RunStatus.DEFERRED)
 """States of a run stopped before a step, holding nothing, until it is resumed or canceled."""
 
 # Runs are *inserted* as queued (dispatch) or skipped (records of what did not run); every

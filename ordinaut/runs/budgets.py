@@ -27,7 +27,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from ordinaut.errors import BudgetExceeded
 from ordinaut.policy import budgets as rules
 from ordinaut.policy.budgets import Budgets, Counter, Exceeded
 from ordinaut.store import queries
@@ -153,35 +152,33 @@ class StepBudgets:
         self.engine, self.namespace, self.run_id = engine, namespace, run_id
         self.found = subjects(policy, STEP_METRICS) if policy is not None else []
 
-    def before_call(self, address: str, step_path: str, now: datetime) -> None:
-        """Count the call, or raise BudgetExceeded (recording the decision) if a cap says no."""
+    def lock_keys(self, namespace: str) -> set[tuple[str, str]]:
+        """Advisory lock keys of the budgets this run's calls count against."""
+        return _lock_keys(namespace, self.found)
+
+    def take_call(
+        self, conn: Connection, address: str, step_path: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Count one call on ``conn`` (locks held by the caller), or return the refusal's
+        decision (counting nothing) if a cap says no."""
         if not self.found:
-            return
+            return None
         llm = rules.is_llm(address)
-        with self.engine.begin() as conn:
-            queries.lock_keys(conn, _lock_keys(self.namespace, self.found))
-            keys: set[queries.UsageKey] = set()
-            for _, subject_id, rule in self.found:
-                keys |= _keys(subject_id, rule, rules.TOOL_CALLS, now)
-                if llm:
-                    keys |= _keys(subject_id, rule, rules.LLM_TOKENS, now)
-            used = queries.usage(conn, keys)
-            refused = self._refusal(used, llm, now)
-            if refused is not None:  # written down (committed) before the run fails
-                why = f"step {step_path!r} not called: {refused[0]}"
-                queries.add_decision(
-                    conn,
-                    self.run_id,
-                    decision("failed", "budget", why, now, step=step_path, metric=refused[1]),
-                )
-            else:
-                calls: dict[queries.UsageKey, int] = {}
-                for _, subject_id, rule in self.found:
-                    for key in _keys(subject_id, rule, rules.TOOL_CALLS, now):
-                        calls[key] = 1
-                queries.add_usage(conn, calls)
+        keys: set[queries.UsageKey] = set()
+        for _, subject_id, rule in self.found:
+            keys |= _keys(subject_id, rule, rules.TOOL_CALLS, now)
+            if llm:
+                keys |= _keys(subject_id, rule, rules.LLM_TOKENS, now)
+        refused = self._refusal(queries.usage(conn, keys), llm, now)
         if refused is not None:
-            raise BudgetExceeded(f"step {step_path!r} not called: {refused[0]}")
+            why = f"step {step_path!r} not called: {refused[0]}"
+            return decision("failed", "budget", why, now, step=step_path, metric=refused[1])
+        calls: dict[queries.UsageKey, int] = {}
+        for _, subject_id, rule in self.found:
+            for key in _keys(subject_id, rule, rules.TOOL_CALLS, now):
+                calls[key] = 1
+        queries.add_usage(conn, calls)
+        return None
 
     def _refusal(
         self, used: Mapping[queries.UsageKey, int], llm: bool, now: datetime

@@ -65,6 +65,7 @@ from ordinaut.pipeline.executor import (
     Caps,
     DoneStep,
     GateCheck,
+    StepDropped,
     Suspended,
     Suspension,
     run_pipeline,
@@ -73,7 +74,7 @@ from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs import shutdown, suspension
 from ordinaut.runs.lease import Lease, autocommit, reserve
-from ordinaut.runs.policies import RunPolicies
+from ordinaut.runs.policies import RunPolicies, rate_limits_of
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
@@ -180,7 +181,9 @@ def execute_run(
         runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
         redactor = redact.redactor_for(runner.environ)
         receipts = Receipts(db, claimed, redactor)
-        rules = RunPolicies(base_engine, settings.namespace, claimed, db.connection)
+        rules = RunPolicies(
+            base_engine, settings.namespace, claimed, db.connection, rate_limits_of(settings)
+        )
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
@@ -299,7 +302,10 @@ def _run_pipeline(
             return cached
         if call.address == QUIET_HOURS:
             return rules.quiet_answer(call.args, clock())
-        rules.before_call(call, tools[call.address], clock())
+        skipped = rules.skip_reason(call)
+        if skipped is not None:
+            raise StepDropped(skipped)
+        call = replace(call, args=rules.call_args(call))
         timeout = call.timeout_seconds
         if deadline is not None:
             remaining = (deadline - clock()).total_seconds()
@@ -314,6 +320,8 @@ def _run_pipeline(
                     f"run timed out (task timeout_seconds) in step {call.step_path!r}"
                 ) from None
             raise
+        finally:
+            rules.release(call)
         rules.after_call(call, output, clock())
         return _storable(output, call.step_path)
 
@@ -338,11 +346,10 @@ def _run_pipeline(
     gates = suspension.gate_for(claimed, clock)
 
     def gate(check: GateCheck) -> Suspension | None:
-        stop = gates(check)
         # a step an earlier attempt already completed is served from its receipt: no gate
-        if stop is not None and lookup(check.idempotency_key)[0]:
+        if lookup(check.idempotency_key)[0]:
             return None
-        return stop
+        return gates(check) or rules.gate(check, clock())
 
     done: dict[str, DoneStep] = {}
     if claimed.suspended_at is not None:  # resumed: the steps before the stop stand

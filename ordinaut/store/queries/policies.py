@@ -220,15 +220,72 @@ def release_rate_calls(conn: Connection, ids: Sequence[int]) -> None:
         )
 
 
-def prune_rate_calls(conn: Connection, before: datetime) -> int:
-    """Forget call starts older than ``before`` that hold no slot; returns rows removed."""
+def prune_rate_calls(conn: Connection, key: str, *, before: datetime, now: datetime) -> int:
+    """Forget ``key``'s call starts older than ``before`` that hold no slot at ``now``."""
     done = conn.execute(
         sa.delete(rate_call).where(
+            rate_call.c.key == key,
             rate_call.c.started_at < before,
-            sa.or_(rate_call.c.held_until.is_(None), rate_call.c.held_until < before),
+            sa.or_(rate_call.c.held_until.is_(None), rate_call.c.held_until < now),
         )
     )
     return int(done.rowcount)
+
+
+# --- digests (quiet hours on_quiet: digest) ------------------------------------------------
+
+_JOIN_DIGEST = sa.text(
+    f"""
+    WITH leader AS (
+        SELECT id FROM task_run
+        WHERE task_id = :task_id AND status = {literal(RunStatus.DEFERRED)}
+          AND suspended_step = :step AND resume_at = :until AND id <> :run_id
+          AND jsonb_typeof(suspended_input->'items') = 'array'
+          AND jsonb_array_length(suspended_input->'items') < :max_items
+        ORDER BY created_at, id
+        LIMIT 1
+        FOR UPDATE
+    )
+    UPDATE task_run AS r
+    SET suspended_input = jsonb_set(r.suspended_input, '{{items}}',
+                                    (r.suspended_input->'items') || CAST(:item AS jsonb))
+    FROM leader WHERE r.id = leader.id
+    RETURNING r.id
+    """
+)
+
+
+def join_digest(
+    conn: Connection,
+    *,
+    task_id: uuid.UUID,
+    step_path: str,
+    until: datetime,
+    run_id: uuid.UUID,
+    args: Any,
+    max_items: int,
+) -> uuid.UUID | None:
+    """Append ``args`` to the digest of another run of the task deferred before the same
+    step to the same instant (its ``suspended_input.items``); the leader's id, or None when
+    there is none (or it is full)."""
+    params = {
+        "task_id": task_id,
+        "step": step_path,
+        "until": until,
+        "run_id": run_id,
+        "item": jsonb.dumps([args]),
+        "max_items": max_items,
+    }
+    found = conn.execute(_JOIN_DIGEST, params).first()
+    return None if found is None else found.id
+
+
+_SUSPENDED_INPUT = sa.text("SELECT suspended_input FROM task_run WHERE id = :run_id")
+
+
+def suspended_input(conn: Connection, run_id: uuid.UUID) -> Any:
+    """What a run's last suspension recorded as its step's input."""
+    return conn.execute(_SUSPENDED_INPUT, {"run_id": run_id}).scalar()
 
 
 def set_task_policy_columns(
@@ -245,11 +302,13 @@ __all__ = [
     "add_usage",
     "agent_policies",
     "insert_rate_calls",
+    "join_digest",
     "prune_rate_calls",
     "queued_ahead",
     "rate_calls",
     "release_rate_calls",
     "set_agent_policy",
+    "suspended_input",
     "task_budgets_of",
     "task_policies",
     "usage",

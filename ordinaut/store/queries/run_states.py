@@ -59,6 +59,7 @@ class ClaimedRun:
     created_by: uuid.UUID
     # set when the run was suspended before a step earlier (it is being resumed)
     suspended_at: datetime | None = None
+    suspended_step: str | None = None
     approved_steps: tuple[str, ...] = ()
     pipeline_now: datetime | None = None
     # policies (ordinaut.policy): quiet hours (the task's, else its agent's) and budgets
@@ -90,7 +91,7 @@ _CLAIM_RUN = sa.text(
                   r.started_at, r.priority, r.concurrency_key,
                   t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
                   t.overlap_policy, t.title, t.created_by, r.suspended_at, r.approved_steps,
-                  r.pipeline_now,
+                  r.pipeline_now, r.suspended_step,
                   coalesce(t.quiet_hours, (SELECT quiet_hours FROM owner)) AS quiet_hours,
                   t.budgets AS task_budgets, (SELECT budgets FROM owner) AS agent_budgets
     ), refused AS (

@@ -212,6 +212,7 @@ _DEDUPE_HOLDERS = (
     RunStatus.RUNNING,
     RunStatus.SUCCEEDED,
     RunStatus.WAITING_APPROVAL,
+    RunStatus.DEFERRED,
 )
 _RECENT_DEDUPE_RUN = sa.text(
     f"""
