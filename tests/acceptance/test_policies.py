@@ -7,13 +7,18 @@ would); dispatch, the broker, claims and execution are the real thing.
 
 from __future__ import annotations
 
+import http.server
 import json
+import os
+import threading
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -28,6 +33,9 @@ from tests.integration.test_dispatch import agent_id, make_task
 from tests.support import Proc, start_beat, start_worker, wait_for
 
 __all__ = ["procs", "tool_server"]  # fixtures
+
+
+EN_DASH = "\u2013"
 
 
 def utcnow() -> datetime:
@@ -205,5 +213,254 @@ def test_quiet_hours_drop_skips_the_silenced_step_and_the_tool_answers(
         (decision,) = run.decisions
         assert decision["what"] == "dropped" and decision["step"] == "send"
         assert "UTC" in decision["why"]
+    finally:
+        engine.dispose()
+
+
+class Recorder:
+    """A local HTTP tool server that records each call (when, path, body) and how many calls
+    were in flight at once; ``/hold`` answers after half a second."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[datetime, str, Any]] = []
+        self.in_flight = self.most_in_flight = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.calls.append((utcnow(), self.path, body))
+                    outer.in_flight += 1
+                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                try:
+                    if self.path == "/hold":
+                        time.sleep(0.5)
+                    answer = json.dumps({"ok": True}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def paths(self, path: str) -> list[tuple[datetime, str, Any]]:
+        with self.lock:
+            return [c for c in self.calls if c[1] == path]
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.close()
+
+
+def register(engine: Engine, server: Recorder, address: str, path: str) -> None:
+    """An HTTP tool ``address`` on the recorder holding the ``notify`` scope."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE agent SET scopes = array_append(scopes, 'notify') "
+                "WHERE id = :a AND NOT 'notify' = ANY(scopes)"
+            ),
+            {"a": agent_id(conn)},
+        )
+        catalog.save_tool(
+            conn,
+            ToolSpec(
+                address=address,
+                transport=Transport.HTTP,
+                endpoint=f"{server.url}{path}",
+                input_schema={"type": "object"},
+                output_schema={"type": "object"},
+                timeout_seconds=30,
+                scopes=("notify",),
+            ),
+        )
+
+
+def runs_of(engine: Engine, task_id: uuid.UUID) -> list[Any]:
+    return rows(
+        engine,
+        "SELECT id, status, resume_at, decisions, started_at, lease_owner FROM task_run "
+        "WHERE task_id = :t ORDER BY scheduled_for",
+        t=task_id,
+    )
+
+
+def test_quiet_hours_defer_and_digest_wait_for_the_window_end_then_call_once(
+    settings: Settings, log_dir: Path, procs: list[Proc], recorder: Recorder
+) -> None:
+    engine = start(settings, log_dir, procs)
+    try:
+        register(engine, recorder, "notify.send", "/send")
+        now = utcnow()
+        end = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)  # 20-80 s away
+        window = f"{now - timedelta(hours=1):%H:%M}-{end:%H:%M}"
+        rule = {"tz": "UTC", "windows": [window], "scopes": ["notify"]}
+        send = {"id": "send", "uses": "notify.send", "with": {"text": "${run.scheduled_for}"}}
+        deferred = due_now(
+            engine,
+            {"pipeline": [send, echo("after")]},
+            quiet_hours=json.dumps({**rule, "on_quiet": "defer"}),
+        )
+        digest = due_now(
+            engine,
+            {"pipeline": [send]},
+            count=3,
+            quiet_hours=json.dumps({**rule, "on_quiet": "digest"}),
+        )
+        kick(settings)
+
+        def settled() -> bool:
+            d = [r.status for r in runs_of(engine, deferred)]
+            g = sorted(r.status for r in runs_of(engine, digest))
+            return d == ["deferred"] and g == ["deferred", "succeeded", "succeeded"]
+
+        wait_for(settled, 30, interval=0.3, what="the runs to be deferred or merged")
+        (run,) = runs_of(engine, deferred)
+        assert run.resume_at == end
+        (why,) = run.decisions
+        assert why["what"] == "deferred" and why["policy"] == "quiet_hours"
+        assert (
+            why["why"]
+            == f"deferred by quiet hours {window.replace('-', EN_DASH)} UTC until {end:%H:%M}"
+        )
+        leader = next(r for r in runs_of(engine, digest) if r.status == "deferred")
+        merged = [r for r in runs_of(engine, digest) if r.status == "succeeded"]
+        for other in merged:
+            assert other.decisions[0]["what"] == "digested"
+            assert other.decisions[0]["into"] == str(leader.id)
+        # nothing reaches the tool inside the window
+        wait_for(lambda: utcnow() >= end - timedelta(seconds=1), 90, interval=0.5)
+        assert recorder.calls == []
+        wait_for(
+            lambda: (
+                [r.status for r in runs_of(engine, deferred)] == ["succeeded"]
+                and all(r.status == "succeeded" for r in runs_of(engine, digest))
+            ),
+            40,
+            interval=0.3,
+            what="the deferred runs to resume at the window's end",
+        )
+        calls = recorder.paths("/send")
+        assert len(calls) == 2  # the deferred call, and one digest call for three runs
+        assert all(at >= end for at, _, _ in calls)
+        (digest_call,) = [body for _, _, body in calls if "items" in body]
+        assert len(digest_call["items"]) == 3
+        texts = sorted(item["text"] for item in digest_call["items"])
+        assert len(set(texts)) == 3  # each merged run's own arguments
+        steps = rows(
+            engine,
+            "SELECT s.step_path, s.status FROM step_result s JOIN task_run r ON r.id = s.run_id "
+            "WHERE r.task_id = :t ORDER BY s.id",
+            t=deferred,
+        )
+        assert [tuple(s) for s in steps] == [("send", "succeeded"), ("after", "succeeded")]
+        events = rows(engine, "SELECT topic FROM outbox WHERE topic = 'task.run.deferred'")
+        assert len(events) == 2
+    finally:
+        engine.dispose()
+
+
+def test_a_rate_limit_shared_by_two_workers_is_never_exceeded(
+    settings: Settings, log_dir: Path, procs: list[Proc], recorder: Recorder
+) -> None:
+    limits = [
+        {"tools": "notify.*", "per_minute": 3},
+        {"tools": "slow.*", "concurrent": 1},
+    ]
+    env = {"ORDINAUT_RATE_LIMITS": json.dumps(limits)}
+    procs.append(start_beat(settings, log_dir))
+    workers = [start_worker(settings, log_dir, f"w{i}", concurrency=2, env=env) for i in range(2)]
+    procs.extend(workers)
+    wait_ready(settings, *workers)
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        register(engine, recorder, "notify.send", "/send")
+        register(engine, recorder, "slow.hold", "/hold")
+        notify = due_now(
+            engine, {"pipeline": [{"id": "n", "uses": "notify.send", "with": {}}]}, count=6
+        )
+        slow = due_now(
+            engine, {"pipeline": [{"id": "h", "uses": "slow.hold", "with": {}}]}, count=6
+        )
+        kick(settings)
+        wait_for(
+            lambda: [r.status for r in runs_of(engine, slow)] == ["succeeded"] * 6,
+            60,
+            interval=0.3,
+            what="six calls of a tool limited to one at a time",
+        )
+        assert len(recorder.paths("/hold")) == 6
+        assert recorder.most_in_flight == 1  # never two at once, across both workers
+        owners = {r.lease_owner.rsplit(":", 1)[0] for r in runs_of(engine, slow)}
+        assert owners  # ran on the workers (which of the two does not matter)
+
+        def notify_settled() -> list[Any] | None:
+            found = runs_of(engine, notify)
+            done = sorted(r.status for r in found)
+            return found if done == ["deferred"] * 3 + ["succeeded"] * 3 else None
+
+        found = wait_for(notify_settled, 30, interval=0.3, what="3 calls made and 3 deferred")
+        calls = recorder.paths("/send")
+        assert len(calls) == 3
+        first = min(at for at, _, _ in calls)
+        for run in found:
+            if run.status == "deferred":
+                assert run.resume_at >= first + timedelta(seconds=59)
+                assert run.decisions[-1]["policy"] == "rate_limit"
+        time.sleep(2)
+        assert len(recorder.paths("/send")) == 3  # still 3 within the minute
+    finally:
+        engine.dispose()
+
+
+def test_a_pool_run_waits_for_its_pool_worker_then_runs_there(
+    settings: Settings, log_dir: Path, procs: list[Proc]
+) -> None:
+    engine = start(settings, log_dir, procs)  # beat and a worker of the common queues only
+    try:
+        task_id = due_now(engine, {"pipeline": [echo("a")]}, worker_pool="home")
+        kick(settings)
+        queued = wait_for(
+            lambda: [r for r in runs_of(engine, task_id) if r.status == "queued"],
+            30,
+            interval=0.3,
+            what="the pool's run to be queued",
+        )
+        (decision,) = queued[0].decisions
+        assert decision["policy"] == "worker_pool"
+        assert decision["queue"] == f"{settings.namespace}.runs.home"
+        time.sleep(3)
+        assert [r.status for r in runs_of(engine, task_id)] == ["queued"]  # waits, not failed
+        home = start_worker(settings, log_dir, "home", queues="runs.home")
+        procs.append(home)
+        wait_for(
+            lambda: [r.status for r in runs_of(engine, task_id)] == ["succeeded"],
+            60,
+            interval=0.3,
+            proc=home,
+            what="the pool's worker to run it",
+        )
+        (run,) = runs_of(engine, task_id)
+        assert os.getpgid(int(run.lease_owner.rsplit(":", 1)[1])) == home.pid
     finally:
         engine.dispose()
