@@ -110,6 +110,7 @@ def _dispatch(app: Any) -> dict[str, int]:
             batch_size=rt.settings.dispatch_batch_size,
             window=rt.settings.dispatch_queue_window,
         )
+        wake.hold(rt, result.held_back)
         return {
             "queued": len(result.queued),
             "skipped": result.skipped,
@@ -153,7 +154,7 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
         )
         wake_dispatch = wake_dispatch or outcome.wake_dispatch
         statuses.append(outcome.status)
-    if wake_dispatch:
+    if wake_dispatch or wake.held(rt):
         wake.request_dispatch(self.app, rt)
     return ",".join(statuses)
 

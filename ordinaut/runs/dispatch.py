@@ -84,12 +84,14 @@ class DispatchResult:
     queued: list[QueuedRun] = field(default_factory=list)
     skipped: int = 0
     waiting: int = 0
+    held_back: bool = False  # the queue window was full: due work was left for later
 
     def add(self, other: DispatchResult) -> None:
         self.leased += other.leased
         self.queued.extend(other.queued)
         self.skipped += other.skipped
         self.waiting += other.waiting
+        self.held_back = self.held_back or other.held_back
 
 
 @dataclass
@@ -138,7 +140,9 @@ def dispatch_batch(
     result = DispatchResult()
     with engine.begin() as conn:
         if window:
-            limit = min(limit, window - queries.queued_ahead(conn))
+            room = window - queries.queued_ahead(conn)
+            if room < limit:
+                result.held_back, limit = True, room
             if limit <= 0:
                 return result
         rows = queries.lease_due_work(conn, now, limit)
@@ -302,7 +306,7 @@ def dispatch(
             with engine.begin() as conn:
                 queries.mark_published(conn, [q.id for q in batch.queued], published_at)
         total.add(batch)
-        if batch.leased < batch_size or batch.leased == batch.waiting:
+        if batch.held_back or batch.leased < batch_size or batch.leased == batch.waiting:
             break
     if total.leased:
         log.info(
