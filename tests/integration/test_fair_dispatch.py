@@ -56,7 +56,7 @@ def burst(
 
 def owners(engine: Engine, queued: list[QueuedRun]) -> list[uuid.UUID]:
     with engine.connect() as conn:
-        found = dict(
+        found: dict[uuid.UUID, uuid.UUID] = dict(
             conn.execute(
                 sa.text(
                     "SELECT r.id, t.created_by FROM task_run r JOIN task t ON t.id = r.task_id "
