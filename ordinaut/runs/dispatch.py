@@ -40,7 +40,7 @@ Decisions per row, in order:
 
 **Fair sharing.** Within a priority, rows are leased round robin between agents (see
 :mod:`ordinaut.policy.fair_share`), and with ``ORDINAUT_DISPATCH_QUEUE_WINDOW`` (default
-2000) at most that many runs wait queued in the common runs queue: work due later is leased
+256) at most that many runs wait queued in the common runs queue: work due later is leased
 into the next free places of the window, so it waits behind a bounded queue, not behind
 another agent's whole burst.
 """
