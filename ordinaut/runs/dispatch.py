@@ -194,6 +194,14 @@ def dispatch_batch(
         ids = queries.insert_runs(conn, runs)
         queries.delete_due_work(conn, consumed)
         budgets.save(conn)
+        for run_id, run in zip(ids, runs, strict=True):
+            for entry in run["decisions"] if run_id is not None else ():
+                events.append(
+                    (
+                        "task.run.policy",
+                        {"run_id": str(run_id), "task_id": str(run["task_id"]), **entry},
+                    )
+                )
         queries.emit(conn, events)
         result.queued = [
             QueuedRun(run_id, run["priority"], run["worker_pool"])

@@ -10,8 +10,10 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -30,7 +32,14 @@ from ordinaut.tools import catalog
 from ordinaut.tools.spec import ToolSpec, Transport
 from tests.acceptance.test_discipline import ToolServer, procs, rows, tool_server, wait_ready
 from tests.integration.test_dispatch import agent_id, make_task
-from tests.support import Proc, start_beat, start_worker, wait_for
+from tests.support import (
+    Proc,
+    free_port,
+    settings_env,
+    start_beat,
+    start_worker,
+    wait_for,
+)
 
 __all__ = ["procs", "tool_server"]  # fixtures
 
@@ -464,3 +473,61 @@ def test_a_pool_run_waits_for_its_pool_worker_then_runs_there(
         assert os.getpgid(int(run.lease_owner.rsplit(":", 1)[1])) == home.pid
     finally:
         engine.dispose()
+
+
+def test_an_llm_token_cap_fails_the_step_after_the_call_that_reached_it(
+    settings: Settings, log_dir: Path, procs: list[Proc]
+) -> None:
+    port = free_port()
+    demo_url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "ordinaut.cli", "demo-tools", "--port", str(port)]
+    demo = Proc("demo", argv, settings_env(settings), log_dir)
+    procs.append(demo)
+    wait_for(lambda: _up(f"{demo_url}/health"), 30, proc=demo, what="the demo LLM server")
+    llm = {"ORDINAUT_LLM_BASE_URL": f"{demo_url}/v1", "ORDINAUT_LLM_MODEL": "demo"}
+    procs.append(start_beat(settings, log_dir))
+    worker = start_worker(settings, log_dir, "w0", env=llm)
+    procs.append(worker)
+    wait_ready(settings, worker)
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        ask = {"instruction": "say hello in three words"}
+        pipeline = {
+            "pipeline": [
+                {"id": "first", "uses": "llm.chat", "with": ask},
+                {"id": "second", "uses": "llm.chat", "with": ask},
+            ]
+        }
+        budget = {"tz": "UTC", "llm_tokens_per_day": 5, "llm_tokens_per_month": 100000}
+        task_id = due_now(engine, pipeline, budgets=json.dumps(budget))
+        kick(settings)
+        (run,) = finished_runs(engine, task_id, 1)
+        assert run.status == "failed" and run.attempt == 1
+        assert "budget_exceeded" in run.error and "llm_tokens_per_day" in run.error
+        steps = rows(
+            engine, "SELECT step_path, status, output FROM step_result WHERE run_id = :r", r=run.id
+        )
+        statuses = {s.step_path: s.status for s in steps}
+        assert statuses == {"first": "succeeded", "second": "failed"}
+        reported = next(s.output for s in steps if s.step_path == "first")["usage"]["total_tokens"]
+        usage = dict(
+            rows(
+                engine,
+                "SELECT period, used FROM budget_usage WHERE subject_id = :t "
+                "AND counter = 'llm_tokens'",
+                t=task_id,
+            )
+        )
+        today = utcnow()
+        assert usage == {f"{today:%Y-%m-%d}": reported, f"{today:%Y-%m}": reported}
+        assert reported >= 5
+    finally:
+        engine.dispose()
+
+
+def _up(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -12,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from ordinaut.cli import main
+from ordinaut.runs import dispatch as dispatching
 from ordinaut.store.engine import make_engine
 from ordinaut.store.tables import agent, audit_log
 from tests.integration.conftest import Api
@@ -158,3 +160,29 @@ def test_mcp_and_cli_use_the_same_names_and_checks(
     assert main(["budgets"]) == 0
     shown = capsys.readouterr().out
     assert "runs_per_day" in shown and "11" in shown
+
+
+def test_a_budget_decision_is_on_the_run_and_is_an_event(api: Api) -> None:
+    made = api.admin.post("/tasks", json=task_body(budgets={"runs_per_day": 0}, worker_pool="home"))
+    assert made.status_code == 201, made.text
+    task = made.json()
+    assert task["worker_pool"] == "home"
+    assert api.admin.post(f"/tasks/{task['id']}/run_now").status_code in (200, 202)
+    engine = make_engine(api.settings.database_url, pool_size=1)
+    try:
+        dispatching.dispatch_batch(engine, api.settings.namespace, datetime.now(UTC), 10)
+        with engine.connect() as conn:
+            events = conn.execute(
+                sa.text("SELECT payload FROM outbox WHERE topic = 'task.run.policy'")
+            ).scalars()
+            policy_events = list(events)
+    finally:
+        engine.dispose()
+    (run,) = api.admin.get("/runs", params={"task_id": task["id"]}).json()["items"]
+    shown = api.admin.get(f"/runs/{run['id']}").json()
+    assert shown["status"] == "skipped"
+    assert shown["reason"].startswith("budget_exceeded: task budget runs_per_day 0 of 0")
+    (decision,) = shown["decisions"]
+    assert decision["what"] == "skipped" and decision["policy"] == "budget"
+    assert decision["metric"] == "runs_per_day" and decision["at"]
+    assert [e["run_id"] for e in policy_events] == [run["id"]]
