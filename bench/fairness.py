@@ -4,13 +4,13 @@ Real processes (beat, a control worker, a runs worker) on a private database. Ag
 burst is written as due_work rows and dispatched; once A's runs are flowing, agent B gets 10
 due rows and a dispatch request. B's start delay is each of its runs' ``started_at`` minus
 the moment its rows were written, with A's backlog still waiting then. With round-robin
-leasing and the queue window (``ORDINAUT_DISPATCH_QUEUE_WINDOW``, default 256) B waits
+leasing and the queue window (``ORDINAUT_DISPATCH_QUEUE_WINDOW``, default 1024) B waits
 behind at most the window, whatever A's backlog; ``--window 0`` (no bound) shows the
 behaviour without it. Reproduce:
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \
     REDIS_URL=redis://127.0.0.1:6379/0 \
-    python -m bench.fairness [--backlog 1000 5000] [--window 256 0]
+    python -m bench.fairness [--backlog 1000 5000] [--window 1024 0]
 """
 
 from __future__ import annotations
@@ -89,17 +89,25 @@ def scenario(database_url: str, redis_url: str, backlog: int, window: int) -> di
         app.send_task("ordinaut.dispatch", queue=bench.settings.control_queue)
         wait_for(lambda: _count(bench, b) >= 10, 300, bench, interval=0.05)
         load = load_average()
+        wait_for(lambda: _count(bench, a) >= backlog, 600, bench, interval=0.1)
         with bench.engine.connect() as conn:
             starts = conn.execute(
                 sa.text("SELECT started_at FROM task_run WHERE task_id = :t"), {"t": b}
             ).scalars()
             delays = sorted((s - b_at) / timedelta(milliseconds=1) for s in starts)
+            first, last = conn.execute(
+                sa.text(
+                    "SELECT min(started_at), max(finished_at) FROM task_run WHERE task_id = :t"
+                ),
+                {"t": a},
+            ).one()
         return {
             "backlog": backlog,
             "window": window,
             "a_waiting_when_b_came": a_left,
             "b_median_ms": statistics.median(delays),
             "b_max_ms": delays[-1],
+            "a_runs_per_s": backlog / (last - first).total_seconds(),
             "load": load,
         }
     finally:
@@ -110,18 +118,22 @@ def scenario(database_url: str, redis_url: str, backlog: int, window: int) -> di
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backlog", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--window", type=int, nargs="+", default=[256])
+    parser.add_argument("--window", type=int, nargs="+", default=[1024])
     args = parser.parse_args(argv)
     database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    print("| A's backlog | window | A still waiting when B came | B start median | B max | load |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| A's backlog | window | A still waiting when B came | B start median | B max "
+        "| A's runs/s | load |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for window in args.window:
         for backlog in args.backlog:
             r = scenario(database_url, redis_url, backlog, window)
             print(
                 f"| {r['backlog']} | {r['window'] or 'none'} | {r['a_waiting_when_b_came']} "
-                f"| {r['b_median_ms']:.0f} ms | {r['b_max_ms']:.0f} ms | {r['load']} |",
+                f"| {r['b_median_ms']:.0f} ms | {r['b_max_ms']:.0f} ms "
+                f"| {r['a_runs_per_s']:.0f} | {r['load']} |",
                 flush=True,
             )
     return 0

@@ -40,7 +40,7 @@ Decisions per row, in order:
 
 **Fair sharing.** Within a priority, rows are leased round robin between agents (see
 :mod:`ordinaut.policy.fair_share`), and with ``ORDINAUT_DISPATCH_QUEUE_WINDOW`` (default
-256) at most that many runs wait queued in the common runs queue: work due later is leased
+1024) at most that many runs wait queued in the common runs queue: work due later is leased
 into the next free places of the window, so it waits behind a bounded queue, not behind
 another agent's whole burst.
 """
@@ -135,7 +135,8 @@ def dispatch_batch(
     """Lease up to ``limit`` due rows and decide each; commits before returning.
 
     With ``window`` > 0, at most that many runs are kept queued in the common runs queue:
-    the batch shrinks to what fits (fair sharing: later work waits behind a bounded queue).
+    the batch shrinks to what fits (fair sharing: later work waits behind a bounded queue),
+    and nothing is leased until at least half the window is free.
     """
     result = DispatchResult()
     with engine.begin() as conn:
@@ -143,7 +144,9 @@ def dispatch_batch(
             room = window - queries.queued_ahead(conn)
             if room < limit:
                 result.held_back, limit = True, room
-            if limit <= 0:
+            # refill in chunks of at least half the window: big batches travel as few
+            # messages (message_groups), where many small refills would cost one each
+            if limit <= 0 or (result.held_back and room < window // 2):
                 return result
         rows = queries.lease_due_work(conn, now, limit)
         result.leased = len(rows)

@@ -91,8 +91,26 @@ def test_the_queue_window_bounds_what_waits_queued(engine: Engine) -> None:
     assert len(first.queued) == 8 and first.held_back
     second = dispatching.dispatch_batch(engine, NS, NOW, 20, window=8)
     assert second.leased == 0 and second.held_back
+    with engine.begin() as conn:  # four of the eight started: less than half the window free
+        conn.execute(
+            sa.text(
+                "UPDATE task_run SET status = 'running' WHERE id IN "
+                "(SELECT id FROM task_run WHERE status = 'queued' LIMIT 3)"
+            )
+        )
+    third = dispatching.dispatch_batch(engine, NS, NOW, 20, window=8)
+    assert third.leased == 0 and third.held_back
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE task_run SET status = 'running' WHERE id IN "
+                "(SELECT id FROM task_run WHERE status = 'queued' LIMIT 1)"
+            )
+        )
+    fourth = dispatching.dispatch_batch(engine, NS, NOW, 20, window=8)
+    assert len(fourth.queued) == 4  # half the window free: refilled in one batch
     total = dispatching.dispatch(engine, NS, lambda: NOW, lambda runs: None, batch_size=5)
-    assert len(total.queued) == 22  # no window: the rest at once
+    assert len(total.queued) == 18  # no window: the rest at once
 
 
 def test_pool_runs_are_routed_and_say_so(engine: Engine) -> None:
