@@ -181,12 +181,11 @@ def execute_run(
         runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
         redactor = redact.redactor_for(runner.environ)
         receipts = Receipts(db, claimed, redactor)
-        rules = RunPolicies(
-            base_engine, settings.namespace, claimed, db.connection, rate_limits_of(settings)
-        )
+        rules = RunPolicies(base_engine, settings.namespace, claimed, db.connection)
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
+                rules.limits = rate_limits_of(settings)
                 pipeline = validate_payload(claimed.payload, tools)
                 check_tool_scopes(conn, claimed.created_by, pipeline, tools)
             except OrdinautError as exc:

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from ordinaut.errors import ValidationError
+from ordinaut.config import Settings
+from ordinaut.errors import ConfigError, ValidationError
 from ordinaut.policy import budgets, fair_share, rate_limits
 from ordinaut.policy.budgets import Counter, parse_budgets
+from ordinaut.runs.policies import rate_limits_of
 from ordinaut.vocabulary import BudgetMetric
 
 
@@ -232,3 +234,13 @@ def test_round_robin(items: list[str], expected: list[str]) -> None:
         owner=lambda s: s[0],
     )
     assert order == expected
+
+
+def test_a_bad_rate_limit_setting_is_a_config_error_naming_the_entry() -> None:
+    base = {"DATABASE_URL": "postgresql://x@127.0.0.1/db", "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    bad = Settings.model_validate({**base, "rate_limits": '[{"tools": "n.*", "per_minute": 0}]'})
+    with pytest.raises(ConfigError) as caught:
+        rate_limits_of(bad)
+    assert caught.value.field == "ORDINAUT_RATE_LIMITS[0].per_minute"
+    good = Settings.model_validate({**base, "rate_limits": '[{"tools": "n.*", "per_minute": 2}]'})
+    assert rate_limits_of(good)[0].per_minute == 2
