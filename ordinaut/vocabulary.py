@@ -9,9 +9,10 @@ this table::
     queued ──claim──► running ──► succeeded | failed | canceled
        │                 │
        ├──► canceled     ├──(lease expired)──► failed (a new attempt may follow)
-       │                 └──(suspend before a step)──► waiting_approval
+       │                 └──(suspend before a step)──► waiting_approval | deferred
        └──► waiting_approval ──► queued (resume) | canceled
-    skipped   (recorded without running: dedupe, overlap, misfire, skip_next)
+                                 deferred ──► queued (resume_at) | canceled
+    skipped   (recorded without running: dedupe, overlap, misfire, skip_next, budget)
 
 A *suspended* run (a status in :data:`SUSPENDED`) stopped before one of its steps and
 holds no worker, lease or concurrency slot; it goes back to ``queued`` when it is resumed
