@@ -95,6 +95,7 @@ class RunPolicies:
         self.budgets = StepBudgets(engine, namespace, claimed.id, policy)
         self.dropped: dict[str, str] = {}  # step path → why it is skipped
         self.held: dict[str, list[int]] = {}  # step path → its rate_call slots
+        self.leads: set[str] = set()  # step paths whose digest this run leads
 
     # --- the gate ---------------------------------------------------------------------
 
@@ -128,7 +129,7 @@ class RunPolicies:
                     args=check.args,
                     max_items=MAX_DIGEST_ITEMS,
                 )
-                if leader is not None:
+                if leader is not None and leader != self.run_id:
                     why = f"merged into the digest call of run {leader} ({text})"
                     self.dropped[path] = why
                     queries.add_decision(
@@ -137,8 +138,10 @@ class RunPolicies:
                         decision("digested", "quiet_hours", why, now, step=path, into=str(leader)),
                     )
                     return None
-            own = dict(check.args) if isinstance(check.args, Mapping) else {}
-            step_input = {**own, "items": [check.args]}
+            if leader == self.run_id:  # it leads (a full digest: it defers on its own)
+                own = dict(check.args) if isinstance(check.args, Mapping) else {}
+                step_input = {**own, "items": [check.args]}
+                self.leads.add(path)
         why = f"deferred by {text}"
         self.note(
             decision("deferred", "quiet_hours", why, now, step=path, until=state.until.isoformat())
@@ -215,8 +218,8 @@ class RunPolicies:
         return self.dropped.pop(call.step_path, None)
 
     def call_args(self, call: ToolCall) -> Mapping[str, Any]:
-        """The arguments to send: a digest leader resumed before its step sends the merged
-        ``items``; every other call its own arguments."""
+        """The arguments to send: a digest's leader, resumed before its step, sends its own
+        arguments plus ``items`` (every merged call's arguments); other calls their own."""
         claimed = self.claimed
         if (
             self.quiet is None
@@ -226,15 +229,19 @@ class RunPolicies:
         ):
             return call.args
         with self.connect() as conn:
-            saved = queries.suspended_input(conn, self.run_id)
-        items = saved.get("items") if isinstance(saved, Mapping) else None
-        if not isinstance(items, list):
+            items = queries.digest_items(conn, self.run_id, call.step_path)
+        if items is None:
             return call.args
+        self.leads.add(call.step_path)
         return {**call.args, "items": items}
 
     def after_call(self, call: ToolCall, output: Any, now: datetime) -> None:
-        """Count the LLM tokens an ``llm.*`` answer reports."""
+        """Count the LLM tokens an ``llm.*`` answer reports; a digest's call closes it."""
         self.budgets.after_call(call.address, output, now)
+        if call.step_path in self.leads:
+            self.leads.discard(call.step_path)
+            with self.connect() as conn:
+                queries.close_digest(conn, self.run_id, call.step_path)
 
     def release(self, call: ToolCall) -> None:
         """The call returned: its concurrency slots are free."""

@@ -322,6 +322,25 @@ rate_call = sa.Table(
 )
 sa.Index("ix_rate_call_key_started_at", rate_call.c.key, rate_call.c.started_at)
 
+# quiet hours "digest": the calls of one task's step deferred to the same end, merged; the
+# first run to get there leads (makes the one call), the others' arguments join ``items``
+digest_call = sa.Table(
+    "digest_call",
+    metadata,
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step_path", sa.Text, primary_key=True),
+    sa.Column("until", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("leader_run_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("items", pg.JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_digest_call_leader_run_id", digest_call.c.leader_run_id)
+
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of
 # transport "http" or "mcp" are registered by address. Built-in tools live in code, not here.

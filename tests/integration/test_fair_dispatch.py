@@ -151,3 +151,33 @@ def test_runs_per_day_of_an_agent_counts_across_its_tasks_and_batches(engine: En
         ).scalar_one()
     assert reason.startswith("budget_exceeded: agent budget runs_per_day 3 of 3")
     assert used == 3
+
+
+def test_a_digest_has_one_leader_and_collects_the_others_arguments(engine: Engine) -> None:
+    a = agent(engine, "a")
+    task_id = burst(engine, a, 0, NOW)
+    until = NOW + timedelta(hours=1)
+    leader, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def join(run_id: uuid.UUID, n: int, max_items: int = 3) -> uuid.UUID | None:
+        with engine.begin() as conn:
+            return queries.join_digest(
+                conn,
+                task_id=task_id,
+                step_path="send",
+                until=until,
+                run_id=run_id,
+                args={"n": n},
+                max_items=max_items,
+            )
+
+    assert join(leader, 1) == leader
+    assert join(second, 2) == leader
+    assert join(leader, 1) == leader  # the leader asking again still leads, adds nothing
+    assert join(third, 3) == leader
+    assert join(uuid.uuid4(), 4) is None  # full: that run defers on its own
+    with engine.begin() as conn:
+        assert queries.digest_items(conn, leader, "send") == [{"n": 1}, {"n": 2}, {"n": 3}]
+        assert queries.digest_items(conn, second, "send") is None
+        queries.close_digest(conn, leader, "send")
+        assert queries.digest_items(conn, leader, "send") is None

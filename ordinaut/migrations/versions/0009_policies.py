@@ -68,9 +68,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rate_call")),
     )
     op.create_index("ix_rate_call_key_started_at", "rate_call", ["key", "started_at"])
+    op.create_table(
+        "digest_call",
+        sa.Column("task_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("step_path", sa.Text, nullable=False),
+        sa.Column("until", TZ, nullable=False),
+        sa.Column("leader_run_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("items", pg.JSONB, nullable=False),
+        sa.Column("created_at", TZ, nullable=False, server_default=NOW),
+        sa.ForeignKeyConstraint(
+            ["task_id"],
+            ["task.id"],
+            name=op.f("fk_digest_call_task_id_task"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("task_id", "step_path", "until", name=op.f("pk_digest_call")),
+    )
+    op.create_index("ix_digest_call_leader_run_id", "digest_call", ["leader_run_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_digest_call_leader_run_id", table_name="digest_call")
+    op.drop_table("digest_call")
     op.drop_index("ix_rate_call_key_started_at", table_name="rate_call")
     op.drop_table("rate_call")
     op.drop_table("budget_usage")

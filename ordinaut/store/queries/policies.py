@@ -235,23 +235,19 @@ def prune_rate_calls(conn: Connection, key: str, *, before: datetime, now: datet
 # --- digests (quiet hours on_quiet: digest) ------------------------------------------------
 
 _JOIN_DIGEST = sa.text(
-    f"""
-    WITH leader AS (
-        SELECT id FROM task_run
-        WHERE task_id = :task_id AND status = {literal(RunStatus.DEFERRED)}
-          AND suspended_step = :step AND resume_at = :until AND id <> :run_id
-          AND jsonb_typeof(suspended_input->'items') = 'array'
-          AND jsonb_array_length(suspended_input->'items') < :max_items
-        ORDER BY created_at, id
-        LIMIT 1
-        FOR UPDATE
-    )
-    UPDATE task_run AS r
-    SET suspended_input = jsonb_set(r.suspended_input, '{{items}}',
-                                    (r.suspended_input->'items') || CAST(:item AS jsonb))
-    FROM leader WHERE r.id = leader.id
-    RETURNING r.id
     """
+    INSERT INTO digest_call AS d (task_id, step_path, until, leader_run_id, items)
+    VALUES (:task_id, :step, :until, :run_id, CAST(:item AS jsonb))
+    ON CONFLICT (task_id, step_path, until) DO UPDATE
+        SET items = d.items || EXCLUDED.items
+        WHERE jsonb_array_length(d.items) < :max_items
+          AND d.leader_run_id <> EXCLUDED.leader_run_id
+    RETURNING leader_run_id
+    """
+)
+_DIGEST_LEADER = sa.text(
+    "SELECT leader_run_id FROM digest_call "
+    "WHERE task_id = :task_id AND step_path = :step AND until = :until"
 )
 
 
@@ -265,9 +261,12 @@ def join_digest(
     args: Any,
     max_items: int,
 ) -> uuid.UUID | None:
-    """Append ``args`` to the digest of another run of the task deferred before the same
-    step to the same instant (its ``suspended_input.items``); the leader's id, or None when
-    there is none (or it is full)."""
+    """Lead or join the digest of ``task_id``'s step ``step_path`` deferred to ``until``, in
+    one statement (two runs arriving together get one leader).
+
+    Returns the leader's id (``run_id`` itself when it leads; a leader asking again keeps
+    leading), or None when the digest is full (the caller defers on its own).
+    """
     params = {
         "task_id": task_id,
         "step": step_path,
@@ -277,15 +276,31 @@ def join_digest(
         "max_items": max_items,
     }
     found = conn.execute(_JOIN_DIGEST, params).first()
-    return None if found is None else found.id
+    if found is not None:
+        leader: uuid.UUID = found.leader_run_id
+        return leader
+    again = conn.execute(_DIGEST_LEADER, params).scalar()
+    return run_id if again == run_id else None
 
 
-_SUSPENDED_INPUT = sa.text("SELECT suspended_input FROM task_run WHERE id = :run_id")
+_DIGEST_ITEMS = sa.text(
+    "SELECT items FROM digest_call WHERE leader_run_id = :run_id AND step_path = :step "
+    "ORDER BY until DESC LIMIT 1"
+)
 
 
-def suspended_input(conn: Connection, run_id: uuid.UUID) -> Any:
-    """What a run's last suspension recorded as its step's input."""
-    return conn.execute(_SUSPENDED_INPUT, {"run_id": run_id}).scalar()
+def digest_items(conn: Connection, run_id: uuid.UUID, step_path: str) -> list[Any] | None:
+    """The arguments of every call merged into the digest ``run_id`` leads at ``step_path``."""
+    items = conn.execute(_DIGEST_ITEMS, {"run_id": run_id, "step": step_path}).scalar()
+    return items if isinstance(items, list) else None
+
+
+def close_digest(conn: Connection, run_id: uuid.UUID, step_path: str) -> None:
+    """The leader made its call: forget the digest."""
+    conn.execute(
+        sa.text("DELETE FROM digest_call WHERE leader_run_id = :run_id AND step_path = :step"),
+        {"run_id": run_id, "step": step_path},
+    )
 
 
 def set_task_policy_columns(
@@ -301,6 +316,8 @@ __all__ = [
     "add_decision",
     "add_usage",
     "agent_policies",
+    "close_digest",
+    "digest_items",
     "insert_rate_calls",
     "join_digest",
     "prune_rate_calls",
@@ -308,7 +325,6 @@ __all__ = [
     "rate_calls",
     "release_rate_calls",
     "set_agent_policy",
-    "suspended_input",
     "task_budgets_of",
     "task_policies",
     "usage",
