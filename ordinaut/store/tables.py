@@ -377,6 +377,8 @@ tool = sa.Table(
     sa.Column("auth", pg.JSONB, nullable=True),
     # every call of this tool waits for a person's approval (see ordinaut.pipeline.gates)
     sa.Column("requires_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    # runs of tasks using this tool go to <namespace>.runs.<worker_pool> (ordinaut.policy)
+    sa.Column("worker_pool", sa.Text, nullable=True),
     sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),

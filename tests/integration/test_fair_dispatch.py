@@ -13,6 +13,8 @@ from sqlalchemy.engine import Engine
 from ordinaut.runs import dispatch as dispatching
 from ordinaut.runs.dispatch import QueuedRun, message_groups
 from ordinaut.store import queries
+from ordinaut.tools import catalog
+from ordinaut.tools.spec import ToolSpec, Transport
 from tests.integration.test_dispatch import ECHO, NS, make_task
 
 NOW = datetime.now(UTC)
@@ -181,3 +183,34 @@ def test_a_digest_has_one_leader_and_collects_the_others_arguments(engine: Engin
         assert queries.digest_items(conn, second, "send") is None
         queries.close_digest(conn, leader, "send")
         assert queries.digest_items(conn, leader, "send") is None
+
+
+def test_a_catalog_tool_with_a_pool_routes_the_runs_of_tasks_that_use_it(engine: Engine) -> None:
+    with engine.begin() as conn:
+        catalog.save_tool(
+            conn,
+            ToolSpec(
+                address="lab.probe",
+                transport=Transport.HTTP,
+                endpoint="http://127.0.0.1:1/probe",
+                input_schema={"type": "object"},
+                output_schema={"type": "object"},
+                worker_pool="lab",
+            ),
+        )
+        loop = {
+            "id": "each",
+            "uses": "pipeline.foreach",
+            "with": {"items": [1], "body": [{"id": "p", "uses": "lab.probe", "with": {}}]},
+        }
+        task_id = make_task(
+            conn,
+            {"pipeline": [loop]},
+            next_run_at=NOW - timedelta(seconds=1),
+            next_occurrence_at=NOW - timedelta(seconds=1),
+        )
+        (due,) = queries.claim_due_tasks(conn, NOW, 10)
+        assert due.id == task_id and due.dispatched and not due.runs_freely
+        queries.insert_due_work(conn, [{"task_id": task_id, "run_at": NOW}])
+    batch = dispatching.dispatch_batch(engine, NS, NOW, 10)
+    assert [q.pool for q in batch.queued] == ["lab"]

@@ -44,6 +44,7 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("quiet_hours", pg.JSONB, nullable=True))
         op.add_column(table, sa.Column("budgets", pg.JSONB, nullable=True))
     op.add_column("task", sa.Column("worker_pool", sa.Text, nullable=True))
+    op.add_column("tool", sa.Column("worker_pool", sa.Text, nullable=True))
     op.add_column("task_run", sa.Column("worker_pool", sa.Text, nullable=True))
     op.add_column(
         "task_run",
@@ -95,6 +96,7 @@ def downgrade() -> None:
     op.drop_table("budget_usage")
     op.drop_column("task_run", "decisions")
     op.drop_column("task_run", "worker_pool")
+    op.drop_column("tool", "worker_pool")
     op.drop_column("task", "worker_pool")
     for table in ("task", "agent"):
         op.drop_column(table, "budgets")

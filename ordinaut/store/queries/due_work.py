@@ -107,6 +107,11 @@ _DISPATCHABLE = f"""
                           WHERE r.task_id = d.task_id AND {one_of("r.status", OPEN)}))
 """
 
+# the worker pool of a catalog tool the task's pipeline uses (any step, foreach bodies too)
+TOOL_POOL = """(SELECT min(tl.worker_pool) FROM tool tl
+    WHERE tl.worker_pool IS NOT NULL
+      AND tl.address IN (SELECT jsonb_path_query({task}.payload, '$.**.uses') #>> '{{}}'))"""
+
 # Fair sharing (ordinaut.policy.fair_share): within a priority, rows are taken round robin
 # between agents: each agent's rows are numbered in their own not_before order (``turn``)
 # and the batch takes every agent's first row, then every agent's second, and so on.
@@ -122,7 +127,8 @@ _LEASE_DUE_WORK = sa.text(
            d.created_at AS work_created_at,
            t.status AS task_status, t.dedupe_key, t.dedupe_window_seconds,
            t.concurrency_key, t.concurrency_limit, t.overlap_policy,
-           t.created_by, t.worker_pool, k.turn
+           t.created_by, coalesce(t.worker_pool, {TOOL_POOL.format(task="t")}) AS worker_pool,
+           k.turn
     FROM ranked k JOIN due_work d ON d.id = k.id JOIN task t ON t.id = d.task_id
     WHERE d.not_before <= :now
     ORDER BY d.priority, k.turn, d.not_before, d.id

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from ordinaut.store.queries.due_work import TOOL_POOL
 from ordinaut.store.queries.jsonb import iso
 from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import task
@@ -62,7 +63,9 @@ _CLAIM_DUE_TASKS = sa.text(
            concurrency_key, dedupe_key, dedupe_window_seconds,
            (worker_pool IS NOT NULL OR budgets->'runs_per_day' IS NOT NULL
             OR EXISTS (SELECT 1 FROM agent a
-                       WHERE a.id = task.created_by AND a.budgets->'runs_per_day' IS NOT NULL))
+                       WHERE a.id = task.created_by AND a.budgets->'runs_per_day' IS NOT NULL)
+            OR (EXISTS (SELECT 1 FROM tool WHERE worker_pool IS NOT NULL)
+                AND {TOOL_POOL.format(task="task")} IS NOT NULL))
              AS dispatched
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
