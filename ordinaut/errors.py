@@ -9,6 +9,7 @@ OrdinautError                 anything Ordinaut raises on purpose
 ├── Forbidden                 the token lacks a scope; HTTP 403
 ├── NotFound                  no such object, or not yours; HTTP 404
 ├── Conflict                  the object is in the wrong state for that; HTTP 409
+├── ChangePending             not applied: it waits for a person's approval; HTTP 202
 ├── RateLimited               too many requests; HTTP 429
 ├── Unavailable               a server Ordinaut needs is down; HTTP 503, retry later
 └── ToolError                 a tool call failed; carries retry intent
@@ -97,6 +98,19 @@ class Conflict(OrdinautError):
 
     code = "conflict"
     status = 409
+
+
+class ChangePending(OrdinautError):
+    """A create or update crossed a limit whose on_exceed is "approve": it is kept as a
+    pending change (``change``, its public JSON) instead of being applied. The API answers
+    202 with the change; MCP reports it with this message and code."""
+
+    code = "change_pending"
+    status = 202
+
+    def __init__(self, message: str, change: dict[str, object]) -> None:
+        super().__init__(message, field=None)
+        self.change = change
 
 
 class RateLimited(OrdinautError):

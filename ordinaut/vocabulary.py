@@ -89,6 +89,28 @@ class OnTimeout(StrEnum):
     APPROVE = "approve"
 
 
+class OnExceed(StrEnum):
+    """What a create or update that crosses one of its agent's limits does."""
+
+    REJECT = "reject"  # 422 naming the limit
+    APPROVE = "approve"  # kept as a pending change a person approves or rejects
+
+
+class ChangeKind(StrEnum):
+    """What a pending change would do when approved."""
+
+    CREATE_TASK = "create_task"
+    UPDATE_TASK = "update_task"
+
+
+class ChangeStatus(StrEnum):
+    """Where a pending change stands."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class StepStatus(StrEnum):
     """How one step of a run ended (a step receipt)."""
 
@@ -197,6 +219,7 @@ class Scope(StrEnum):
     TASKS_WRITE = "tasks:write"
     RUNS_READ = "runs:read"
     RUNS_APPROVE = "runs:approve"
+    CHANGES_APPROVE = "changes:approve"
     EVENTS_PUBLISH = "events:publish"
     TOOLS_ADMIN = "tools:admin"
     AGENTS_ADMIN = "agents:admin"

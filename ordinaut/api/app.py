@@ -12,7 +12,7 @@ from ordinaut import __version__
 from ordinaut.api import deps, errors
 from ordinaut.api.context import RequestContext
 from ordinaut.api.limits import InputBoundary
-from ordinaut.api.routes import approvals, health, misc, runs, schemas, tasks, tools
+from ordinaut.api.routes import approvals, changes, health, misc, runs, schemas, tasks, tools
 from ordinaut.celery import create_app
 from ordinaut.config import Settings, load_settings
 from ordinaut.mcp import http as mcp_http
@@ -51,7 +51,7 @@ def create_api(settings: Settings | None = None) -> FastAPI:
     # the last added runs first: a request id for everything, then the body checks
     app.add_middleware(InputBoundary, max_bytes=settings.max_body_bytes, size_only=(mcp_http.PATH,))
     app.add_middleware(RequestContext)
-    for module in (tasks, runs, approvals, tools, misc):
+    for module in (tasks, runs, approvals, changes, tools, misc):
         app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.include_router(health.router)
     app.include_router(schemas.router)

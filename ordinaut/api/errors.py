@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ordinaut.errors import OrdinautError, RateLimited, Unavailable, error_detail
+from ordinaut.errors import ChangePending, OrdinautError, RateLimited, Unavailable, error_detail
 from ordinaut.service import context
 
 
@@ -78,6 +78,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OrdinautError)
     async def ordinaut_error(_: Request, exc: OrdinautError) -> JSONResponse:
         return response_for(exc)
+
+    @app.exception_handler(ChangePending)
+    async def change_pending(_: Request, exc: ChangePending) -> JSONResponse:
+        # not an error: the request was kept as a pending change; 202 with the change
+        return JSONResponse(exc.change, status_code=202)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@
     ordinaut budgets [set AGENT_ID --runs_per_day N ...]
     ordinaut quiet-hours set AGENT_ID --window 22:00-08:00 [--tz TZ] [--on_quiet defer]
     ordinaut approvals | approve RUN_ID | reject RUN_ID [--comment C]
+    ordinaut changes | change approve|reject ID | limits show|set AGENT_ID
 
 Every error is one line on stderr and a non-zero exit status.
 """

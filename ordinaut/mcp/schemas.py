@@ -23,13 +23,14 @@ from ordinaut.scheduling.recurrence import MAX_PREVIEW
 from ordinaut.service.models import (
     MAX_STEP_PATH,
     ApprovalPublic,
+    ChangePublic,
     RunSummary,
     SkipIn,
     SnoozeIn,
     TaskPublic,
     TaskUpdate,
 )
-from ordinaut.vocabulary import RunStatus, StepPart, TaskStatus
+from ordinaut.vocabulary import ChangeStatus, RunStatus, StepPart, TaskStatus
 
 _TASK_ID = "The task's id (a UUID), as returned by create_task or list_tasks."
 _RUN_ID = "The run's id (a UUID), as returned by list_runs."
@@ -72,6 +73,25 @@ class RunDecision(_Args):
 class ListApprovalsArgs(_Args):
     """Paging for list_approvals (the query of ``GET /approvals``)."""
 
+    limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
+    cursor: str | None = Field(default=None, description=_CURSOR)
+
+
+class ChangeDecision(_Args):
+    """A decision on a pending change (``POST /changes/{id}/approve|reject``)."""
+
+    change_id: uuid.UUID = Field(description="The change's id, as list_changes shows it.")
+    comment: str | None = Field(
+        default=None, max_length=1000, description="Why; kept in the audit log."
+    )
+
+
+class ListChangesArgs(_Args):
+    """Filters and paging for list_changes (the query of ``GET /changes``)."""
+
+    status: ChangeStatus | None = Field(
+        default=ChangeStatus.PENDING, description="Only changes in this status (default pending)."
+    )
     limit: StrictInt = Field(default=50, ge=1, le=1000, description=_LIMIT)
     cursor: str | None = Field(default=None, description=_CURSOR)
 
@@ -159,6 +179,13 @@ class ApprovalPage(BaseModel):
     """A page of runs waiting for approval, oldest first."""
 
     items: list[ApprovalPublic]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
+
+
+class ChangePage(BaseModel):
+    """A page of changes, oldest first."""
+
+    items: list[ChangePublic]
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null at end.")
 
 

@@ -23,12 +23,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ordinaut import limits
 from ordinaut.clock import utcnow
-from ordinaut.errors import AuthError, RateLimited, Unavailable
+from ordinaut.errors import AuthError, ChangePending, RateLimited, Unavailable
 from ordinaut.pipeline.schema import pipeline_schema
+from ordinaut.policy.agent_limits import AgentLimits
 from ordinaut.runtime import Runtime
 from ordinaut.service import (
     agents,
     approvals,
+    changes,
     context,
     events,
     policies,
@@ -45,11 +47,13 @@ from ordinaut.service.auth_cache import FailureThrottle, TokenCache
 from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
     AgentCreate,
+    AgentLimitsPublic,
     AgentPolicies,
     AgentPublic,
     ApprovalPublic,
     BudgetsReport,
     BudgetsRule,
+    ChangePublic,
     EventAccepted,
     EventIn,
     QuietHoursRule,
@@ -86,6 +90,9 @@ OPERATIONS = (
     "approve_run",
     "reject_run",
     "list_approvals",
+    "list_changes",
+    "approve_change",
+    "reject_change",
     "publish_event",
     "preview_schedule",
     "list_tools",
@@ -190,22 +197,37 @@ class Service:
     def create_task(
         self, p: Principal, body: TaskCreate, *, idempotency_key: str | None = None
     ) -> TaskPublic:
+        """Create a task, or (past one of the agent's limits with on_exceed "approve") keep
+        it as a pending change: ChangePending, raised once that change is committed."""
         with self._tx() as conn:
-            return replay_or_run(
+            change = changes.gate_create(
                 conn,
                 p,
-                idempotency_key,
-                "create_task",
-                body.model_dump(mode="json"),
-                TaskPublic,
-                lambda: tasks.create_task(
+                body,
+                now=self.clock(),
+                default_tz=self.runtime.settings.default_timezone,
+                idempotency_key=idempotency_key,
+            )
+            if change is not None:
+                message = changes.pending_message(change)
+                pending = ChangePending(message, change.model_dump(mode="json"))
+            else:
+                return replay_or_run(
                     conn,
                     p,
-                    body,
-                    now=self.clock(),
-                    default_tz=self.runtime.settings.default_timezone,
-                ),
-            )
+                    idempotency_key,
+                    "create_task",
+                    body.model_dump(mode="json"),
+                    TaskPublic,
+                    lambda: tasks.create_task(
+                        conn,
+                        p,
+                        body,
+                        now=self.clock(),
+                        default_tz=self.runtime.settings.default_timezone,
+                    ),
+                )
+        raise pending
 
     def list_tasks(
         self, p: Principal, *, status: str | None = None, limit: int = 50, cursor: str | None = None
@@ -218,8 +240,59 @@ class Service:
             return tasks.get_task(conn, p, task_id)
 
     def update_task(self, p: Principal, task_id: uuid.UUID, body: TaskUpdate) -> TaskPublic:
+        """Change a task, or keep the change pending (ChangePending), as create_task."""
         with self._tx() as conn:
-            return task_ops.update_task(conn, p, task_id, body, now=self.clock())
+            change = changes.gate_update(conn, p, task_id, body, now=self.clock())
+            if change is None:
+                return task_ops.update_task(conn, p, task_id, body, now=self.clock())
+        raise ChangePending(changes.pending_message(change), change.model_dump(mode="json"))
+
+    # --- changes a person approves, agent limits ------------------------------------------
+
+    def list_changes(
+        self,
+        p: Principal,
+        *,
+        status: str | None = "pending",
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[ChangePublic], str | None]:
+        with self._tx() as conn:
+            return changes.list_changes(conn, p, status=status, limit=limit, after=cursor)
+
+    def approve_change(
+        self, p: Principal, change_id: uuid.UUID, comment: str | None = None
+    ) -> ChangePublic:
+        return self._decide_change(p, change_id, approve=True, comment=comment)
+
+    def reject_change(
+        self, p: Principal, change_id: uuid.UUID, comment: str | None = None
+    ) -> ChangePublic:
+        return self._decide_change(p, change_id, approve=False, comment=comment)
+
+    def _decide_change(
+        self, p: Principal, change_id: uuid.UUID, *, approve: bool, comment: str | None
+    ) -> ChangePublic:
+        with self._tx() as conn:
+            return changes.decide_change(
+                conn,
+                p,
+                change_id,
+                approve=approve,
+                now=self.clock(),
+                default_tz=self.runtime.settings.default_timezone,
+                comment=comment,
+            )
+
+    def get_agent_limits(self, p: Principal, agent_id: uuid.UUID) -> AgentLimitsPublic:
+        with self._tx() as conn:
+            return changes.get_limits(conn, p, agent_id)
+
+    def set_agent_limits(
+        self, p: Principal, agent_id: uuid.UUID, limits: AgentLimits
+    ) -> AgentLimitsPublic:
+        with self._tx() as conn:
+            return changes.set_limits(conn, p, agent_id, limits)
 
     def run_now(
         self, p: Principal, task_id: uuid.UUID, *, idempotency_key: str | None = None

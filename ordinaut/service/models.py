@@ -10,8 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from ordinaut import limits
 from ordinaut.pipeline.schema import PayloadJson
+from ordinaut.policy.agent_limits import AgentLimits
 from ordinaut.vocabulary import (
     BackoffStrategy,
+    ChangeKind,
+    ChangeStatus,
     MisfirePolicy,
     OnQuiet,
     OverlapPolicy,
@@ -346,6 +349,38 @@ class ApprovalPublic(BaseModel):
     on_timeout: ResumeAction | None = Field(
         description="What happens at timeout_at: reject (the run is canceled) or approve."
     )
+
+
+class ChangePublic(BaseModel):
+    """A create or update of a task that crossed one of its agent's limits and waits for a
+    person (``status`` pending), or was decided."""
+
+    id: uuid.UUID
+    agent_id: uuid.UUID
+    agent_name: str
+    kind: ChangeKind
+    task_id: uuid.UUID | None = Field(description="The task an update_task change changes.")
+    status: ChangeStatus
+    body: dict[str, Any] = Field(description="The request as the agent made it.")
+    diff: dict[str, Any] = Field(
+        description="fields: [{field, old, new}]; schedule: {before, after}, each with the "
+        "schedule in words and its next 10 fire times (before is null for a new task)."
+    )
+    exceeded: list[dict[str, Any]] = Field(description="The limits it crosses: {limit, message}.")
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_by: uuid.UUID | None = None
+    comment: str | None = None
+    result_task_id: uuid.UUID | None = Field(
+        default=None, description="The task an approved change created or changed."
+    )
+
+
+class AgentLimitsPublic(BaseModel):
+    """An agent's limits (``GET|PUT /agents/{id}/limits``)."""
+
+    agent_id: uuid.UUID
+    limits: AgentLimits
 
 
 class StepData(BaseModel):

@@ -7,6 +7,7 @@ conditional UPDATE, writes the audit entry (before/after) and an outbox event.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,9 +37,18 @@ def owned_task(conn: Connection, principal: Principal, task_id: uuid.UUID) -> Ro
 
 
 def update_task(
-    conn: Connection, principal: Principal, task_id: uuid.UUID, body: TaskUpdate, *, now: datetime
+    conn: Connection,
+    principal: Principal,
+    task_id: uuid.UUID,
+    body: TaskUpdate,
+    *,
+    now: datetime,
+    audit: Mapping[str, Any] | None = None,
 ) -> TaskPublic:
-    """Change any mutable field; a schedule change recomputes the next run from now."""
+    """Change any mutable field; a schedule change recomputes the next run from now.
+
+    ``audit`` adds to the audit entry (an approved change names its approver there).
+    """
     row = owned_task(conn, principal, task_id)
     reject_untriggered(body.schedule_kind)
     if (
@@ -72,7 +82,15 @@ def update_task(
     changes["updated_at"] = now
     queries.update_task(conn, task_id, changes)
     after = get_task(conn, principal, task_id, scope=Scope.TASKS_WRITE)
-    record(conn, principal, "task.update", task_id, before=row, changes=changes)
+    record(
+        conn,
+        principal,
+        "task.update",
+        task_id,
+        before=row,
+        changes=changes,
+        details=dict(audit or {}),
+    )
     queries.emit(conn, [("task.updated", {"task_id": str(task_id), "fields": sorted(changes)})])
     return after
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,9 +25,18 @@ from ordinaut.vocabulary import TIMED_KINDS, Scope, TaskStatus
 
 
 def create_task(
-    conn: Connection, principal: Principal, body: TaskCreate, *, now: datetime, default_tz: str
+    conn: Connection,
+    principal: Principal,
+    body: TaskCreate,
+    *,
+    now: datetime,
+    default_tz: str,
+    audit: Mapping[str, Any] | None = None,
 ) -> TaskPublic:
-    """Validate and store a task; it is picked up by the next beat tick."""
+    """Validate and store a task; it is picked up by the next beat tick.
+
+    ``audit`` adds to the audit entry (an approved change names its approver there).
+    """
     principal.require(Scope.TASKS_WRITE)
     reject_untriggered(body.schedule_kind)
     tz = body.timezone or default_tz
@@ -53,7 +63,7 @@ def create_task(
         updated_at=now,
     )
     row = queries.insert_task(conn, values)
-    record(conn, principal, "task.create", task_id, details={"after": values})
+    record(conn, principal, "task.create", task_id, details={"after": values, **(audit or {})})
     queries.emit(conn, [("task.created", {"task_id": str(task_id), "title": body.title})])
     return task_public(row)
 

@@ -54,6 +54,8 @@ agent = sa.Table(
     # the agent's default quiet hours and its budget (ordinaut.policy); None: no rule
     sa.Column("quiet_hours", pg.JSONB, nullable=True),
     sa.Column("budgets", pg.JSONB, nullable=True),
+    # what the agent may create without a person (ordinaut.policy.agent_limits); NULL: no limit
+    sa.Column("limits", pg.JSONB, nullable=True),
 )
 
 # the first response to a create request carrying an Idempotency-Key, replayed for retries
@@ -340,6 +342,37 @@ digest_call = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 sa.Index("ix_digest_call_leader_run_id", digest_call.c.leader_run_id)
+# a create or update of a task that crossed one of its agent's limits with on_exceed
+# "approve": kept here, not applied, until a person approves (then applied as if made then)
+pending_change = sa.Table(
+    "pending_change",
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=True), primary_key=True, server_default=UUID_DEFAULT),
+    sa.Column(
+        "agent_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("agent.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("body", pg.JSONB, nullable=False),
+    sa.Column("diff", pg.JSONB, nullable=False),
+    sa.Column("exceeded", pg.JSONB, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="pending"),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decided_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("result_task_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.CheckConstraint("kind IN ('create_task', 'update_task')", name="kind_known"),
+    sa.CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    sa.UniqueConstraint("agent_id", "idempotency_key"),
+)
+sa.Index(
+    "ix_pending_change_status_created_at", pending_change.c.status, pending_change.c.created_at
+)
 
 # --- tool catalog (see ordinaut.tools.catalog) ------------------------------------------
 # MCP servers are configured once (a streamable HTTP url, or a stdio command); tools of

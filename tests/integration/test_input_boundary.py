@@ -84,6 +84,7 @@ class World:
     run: str
     agent: str
     tool: str
+    change: str
 
 
 def make_world(api: Api, engine: Engine) -> World:
@@ -93,7 +94,18 @@ def make_world(api: Api, engine: Engine) -> World:
     agent = api.admin.post("/agents", json={"name": "fuzzed", "scopes": []}).json()["id"]
     made = api.admin.post("/tools", json=TOOL)
     assert made.status_code == 201, made.text
-    return World(task, spare, run, agent, TOOL["address"])
+    return World(task, spare, run, agent, TOOL["address"], pending_change(api))
+
+
+def pending_change(api: Api) -> str:
+    """A change waiting for approval: an every-minute task past a 15-minute limit."""
+    proposer = api.admin.post("/agents", json={"name": "proposer", "scopes": ["tasks:write"]})
+    limits = {"min_interval_seconds": {"value": 900, "on_exceed": "approve"}}
+    api.admin.put(f"/agents/{proposer.json()['id']}/limits", json=limits)
+    every_minute = {**TASK, "schedule_kind": "cron", "schedule_expr": "* * * * *"}
+    made = api.make_client(proposer.json()["token"]).post("/tasks", json=every_minute)
+    assert made.status_code == 202, made.text
+    return str(made.json()["id"])
 
 
 Baselines = Callable[[World], list[Call]]
@@ -180,6 +192,32 @@ CALLS: dict[tuple[str, str], Baselines] = {
         Call("POST", "/runs/{run_id}/reject", {"run_id": w.run}, body={"comment": "no"})
     ],
     ("GET", "/approvals"): lambda w: [Call("GET", "/approvals", query={"limit": "5"})],
+    ("GET", "/changes"): lambda w: [
+        Call("GET", "/changes", query={"status": "pending", "limit": "5"})
+    ],
+    ("POST", "/changes/{change_id}/approve"): lambda w: [
+        Call(
+            "POST", "/changes/{change_id}/approve", {"change_id": w.change}, body={"comment": "ok"}
+        )
+    ],
+    ("POST", "/changes/{change_id}/reject"): lambda w: [
+        Call("POST", "/changes/{change_id}/reject", {"change_id": w.change}, body={"comment": "no"})
+    ],
+    ("GET", "/agents/{agent_id}/limits"): lambda w: [
+        Call("GET", "/agents/{agent_id}/limits", {"agent_id": w.agent})
+    ],
+    ("PUT", "/agents/{agent_id}/limits"): lambda w: [
+        Call(
+            "PUT",
+            "/agents/{agent_id}/limits",
+            {"agent_id": w.agent},
+            body={
+                "max_active_tasks": {"value": 5, "on_exceed": "reject"},
+                "min_interval_seconds": {"value": 900, "on_exceed": "approve"},
+                "allowed_tools": {"value": ["builtin.*"], "on_exceed": "reject"},
+            },
+        )
+    ],
     ("GET", "/tools"): lambda w: [Call("GET", "/tools")],
     ("POST", "/tools"): lambda w: [
         Call("POST", "/tools", query={"replace": "true"}, body=TOOL),

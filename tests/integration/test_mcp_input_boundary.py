@@ -75,6 +75,9 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
         "approve_run": [{"run_id": w.run}, {"run_id": w.run, "comment": "ok"}],
         "reject_run": [{"run_id": w.run, "comment": "no"}],
         "list_approvals": [{"limit": 5}],
+        "list_changes": [{"status": "pending", "limit": 5}],
+        "approve_change": [{"change_id": w.change, "comment": "ok"}],
+        "reject_change": [{"change_id": w.change, "comment": "no"}],
         "publish_event": [{"topic": "fuzz.topic", "payload": {"a": [1, {"b": "c"}]}}],
         "preview_schedule": [
             {**PREVIEW, "after": "2030-01-01T00:00:00Z"},

@@ -177,3 +177,85 @@ def test_a_step_from_a_tool_that_requires_approval_gates(
     run = run_row(engine, run_id)
     assert run.suspended_step == "send" and run.suspended_input == {"to": "me"}
     assert "tool 'svc.send'" in run.suspend_reason
+
+
+def test_a_paused_tasks_run_resumes_only_once_the_task_does(
+    engine: Engine, settings: Settings
+) -> None:
+    run_id = queue_run(engine, pipeline(FIRST, GATED))
+    execute(engine, settings, run_id)
+    approve(engine, run_id)
+    task_id = run_row(engine, run_id).task_id
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE task SET status = 'paused' WHERE id = :t"), {"t": task_id})
+        assert not queries.backlog(
+            conn, datetime.now(UTC), stale_before=T_PAST, republish_before=T_PAST
+        ).dispatchable
+    result, _ = resume(engine)
+    assert result.queued == [] and run_row(engine, run_id).status == "waiting_approval"
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE task SET status = 'active' WHERE id = :t"), {"t": task_id})
+        assert queries.backlog(
+            conn, datetime.now(UTC), stale_before=T_PAST, republish_before=T_PAST
+        ).dispatchable
+    result, _ = resume(engine)
+    assert [q.id for q in result.queued] == [run_id]
+
+
+T_PAST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_each_item_of_a_loop_is_approved_on_its_own(engine: Engine, settings: Settings) -> None:
+    loop = {
+        "id": "loop",
+        "uses": "pipeline.foreach",
+        "with": {
+            "items": [1, 2],
+            "body": [
+                {
+                    "id": "send",
+                    "uses": "builtin.echo",
+                    "with": {"n": "${item}"},
+                    "approval": "required",
+                }
+            ],
+        },
+    }
+    run_id = queue_run(engine, pipeline(FIRST, loop))
+    stops = []
+    for _ in range(2):
+        assert execute(engine, settings, run_id).status == "waiting_approval"
+        row = run_row(engine, run_id)
+        stops.append((row.suspended_step, row.suspended_input))
+        approve(engine, run_id)
+        resume(engine)
+    assert stops == [("loop[0].send", {"n": 1}), ("loop[1].send", {"n": 2})]
+    assert execute(engine, settings, run_id).status == "succeeded"
+    assert [s.step_path for s in steps_of(engine, run_id)] == [
+        "first",
+        "loop[0].send",
+        "loop[1].send",
+        "loop",
+    ]
+    assert run_row(engine, run_id).approved_steps == ["loop[0].send", "loop[1].send"]
+
+
+def test_a_retry_is_not_asked_again_for_a_step_an_earlier_attempt_completed(
+    engine: Engine, settings: Settings
+) -> None:
+    flaky = {"id": "flaky", "uses": "builtin.sleep", "with": {"seconds": 2}, "timeout_seconds": 0.1}
+    run_id = queue_run(
+        engine, pipeline(FIRST, GATED, flaky), max_retries=1, backoff_strategy="none"
+    )
+    execute(engine, settings, run_id)
+    approve(engine, run_id)
+    resume(engine)
+    assert execute(engine, settings, run_id).status == "failed"  # a retryable timeout
+    (retry,) = dispatching.dispatch_batch(
+        engine, NS, datetime.now(UTC) + timedelta(seconds=5), 5
+    ).queued
+    assert execute(engine, settings, retry.id).status == "failed"  # no second approval
+    again = run_row(engine, retry.id)
+    assert again.attempt == 2 and again.suspended_at is None
+    steps = {s.step_id: s.cached for s in steps_of(engine, retry.id)}
+    assert steps == {"first": True, "gated": True, "flaky": False}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, Query
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
 from ordinaut.service.models import (
+    ChangePublic,
     Page,
     RunNowAccepted,
     SkipIn,
@@ -21,7 +22,22 @@ from ordinaut.service.models import (
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
-@router.post("", status_code=201, response_model=TaskPublic, operation_id="create_task")
+PENDING = {
+    202: {
+        "model": ChangePublic,
+        "description": "Not applied: it crosses one of the agent's limits whose on_exceed is "
+        "approve; it waits for a person's approval as this pending change",
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TaskPublic,
+    operation_id="create_task",
+    responses=PENDING,  # type: ignore[arg-type]
+)
 def create_task(
     body: TaskCreate, svc: Svc, caller: Caller, idempotency_key: IdempotencyKey = None
 ) -> TaskPublic:
@@ -51,7 +67,12 @@ def get_task(task_id: uuid.UUID, svc: Svc, caller: Caller) -> TaskPublic:
     return svc.get_task(caller, task_id)
 
 
-@router.patch("/{task_id}", response_model=TaskPublic, operation_id="update_task")
+@router.patch(
+    "/{task_id}",
+    response_model=TaskPublic,
+    operation_id="update_task",
+    responses=PENDING,  # type: ignore[arg-type]
+)
 def update_task(task_id: uuid.UUID, body: TaskUpdate, svc: Svc, caller: Caller) -> TaskPublic:
     """Change any mutable field; a schedule change recomputes the next run."""
     return svc.update_task(caller, task_id, body)

@@ -21,6 +21,7 @@ One module per noun, every name re-exported here so callers write
 - :mod:`.locks` — advisory locks on concurrency, dedupe and overlap keys;
 - :mod:`.policies` — quiet hours and budgets, budget usage, rate-limited calls, decisions;
 - :mod:`.approvals` — runs waiting for a person's approval;
+- :mod:`.changes` — creates and updates of tasks waiting for a person's approval;
 - :mod:`.agents`, :mod:`.audit`, :mod:`.idempotency`, :mod:`.tools` (the catalog),
   :mod:`.outbox`, :mod:`.health`;
 - :mod:`.render` (vocabulary values as SQL literals) and :mod:`.jsonb` (batches as one
@@ -36,11 +37,20 @@ from ordinaut.store.queries.agents import (
     insert_agent,
     list_agents,
     revoke_agent,
+    set_agent_limits,
     set_agent_token,
     set_agent_webhook,
 )
 from ordinaut.store.queries.approvals import list_waiting
 from ordinaut.store.queries.audit import insert_audit, list_audit
+from ordinaut.store.queries.changes import (
+    change_by_key,
+    count_pending,
+    decide_change,
+    get_change,
+    insert_change,
+    list_changes,
+)
 from ordinaut.store.queries.due_work import (
     LeasedWork,
     Wake,
@@ -56,6 +66,7 @@ from ordinaut.store.queries.idempotency import (
     IdempotencyEntry,
     claim_idempotency_key,
     idempotency_entry,
+    idempotency_known,
     save_idempotent_response,
 )
 from ordinaut.store.queries.leases import (
@@ -131,6 +142,7 @@ from ordinaut.store.queries.suspension import (
 from ordinaut.store.queries.tasks import (
     DueTask,
     claim_due_tasks,
+    count_active_tasks,
     get_task,
     insert_task,
     list_tasks,
@@ -175,10 +187,14 @@ __all__ = [
     "cancel_run",
     "cancel_runs_of",
     "cancel_task_runs",
+    "change_by_key",
     "claim_due_tasks",
     "claim_idempotency_key",
     "claim_run",
     "close_digest",
+    "count_active_tasks",
+    "count_pending",
+    "decide_change",
     "delete_due_work",
     "delete_task_due_work",
     "delete_tool",
@@ -189,14 +205,17 @@ __all__ = [
     "extend_lease",
     "finish_run",
     "get_agent",
+    "get_change",
     "get_mcp_server",
     "get_run",
     "get_task",
     "get_tool",
     "hand_back_run",
     "idempotency_entry",
+    "idempotency_known",
     "insert_agent",
     "insert_audit",
+    "insert_change",
     "insert_due_work",
     "insert_rate_calls",
     "insert_runs",
@@ -206,6 +225,7 @@ __all__ = [
     "lease_due_work",
     "list_agents",
     "list_audit",
+    "list_changes",
     "list_mcp_servers",
     "list_runs",
     "list_tasks",
@@ -234,6 +254,7 @@ __all__ = [
     "revoke_agent",
     "run_status",
     "save_idempotent_response",
+    "set_agent_limits",
     "set_agent_policy",
     "set_agent_token",
     "set_agent_webhook",

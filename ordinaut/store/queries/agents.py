@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,13 +26,14 @@ class Agent:
     webhook_url: str | None
     created_at: datetime
     revoked_at: datetime | None
-
-
-_AGENT_FIELDS = ("id", "name", "scopes", "token_hash", "webhook_url", "created_at", "revoked_at")
+    limits: Any = None  # the JSON of its AgentLimits (ordinaut.policy.agent_limits), or None
 
 
 def _agent(row: Row[Any]) -> Agent:
-    data = {name: row._mapping[name] for name in _AGENT_FIELDS}
+    # the record's fields only: the row has more columns (quiet_hours, budgets: ordinaut.policy)
+    data = {
+        f.name: row._mapping[f.name] for f in dataclasses.fields(Agent) if f.name in row._mapping
+    }
     return Agent(**{**data, "scopes": tuple(row.scopes)})
 
 
@@ -107,3 +109,9 @@ def revoke_agent(conn: Connection, agent_id: uuid.UUID) -> datetime:
         .returning(agent.c.revoked_at)
     ).scalar_one()
     return stamp
+
+
+def set_agent_limits(conn: Connection, agent_id: uuid.UUID, limits: Any) -> bool:
+    """Replace an agent's limits (JSON, or None for none); False when there is no such agent."""
+    result = conn.execute(sa.update(agent).where(agent.c.id == agent_id).values(limits=limits))
+    return bool(result.rowcount)

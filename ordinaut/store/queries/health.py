@@ -8,8 +8,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ordinaut.store.queries.render import literal, one_of
-from ordinaut.vocabulary import SUSPENDED, RunStatus
+from ordinaut.store.queries.render import literal
+from ordinaut.store.queries.suspension import DUE_RESUME
+from ordinaut.vocabulary import RunStatus
 
 _PING = sa.text("SELECT 1")
 
@@ -39,9 +40,7 @@ _BACKLOG = sa.text(
                      AND ((published_at IS NULL AND created_at < :stale_before)
                           OR published_at < :republish_before
                           OR leased_until < now())),
-           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now)
-           OR EXISTS (SELECT 1 FROM task_run
-                      WHERE resume_at <= :now AND {one_of("status", SUSPENDED)}),
+           EXISTS (SELECT 1 FROM due_work WHERE not_before <= :now) OR {DUE_RESUME},
            EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
     """
 )

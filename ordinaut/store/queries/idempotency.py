@@ -58,3 +58,9 @@ def save_idempotent_response(
         .where(idem.c.agent_id == agent_id, idem.c.key == key)
         .values(response=response)
     )
+
+
+def idempotency_known(conn: Connection, agent_id: uuid.UUID, key: str) -> bool:
+    """True when (agent, key) was already claimed by a request."""
+    query = sa.select(idem.c.key).where(idem.c.agent_id == agent_id, idem.c.key == key)
+    return conn.execute(query).first() is not None

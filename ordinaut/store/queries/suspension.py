@@ -153,6 +153,19 @@ class DueResume:
     decided_by: uuid.UUID | None  # None: the resume came by itself (a timeout, a deferral)
 
 
+# a paused task's runs do not resume until the task does (as its due work waits); a resume
+# that cancels (reject) still happens
+_NOT_HELD_BY_PAUSE = (
+    f"(r.resume_action = {literal(ResumeAction.REJECT)} "
+    f"OR t.status <> {literal(TaskStatus.PAUSED)})"
+)
+DUE_RESUME = f"""
+    EXISTS (SELECT 1 FROM task_run r JOIN task t ON t.id = r.task_id
+            WHERE r.resume_at <= :now AND {one_of("r.status", SUSPENDED)}
+              AND {_NOT_HELD_BY_PAUSE})
+"""
+"""SQL condition: some suspended run's resume is due at ``:now`` (for the maintenance look)."""
+
 _TAKE_DUE = sa.text(
     f"""
     SELECT r.id, r.task_id, r.status, r.attempt, r.priority, r.suspended_step,
@@ -160,7 +173,7 @@ _TAKE_DUE = sa.text(
            r.resume_at, r.concurrency_key, t.concurrency_limit, t.overlap_policy,
            t.status AS task_status, r.decided_by
     FROM task_run r JOIN task t ON t.id = r.task_id
-    WHERE {one_of("r.status", SUSPENDED)} AND r.resume_at <= :now
+    WHERE {one_of("r.status", SUSPENDED)} AND r.resume_at <= :now AND {_NOT_HELD_BY_PAUSE}
     ORDER BY r.priority, r.resume_at, r.id
     LIMIT :limit
     FOR UPDATE OF r SKIP LOCKED
@@ -169,7 +182,8 @@ _TAKE_DUE = sa.text(
 
 
 def take_due_resumes(conn: Connection, now: datetime, limit: int) -> list[DueResume]:
-    """Lock suspended runs whose ``resume_at`` is at or before ``now``, most urgent first."""
+    """Lock suspended runs whose ``resume_at`` is at or before ``now``, most urgent first
+    (those of a paused task only when they are to be canceled)."""
     rows = conn.execute(_TAKE_DUE, {"now": now, "limit": limit}).all()
     return [
         DueResume(

@@ -222,3 +222,15 @@ def pause_tasks_of(
     ``task.paused`` event carrying ``reason``; returns their ids."""
     params = {"owner": owner, "actor": actor, "reason": reason, "now": now}
     return list(conn.execute(_PAUSE_TASKS_OF, params).scalars())
+
+
+def count_active_tasks(
+    conn: Connection, created_by: uuid.UUID, *, excluding: uuid.UUID | None = None
+) -> int:
+    """How many of an agent's tasks are active (leaving ``excluding`` out)."""
+    query = sa.select(sa.func.count()).where(
+        task.c.created_by == created_by, task.c.status == TaskStatus.ACTIVE.value
+    )
+    if excluding is not None:
+        query = query.where(task.c.id != excluding)
+    return int(conn.execute(query).scalar_one())
