@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -227,12 +228,13 @@ def test_quiet_hours_drop_skips_the_silenced_step_and_the_tool_answers(
 
 
 class Recorder:
-    """A local HTTP tool server that records each call (when, path, body) and how many calls
-    were in flight at once; ``/hold`` answers after half a second."""
+    """A local HTTP tool server that records each call (when, path, body) and, per path, how
+    many calls were in flight at once; ``/hold`` answers after half a second."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[datetime, str, Any]] = []
-        self.in_flight = self.most_in_flight = 0
+        self.in_flight: Counter[str] = Counter()  # per path
+        self.most_in_flight: Counter[str] = Counter()
         self.lock = threading.Lock()
         outer = self
 
@@ -241,8 +243,10 @@ class Recorder:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with outer.lock:
                     outer.calls.append((utcnow(), self.path, body))
-                    outer.in_flight += 1
-                    outer.most_in_flight = max(outer.most_in_flight, outer.in_flight)
+                    outer.in_flight[self.path] += 1
+                    outer.most_in_flight[self.path] = max(
+                        outer.most_in_flight[self.path], outer.in_flight[self.path]
+                    )
                 try:
                     if self.path == "/hold":
                         time.sleep(0.5)
@@ -254,7 +258,7 @@ class Recorder:
                     self.wfile.write(answer)
                 finally:
                     with outer.lock:
-                        outer.in_flight -= 1
+                        outer.in_flight[self.path] -= 1
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -419,7 +423,7 @@ def test_a_rate_limit_shared_by_two_workers_is_never_exceeded(
             what="six calls of a tool limited to one at a time",
         )
         assert len(recorder.paths("/hold")) == 6
-        assert recorder.most_in_flight == 1  # never two at once, across both workers
+        assert recorder.most_in_flight["/hold"] == 1  # never two at once, across both workers
         owners = {r.lease_owner.rsplit(":", 1)[0] for r in runs_of(engine, slow)}
         assert owners  # ran on the workers (which of the two does not matter)
 
