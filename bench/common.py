@@ -241,19 +241,24 @@ class CpuMeter:
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
         self.first: dict[int, float] = {}
+        self.roles: dict[int, str] = {}
+        self.spent: dict[str, float] = {}  # by role, after :meth:`stop`
 
     def _sample(self) -> dict[int, float]:
-        pids: set[int] = set(self.bench.backend_pids())
+        roles = dict.fromkeys(self.bench.backend_pids(), "postgres")
         for proc in self.bench.procs:
             with contextlib.suppress(psutil.Error):
                 top = psutil.Process(proc.proc.pid)
-                pids.add(top.pid)
-                pids.update(child.pid for child in top.children(recursive=True))
+                roles[top.pid] = proc.name
+                roles.update(
+                    (child.pid, f"{proc.name} pool") for child in top.children(recursive=True)
+                )
         seconds: dict[int, float] = {}
-        for pid in pids:
+        for pid, role in roles.items():
             with contextlib.suppress(psutil.Error):
                 t = psutil.Process(pid).cpu_times()
                 seconds[pid] = t.user + t.system
+                self.roles[pid] = role
         return seconds
 
     def start(self) -> CpuMeter:
@@ -261,10 +266,18 @@ class CpuMeter:
         return self
 
     def stop(self) -> float:
-        """CPU seconds spent since :meth:`start`."""
+        """CPU seconds spent since :meth:`start`; :attr:`spent` splits them by process."""
         last = self._sample()
-        spent = sum(last[pid] - self.first.get(pid, 0.0) for pid in last)
-        return max(0.0, spent)
+        self.spent = {}
+        for pid, seconds in last.items():
+            role = self.roles[pid]
+            self.spent[role] = self.spent.get(role, 0.0) + seconds - self.first.get(pid, 0.0)
+        return max(0.0, sum(self.spent.values()))
+
+    def split(self, per: float) -> str:
+        """Where the CPU went, e.g. ``beat 0.4, runs 3.1, …`` in ms per ``per`` units."""
+        parts = sorted(self.spent.items(), key=lambda item: -item[1])
+        return ", ".join(f"{role} {seconds * 1000 / per:.2f}" for role, seconds in parts)
 
 
 def load_average() -> str:

@@ -149,6 +149,7 @@ def steady(
             "rate": rate,
             "hog": hog,
             "cpu_ms_per_run": cpu * 1000 / count,
+            "cpu_split": meter.split(count),
             "commits_per_run": (after - before) / count,
             "load": load,
         }
@@ -243,7 +244,7 @@ def _print_steady(label: str, b: dict[str, Any]) -> None:
             f"{name} p50 {b[name]['p50']:.1f} p99 {b[name]['p99']:.1f}"
             for name in ("total", "beat_to_due_work", "due_work_to_publish", "publish_to_start")
         )
-        + f"  [{b['load']}]"
+        + f"  [{b['load']}]\n    CPU ms per run by process: {b['cpu_split']}"
     )
 
 

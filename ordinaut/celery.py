@@ -49,6 +49,9 @@ from ordinaut.runtime import Runtime, bind
 BEAT_SCHEDULER = "ordinaut.beat.scheduler:DatabaseScheduler"
 
 
+IDLE_POLL_SECONDS = 5
+
+
 def visibility_timeout(settings: Settings) -> int:
     """Seconds Redis waits before re-queueing an unacknowledged message (see above)."""
     return max(3600, settings.lease_seconds * 10)
@@ -72,6 +75,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout(settings),
             "global_keyprefix": f"{settings.namespace}:celery:",
+            # BRPOP's timeout: an idle worker asks Redis every 5 s instead of every second
+            # (a message still arrives at once; kombu >= 5.6 reads this as the timeout)
+            "polling_interval": IDLE_POLL_SECONDS,
         },
         "task_ignore_result": True,
         "result_backend": None,
@@ -91,7 +97,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "timezone": "UTC",
         "enable_utc": True,
         "beat_scheduler": BEAT_SCHEDULER,
-        "beat_max_loop_interval": settings.beat_max_interval,
         # one periodic entry: the reaper, the sweeper and the dispatch and relay backstops,
         # each only when a read-only look says it has work (beat requests dispatch and relay
         # itself the moment they have work, so this is for lost wake-ups and dead workers)

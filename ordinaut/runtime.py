@@ -51,10 +51,23 @@ class Runtime:
     settings: Settings
     role: str = "ordinaut"
     pid: int = field(default_factory=os.getpid)
+    silent: bool = False  # writes send no change notice (beat's; see ordinaut.store.notices)
 
     @cached_property
     def engine(self) -> Engine:
-        return make_engine(self.settings.database_url, application_name=f"ordinaut-{self.role}")
+        return make_engine(
+            self.settings.database_url,
+            application_name=f"ordinaut-{self.role}",
+            silent=self.silent,
+        )
+
+    def become_silent(self) -> None:
+        """From now on this process's writes send no change notice (its engine is rebuilt)."""
+        if not self.silent:
+            self.silent = True
+            if "engine" in self.__dict__:
+                self.engine.dispose()
+                del self.__dict__["engine"]
 
     @cached_property
     def redis(self) -> redis.Redis:

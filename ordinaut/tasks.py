@@ -156,6 +156,7 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
         statuses.append(outcome.status)
     if wake_dispatch or wake.held(rt):
         wake.request_dispatch(self.app, rt)
+    wake.request_relay_soon(self.app, rt)  # the runs' events (started, ended) to the stream
     return ",".join(statuses)
 
 

@@ -8,16 +8,20 @@ app's default). Beat sleeps until the next due instant, and each ``tick()``:
    the runs of tasks that run freely are created right there and published after the batch
    commits (their publish time rides along in the next batch's transaction); the others
    become due_work for dispatch. The same transaction reads when to wake next;
-2. otherwise looks at the database only when due_work becomes dispatchable or once every
-   ``beat_max_interval`` (the bound on how late a task created or changed elsewhere is
-   noticed) — one read-only query, no commit;
+2. otherwise looks at the database only when due_work becomes dispatchable, or when
+   PostgreSQL said a task or due work changed (:mod:`ordinaut.store.notices`;
+   at most once per ``beat_max_interval``, the bound on how late such a change is noticed),
+   or once every :data:`BACKSTOP_LOOK_EVERY` seconds — one read-only query, no commit. Idle,
+   beat asks nothing of the database but a read of its listening socket;
 3. requests ``ordinaut.dispatch`` when due_work became dispatchable since the last look,
    and ``ordinaut.relay`` (at most once a second) when the outbox holds events for the
    stream — both coalesced: no second message while one is pending;
 4. runs the internal periodic entry (``ordinaut.maintain``: reaper, sweeper, dispatch and
    relay backstops) through Celery's own machinery;
-5. returns the seconds until the earliest of: the next task due, the next due_work row
-   becoming dispatchable, the next internal entry, ``beat_max_interval``.
+5. sleeps until the earliest of: the next task due, the next due_work row becoming
+   dispatchable, the next internal entry, the backstop look — or until a change notice
+   arrives (it waits on the listening socket, so a new task due in a second is noticed at
+   once; notices are then looked into at most once per ``beat_max_interval``).
 
 The cost of a tick depends on how many tasks are due, not on how many are stored: the
 queries use the partial index on ``task.next_run_at`` and the index on
@@ -48,14 +52,16 @@ from ordinaut.outage import Outage, first_line
 from ordinaut.runs import wake
 from ordinaut.runs.dispatch import QueuedRun
 from ordinaut.runs.publish import publisher
-from ordinaut.runtime import HEARTBEAT_TTL, runtime_of
+from ordinaut.runtime import HEARTBEAT_SECONDS, HEARTBEAT_TTL, runtime_of
 from ordinaut.store import queries
+from ordinaut.store.notices import ChangeNotices
 
 log = logging.getLogger("ordinaut.beat")
 
 MAX_BATCHES_PER_TICK = 50
-HEARTBEAT_EVERY = 1.0
+HEARTBEAT_EVERY = HEARTBEAT_SECONDS  # as the workers: /health reads it with a TTL of three
 RELAY_EVERY = 1.0  # at most one relay request a second: a pass then takes a second's events
+BACKSTOP_LOOK_EVERY = 30.0  # a look even without a change notice (time moves outside the rows)
 # what a send fails with when the broker is away, under Celery's and kombu's wrappers
 BROKER_ERRORS = (
     kombu.exceptions.OperationalError,
@@ -81,18 +87,23 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
         self._runtime = runtime_of(app)
+        self._runtime.become_silent()  # beat knows what it writes: no notices to itself
         # due_work that became dispatchable after this instant has not been dispatched for
         # yet; the first tick looks at everything already due (e.g. left over from downtime)
         self._checked_until: datetime | None = None
         self._wake: queries.Wake | None = None  # what the database said at the last look
-        self._next_look = 0.0  # monotonic time of the next look even if nothing is due
+        self._next_look = 0.0  # monotonic time before which a change notice waits
+        self._backstop_look = 0.0  # monotonic time of the next look even with no notice
+        self._notices = ChangeNotices(self._runtime.engine)
+        self._changed = True  # a change notice arrived since the last look
         # runs this beat created and published, waiting to be stamped by the next write
         self._published: list[tuple[uuid.UUID, datetime]] = []
         self._next_relay = 0.0
         self._last_heartbeat = 0.0
         self._database = Outage("PostgreSQL")
         self._broker = Outage("the broker (Redis)", cap=5.0)
-        kwargs.setdefault("max_interval", self._runtime.settings.beat_max_interval)
+        # Celery's cap on a sleep: the internal entry and the backstop look bound it instead
+        kwargs.setdefault("max_interval", BACKSTOP_LOOK_EVERY)
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -100,8 +111,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         self.merge_inplace(self.app.conf.beat_schedule)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
-        """One scheduling pass; returns the seconds to sleep."""
-        settings = self._runtime.settings
+        """One scheduling pass; returns the seconds to sleep (having waited on notices)."""
         if not self._database.may_try(time.monotonic()):
             return self._database.wait(time.monotonic())
         try:
@@ -124,27 +134,41 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
                 self._broker_failed(exc)
             else:
                 internal = float(super().tick(*args, **kwargs))
-        wait = min(internal, settings.beat_max_interval)
+        wait = min(internal, self._backstop_look - time.monotonic())
+        if self._broker.down:  # retry the broker on its backoff, not at the next due instant
+            wait = min(wait, max(1.0, self._broker.wait(time.monotonic())))
         later = utcnow()  # sleep until the next due instant, not one tick's duration past it
         for at in (wake.next_task_at, wake.next_work_at):
             if at is not None:
                 wait = min(wait, (at - later).total_seconds())
-        return max(wait, 0.0)
+        if self._changed or self._published:  # a look is owed: sleep until it may be taken
+            return max(0.0, min(wait, self._next_look - time.monotonic()))
+        if wait > 0 and self._notices.wait(wait):
+            self._changed = True  # tick again now; the look itself keeps its spacing
+        return 0.0
 
     def _look(self, now: datetime) -> queries.Wake:
         """Fire what is due and learn when to wake next; the database only when needed.
 
         A tick touches the database when a task is due (by the last look), when due_work
-        becomes dispatchable, or once every ``beat_max_interval``; Celery's own entries wake
-        beat too, and those ticks cost nothing here.
+        becomes dispatchable, when a change notice came (at most once per
+        ``beat_max_interval``) and once every :data:`BACKSTOP_LOOK_EVERY` seconds; Celery's own
+        entries wake beat too, and those ticks cost nothing here.
         """
         last = self._wake
         due = last is None or any(
             at is not None and at <= now for at in (last.next_task_at, last.next_work_at)
         )
-        quiet = not due and not self._published and time.monotonic() < self._next_look
+        if self._notices.pending():
+            self._changed = True
+        moment = time.monotonic()
+        # runs published since the last write get their stamp at the next look, which a
+        # notice (beat's own commit sends one) brings within ``beat_max_interval``
+        told = (self._changed or bool(self._published)) and moment >= self._next_look
+        quiet = not due and not told and moment < self._backstop_look
         if last is not None and quiet:
             return last
+        self._changed = False  # notices that arrive from here on ask for the next look
         rt = self._runtime
         if last is None or (last.next_task_at is not None and last.next_task_at <= now):
             seen = self._fire(now)
@@ -156,6 +180,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
         self._checked_until = now
         self._wake = seen
         self._next_look = time.monotonic() + rt.settings.beat_max_interval
+        self._backstop_look = time.monotonic() + BACKSTOP_LOOK_EVERY
         # due_work whose not_before passed since the last look (a retry's backoff ended,
         # jittered work, run_now, work that waits for dispatch's rules): dispatch it now
         if seen.became_due:
@@ -275,6 +300,7 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
 
     def close(self) -> None:
         super().close()
+        self._notices.close()
         self._runtime.close()
 
     @property

@@ -4,6 +4,8 @@
 pending; the task clears the flag before it starts its work (:func:`clear`), so work that
 arrives later is always picked up by this pass or by the one it triggers. A burst of
 ``run_now`` calls, beat batches and finished runs therefore costs one message, not one each.
+Runs workers ask for the relay after the events their runs wrote (:func:`request_relay_soon`),
+half a second later, so that one pass carries the events of many runs.
 The periodic maintenance pass (a beat entry) is the backstop for a lost wake-up.
 
 ``sender`` is any Celery app (this module imports no Celery): the API and beat send with
@@ -32,15 +34,32 @@ def flag(rt: Runtime, task: str) -> str:
     return rt.key("pending", task)
 
 
-def request(sender: Any, rt: Runtime, task: str, *, producer: Any = None) -> bool:
-    """Ask the control worker to run ``task`` soon, unless a request is pending; True if sent."""
+# runs workers ask for the relay this long after the events they wrote: one relay pass then
+# carries every run's events of that moment (a pass per run would be a commit per run)
+RELAY_DELAY = 0.5
+
+
+def request(
+    sender: Any, rt: Runtime, task: str, *, producer: Any = None, countdown: float | None = None
+) -> bool:
+    """Ask the control worker to run ``task`` soon (after ``countdown`` seconds), unless a
+    request is pending; True if sent."""
     try:
         if not rt.redis.set(flag(rt, task), "1", nx=True, ex=FLAG_SECONDS):
             return False
     except Exception:  # Redis trouble: the send below will say so, or succeed anyway
         log.debug("wake-up flag unavailable", exc_info=True)
-    sender.send_task(task, queue=rt.settings.control_queue, producer=producer)
+    sender.send_task(task, queue=rt.settings.control_queue, producer=producer, countdown=countdown)
     return True
+
+
+def request_relay_soon(sender: Any, rt: Runtime) -> None:
+    """Best effort: have the events just written relayed within :data:`RELAY_DELAY`; the
+    periodic maintenance relays them anyway if this is lost."""
+    try:
+        request(sender, rt, RELAY_TASK, countdown=RELAY_DELAY)
+    except Exception:
+        log.debug("could not request the relay", exc_info=True)
 
 
 def request_dispatch(sender: Any, rt: Runtime, *, producer: Any = None) -> bool:

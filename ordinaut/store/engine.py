@@ -26,15 +26,25 @@ RECYCLE_SECONDS = 3600
 
 
 def make_engine(
-    database_url: str, *, pool_size: int = 5, application_name: str = "ordinaut"
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "ordinaut",
+    silent: bool = False,
 ) -> Engine:
-    """An engine for ``database_url`` (already normalised by Settings)."""
+    """An engine for ``database_url`` (already normalised by Settings).
+
+    ``silent``: its writes to tasks and due work send no change notice (beat's: it knows).
+    """
+    connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 5}
+    if silent:
+        connect_args["options"] = "-c ordinaut.silent=on"
     engine = sa.create_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_recycle=RECYCLE_SECONDS,
-        connect_args={"application_name": application_name, "connect_timeout": 5},
+        connect_args=connect_args,
     )
     event.listen(engine.pool, "checkin", _note_checkin)
     event.listen(engine.pool, "checkout", _ping_if_idle)
