@@ -6,7 +6,7 @@ what happens at ``resume_at``), the steps whose approval it passed and its pipel
 ``pending_change`` keeps the creates and updates that crossed a limit until a person decides.
 
 Revision ID: 0008_approvals
-Revises: 0006_direct_runs
+Revises: 0007_notices
 Create Date: 2026-12-02 11:30:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision: str = "0008_approvals"
-down_revision: str | None = "0006_direct_runs"
+down_revision: str | None = "0007_notices"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
