@@ -15,7 +15,7 @@ call, with the rendered arguments, and decides in this order:
    to the leader's ``items`` and records its own step ``skipped`` ("merged into the digest
    call of run …"), and goes on. At the end of the period the leader makes **one** call: its
    own arguments plus ``items``, the list of every merged call's arguments, oldest first (at
-   most :data:`MAX_DIGEST_ITEMS`; past that a new digest starts). The tool must accept an
+   most :data:`MAX_DIGEST_ITEMS`; a run finding the digest full defers on its own). The tool must accept an
    ``items`` field.
 2. **Rate limits and budgets**, in one transaction under advisory locks on every rule key and
    budget involved (so workers on any host decide one at a time): a rate limit whose window
