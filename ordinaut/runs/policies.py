@@ -8,15 +8,16 @@ call, with the rendered arguments, and decides in this order:
 1. **Quiet hours** — a step whose tool holds a silenced scope, inside a window:
    ``defer``: the run stops before it, ``deferred`` with ``resume_at`` = the end of the quiet
    period, holding no worker; it resumes from that step then. ``drop``: the step is recorded
-   ``skipped`` with the reason, the run goes on. ``digest``: the first run of the task
-   deferred before that step to that end is the digest's *leader*: it stops with
-   ``{...its arguments, "items": [its arguments]}`` as the suspended input; every later run of
-   the same task reaching the same step inside the same quiet period appends its arguments
-   to the leader's ``items`` and records its own step ``skipped`` ("merged into the digest
-   call of run …"), and goes on. At the end of the period the leader makes **one** call: its
-   own arguments plus ``items``, the list of every merged call's arguments, oldest first (at
-   most :data:`MAX_DIGEST_ITEMS`; a run finding the digest full defers on its own). The tool must accept an
-   ``items`` field.
+   ``skipped`` with the reason, the run goes on. ``digest``: the first run of the task to
+   reach that step for that end is the digest's *leader* (one ``INSERT … ON CONFLICT`` into
+   ``digest_call`` decides, so two runs arriving together get one leader); it stops with
+   ``{...its arguments, "items": [its arguments]}`` as the suspended input. Every later run
+   of the task reaching the same step inside the same quiet period appends its arguments to
+   the digest's ``items``, records its own step ``skipped`` ("merged into the digest call of
+   run …") and goes on. At the end of the period the leader makes **one** call: its own
+   arguments plus ``items``, every merged call's arguments, oldest first (at most
+   :data:`MAX_DIGEST_ITEMS`; a run finding the digest full defers on its own). The tool
+   must accept an ``items`` field.
 2. **Rate limits and budgets**, in one transaction under advisory locks on every rule key and
    budget involved (so workers on any host decide one at a time): a rate limit whose window
    or concurrency is full defers the run (``deferred``, ``resume_at`` when the slot frees);
