@@ -318,14 +318,15 @@ def runs_of(engine: Engine, task_id: uuid.UUID) -> list[Any]:
     )
 
 
-def test_quiet_hours_defer_and_digest_wait_for_the_window_end_then_call_once(
+def test_quiet_hours_defer_and_digest_wait_for_the_window_end_across_restarts_then_call_once(
     settings: Settings, log_dir: Path, procs: list[Proc], recorder: Recorder
 ) -> None:
     engine = start(settings, log_dir, procs)
     try:
         register(engine, recorder, "notify.send", "/send")
         now = utcnow()
-        end = (now + timedelta(seconds=80)).replace(second=0, microsecond=0)  # 20-80 s away
+        # 40-100 s away: room for the restart below before the window ends
+        end = (now + timedelta(seconds=100)).replace(second=0, microsecond=0)
         window = f"{now - timedelta(hours=1):%H:%M}-{end:%H:%M}"
         rule = {"tz": "UTC", "windows": [window], "scopes": ["notify"]}
         send = {"id": "send", "uses": "notify.send", "with": {"text": "${run.scheduled_for}"}}
@@ -361,6 +362,14 @@ def test_quiet_hours_defer_and_digest_wait_for_the_window_end_then_call_once(
         for other in merged:
             assert other.decisions[0]["what"] == "digested"
             assert other.decisions[0]["into"] == str(leader.id)
+        # the waits are rows in PostgreSQL: every process is stopped and new ones started
+        for proc in reversed(procs):
+            proc.stop()
+        procs.clear()
+        procs.append(start_beat(settings, log_dir, "beat2"))
+        worker = start_worker(settings, log_dir, "w1", concurrency=2)
+        procs.append(worker)
+        wait_ready(settings, worker)
         # nothing reaches the tool inside the window
         wait_for(lambda: utcnow() >= end - timedelta(seconds=1), 90, interval=0.5)
         assert recorder.calls == []
