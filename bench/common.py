@@ -108,6 +108,7 @@ class Bench:
             ORDINAUT_NAMESPACE=s.namespace,
             ORDINAUT_LEASE_SECONDS=str(s.lease_seconds),
             ORDINAUT_DISPATCH_BATCH_SIZE=str(s.dispatch_batch_size),
+            ORDINAUT_DISPATCH_QUEUE_WINDOW=str(s.dispatch_queue_window),
             PYTHONUNBUFFERED="1",
         )
         return env

@@ -47,6 +47,7 @@ import ordinaut.tasks  # noqa: F401  (defines the shared tasks every app gets)
 from ordinaut import logs
 from ordinaut.config import Settings, load_settings
 from ordinaut.errors import ConfigError
+from ordinaut.runs.policies import rate_limits_of
 from ordinaut.runtime import Runtime, bind
 
 BEAT_SCHEDULER = "ordinaut.beat.scheduler:DatabaseScheduler"
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> Celery:
     def from_environment() -> dict[str, Any]:
         try:
             loaded.append(load_settings())
+            rate_limits_of(loaded[0])  # a malformed ORDINAUT_RATE_LIMITS stops the start
         except ConfigError as exc:
             print(f"ordinaut: {exc.message}", file=sys.stderr)
             raise SystemExit(2) from None

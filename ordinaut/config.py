@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     # execution
     lease_seconds: int = Field(default=60, ge=5, le=86_400)
     dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # fair sharing: dispatch keeps at most this many runs queued in the common runs queue
+    # (0 = no bound), so work leased later waits behind a bounded queue, not a whole burst
+    dispatch_queue_window: int = Field(default=1024, ge=0, le=1_000_000)
+    # shared rate limits on tool calls (ordinaut.policy.rate_limits), a JSON list
+    rate_limits: str = ""
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_cap_seconds: float = Field(default=600.0, gt=0)
     # a worker told to stop lets runs go on this long, then hands them back (runs/shutdown.py)

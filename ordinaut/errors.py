@@ -13,8 +13,9 @@ OrdinautError                 anything Ordinaut raises on purpose
 ├── RateLimited               too many requests; HTTP 429
 ├── Unavailable               a server Ordinaut needs is down; HTTP 503, retry later
 └── ToolError                 a tool call failed; carries retry intent
-    └── StepError             a pipeline step failed (names the step and field)
-        └── LimitExceeded     a step's data crossed a size cap; never retryable
+    ├── StepError             a pipeline step failed (names the step and field)
+    │   └── LimitExceeded     a step's data crossed a size cap; never retryable
+    └── BudgetExceeded        a step would pass a budget cap; not called, never retryable
 """
 
 from __future__ import annotations
@@ -191,3 +192,13 @@ class LimitExceeded(StepError):
 
     def __init__(self, step_id: str, message: str, *, field: str | None = None) -> None:
         super().__init__(step_id, f"{self.code}: {message}", retryable=False, field=field)
+
+
+class BudgetExceeded(ToolError):
+    """A step would pass a budget cap (tool calls, LLM tokens): it is not called, and the run
+    fails without retries. The message starts with ``budget_exceeded:`` and names the cap."""
+
+    code = "budget_exceeded"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.code}: {message}", retryable=False)

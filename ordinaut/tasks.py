@@ -123,7 +123,9 @@ def _dispatch(app: Any) -> dict[str, int]:
             utcnow,
             publisher(app),
             batch_size=rt.settings.dispatch_batch_size,
+            window=rt.settings.dispatch_queue_window,
         )
+        wake.hold(rt, result.held_back)
         return {
             "queued": len(result.queued),
             "skipped": result.skipped,
@@ -167,7 +169,7 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
         )
         wake_dispatch = wake_dispatch or outcome.wake_dispatch
         statuses.append(outcome.status)
-    if wake_dispatch:
+    if wake_dispatch or wake.held(rt):
         wake.request_dispatch(self.app, rt)
     wake.request_relay_soon(self.app, rt)  # the runs' events (started, ended) to the stream
     return ",".join(statuses)

@@ -9,9 +9,10 @@ this table::
     queued ──claim──► running ──► succeeded | failed | canceled
        │                 │
        ├──► canceled     ├──(lease expired)──► failed (a new attempt may follow)
-       │                 └──(suspend before a step)──► waiting_approval
+       │                 └──(suspend before a step)──► waiting_approval | deferred
        └──► waiting_approval ──► queued (resume) | canceled
-    skipped   (recorded without running: dedupe, overlap, misfire, skip_next)
+                                 deferred ──► queued (resume_at) | canceled
+    skipped   (recorded without running: dedupe, overlap, misfire, skip_next, budget)
 
 A *suspended* run (a status in :data:`SUSPENDED`) stopped before one of its steps and
 holds no worker, lease or concurrency slot; it goes back to ``queued`` when it is resumed
@@ -36,6 +37,7 @@ class RunStatus(StrEnum):
     CANCELED = "canceled"
     SKIPPED = "skipped"
     WAITING_APPROVAL = "waiting_approval"
+    DEFERRED = "deferred"  # stopped before a step by a policy (quiet hours, rate limit)
 
     @property
     def finished(self) -> bool:
@@ -45,7 +47,7 @@ class RunStatus(StrEnum):
 
 FINISHED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED, RunStatus.SKIPPED})
 
-SUSPENDED: tuple[RunStatus, ...] = (RunStatus.WAITING_APPROVAL,)
+SUSPENDED: tuple[RunStatus, ...] = (RunStatus.WAITING_APPROVAL, RunStatus.DEFERRED)
 """States of a run stopped before a step, holding nothing, until it is resumed or canceled."""
 
 # Runs are *inserted* as queued (dispatch) or skipped (records of what did not run); every
@@ -188,6 +190,27 @@ class OnError(StrEnum):
 
     FAIL = "fail"
     CONTINUE = "continue"
+
+
+class OnQuiet(StrEnum):
+    """What a step silenced by quiet hours does (see :mod:`ordinaut.policy.quiet_hours`)."""
+
+    DEFER = "defer"
+    DROP = "drop"
+    DIGEST = "digest"
+
+
+class BudgetMetric(StrEnum):
+    """What a budget caps; each is counted per day or month in the budget's zone."""
+
+    RUNS_PER_DAY = "runs_per_day"
+    TOOL_CALLS_PER_DAY = "tool_calls_per_day"
+    LLM_TOKENS_PER_DAY = "llm_tokens_per_day"
+    LLM_TOKENS_PER_MONTH = "llm_tokens_per_month"
+
+
+BUDGET_EXCEEDED = "budget_exceeded"
+"""The error code (and skip reason prefix) of work refused by a budget; never retried."""
 
 
 class Scope(StrEnum):

@@ -5,6 +5,8 @@
     ordinaut agent create NAME --scopes a,b,c
     ordinaut preview KIND EXPR [--tz TZ] [--count N] [--after ISO] [--json]
     ordinaut mcp [--token T] [--data-dir D]
+    ordinaut budgets [set AGENT_ID --runs_per_day N ...]
+    ordinaut quiet-hours set AGENT_ID --window 22:00-08:00 [--tz TZ] [--on_quiet defer]
     ordinaut approvals | approve RUN_ID | reject RUN_ID [--comment C]
     ordinaut changes | change approve|reject ID | limits show|set AGENT_ID
     ordinaut agenda [--tomorrow | --week] [--tz TZ] [--json]
@@ -31,7 +33,18 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ordinaut.cli import admin, agenda, approvals, client, events, mcp, preview, tools, up
+    from ordinaut.cli import (
+        admin,
+        agenda,
+        approvals,
+        client,
+        events,
+        mcp,
+        policies,
+        preview,
+        tools,
+        up,
+    )
 
     parser = Parser(prog="ordinaut", description="Time, state and discipline for your AI agents.")
     parser.add_argument("--version", action="version", version=f"ordinaut {__version__}")
@@ -49,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_commands(sub)
     preview.add_commands(sub)
     mcp.add_commands(sub)
+    policies.add_commands(sub)
     return parser
 
 

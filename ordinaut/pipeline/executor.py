@@ -116,6 +116,13 @@ class Canceled(OrdinautError):
     status = 409
 
 
+class StepDropped(OrdinautError):
+    """Raised by ``call_tool`` to skip a step without calling it (quiet hours ``drop``): the
+    step is recorded ``skipped`` with the message as its reason, and the run goes on."""
+
+    code = "dropped"
+
+
 @dataclass(frozen=True)
 class GateCheck:
     """A tool step about to be called, shown to the ``gate``: the rendered arguments are
@@ -325,6 +332,9 @@ class _Runner:
                 outcome.output = self.accept(results, path, "output")
             else:
                 outcome.output = self.call(step, ctx, path, outcome)
+        except StepDropped as exc:
+            record("skipped", exc.message)
+            return "skipped", None
         except ToolError as exc:
             error = _as_step_error(exc, path)
             record("failed", error.message)

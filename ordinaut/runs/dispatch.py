@@ -32,7 +32,17 @@ Decisions per row, in order:
 - concurrency key with ``concurrency_limit`` queued + running runs → the row stays due;
   counting queued runs too means "running" can never exceed the limit, whatever order the
   workers claim in;
-- otherwise → a ``queued`` run.
+- a first attempt whose task or agent budget has used its ``runs_per_day`` → ``skipped``
+  with reason ``budget_exceeded: budget runs_per_day 50 of 50 (…)`` and that decision on
+  the run (:mod:`ordinaut.runs.budgets`; usage counted in this transaction, under an
+  advisory lock per budget, so dispatchers on several hosts never pass a cap);
+- otherwise → a ``queued`` run (to ``<namespace>.runs.<worker_pool>`` if its task has one).
+
+**Fair sharing.** Within a priority, rows are leased round robin between agents (see
+:mod:`ordinaut.policy.fair_share`), and with ``ORDINAUT_DISPATCH_QUEUE_WINDOW`` (default
+1024) at most that many runs wait queued in the common runs queue: work due later is leased
+into the next free places of the window, so it waits behind a bounded queue, not behind
+another agent's whole burst.
 """
 
 from __future__ import annotations
@@ -46,19 +56,21 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from ordinaut.runs.budgets import RunBudgets, pool_decision
 from ordinaut.store import queries
-from ordinaut.vocabulary import OverlapPolicy, RunStatus, TaskStatus, Trigger
+from ordinaut.vocabulary import BUDGET_EXCEEDED, OverlapPolicy, RunStatus, TaskStatus, Trigger
 
 log = logging.getLogger("ordinaut.dispatch")
 
 
 @dataclass(frozen=True)
 class QueuedRun:
-    """A run that needs an ``execute_run`` message."""
+    """A run that needs an ``execute_run`` message (to its worker pool's queue, if any)."""
 
     id: uuid.UUID
     priority: int
     title: str = ""  # the task's, for people watching the broker (Flower)
+    pool: str | None = None
 
 
 Publish = Callable[[Sequence[QueuedRun]], None]
@@ -73,12 +85,14 @@ class DispatchResult:
     queued: list[QueuedRun] = field(default_factory=list)
     skipped: int = 0
     waiting: int = 0
+    held_back: bool = False  # the queue window was full: due work was left for later
 
     def add(self, other: DispatchResult) -> None:
         self.leased += other.leased
         self.queued.extend(other.queued)
         self.skipped += other.skipped
         self.waiting += other.waiting
+        self.held_back = self.held_back or other.held_back
 
 
 @dataclass
@@ -88,6 +102,7 @@ class _Live:
     slots_used: dict[str, int]
     busy_tasks: set[uuid.UUID]
     dedupe_taken: dict[str, list[datetime]] = field(default_factory=dict)
+    budgets: RunBudgets | None = None
 
 
 def _dedupe_key(row: queries.LeasedWork) -> str | None:
@@ -109,15 +124,41 @@ def _lock_set(namespace: str, rows: Sequence[queries.LeasedWork]) -> set[tuple[s
     return keys
 
 
-def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) -> DispatchResult:
-    """Lease up to ``limit`` due rows and decide each; commits before returning."""
+def counts_as_run(row: queries.LeasedWork) -> bool:
+    """Whether a row's run counts against ``runs_per_day``: a first attempt (retries and
+    resumed runs belong to an occurrence already counted)."""
+    return row.attempt == 1 and row.trigger != Trigger.RETRY
+
+
+def dispatch_batch(
+    engine: Engine, namespace: str, now: datetime, limit: int, *, window: int = 0
+) -> DispatchResult:
+    """Lease up to ``limit`` due rows and decide each; commits before returning.
+
+    With ``window`` > 0, at most that many runs are kept queued in the common runs queue:
+    the batch shrinks to what fits (fair sharing: later work waits behind a bounded queue),
+    and nothing is leased until at least half the window is free.
+    """
     result = DispatchResult()
     with engine.begin() as conn:
+        if window:
+            room = window - queries.queued_ahead(conn)
+            if room < limit:
+                result.held_back, limit = True, room
+            # refill in chunks of at least half the window: big batches travel as few
+            # messages (message_groups), where many small refills would cost one each
+            if limit <= 0 or (result.held_back and room < window // 2):
+                return result
         rows = queries.lease_due_work(conn, now, limit)
         result.leased = len(rows)
         if not rows:
             return result
-        queries.lock_keys(conn, _lock_set(namespace, rows))
+        policies = queries.task_policies(
+            conn, {r.task_id for r in rows if counts_as_run(r) or r.worker_pool}
+        )
+        budgets = RunBudgets.of(policies, now)
+        queries.lock_keys(conn, _lock_set(namespace, rows) | budgets.lock_keys(namespace))
+        budgets.load(conn)
         live = _Live(
             slots_used=queries.open_runs_by_key(
                 conn, (r.concurrency_key for r in rows if r.concurrency_key)
@@ -126,6 +167,7 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
                 conn, (r.task_id for r in rows if r.overlap_policy is not OverlapPolicy.ALLOW)
             ),
         )
+        live.budgets = budgets
         runs: list[dict[str, Any]] = []
         titles: list[str] = []
         consumed: list[int] = []
@@ -137,7 +179,11 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
                 continue
             consumed.append(row.id)
             status, reason = verdict
-            runs.append(_run_row(row, status, reason, now))
+            run = _run_row(row, status, reason, now)
+            run["decisions"] = budgets.decisions.pop(row.id, [])
+            if status is RunStatus.QUEUED and row.worker_pool:
+                run["decisions"].append(pool_decision(row.worker_pool, namespace, now))
+            runs.append(run)
             titles.append(row.title)
             if status is RunStatus.SKIPPED:
                 result.skipped += 1
@@ -153,9 +199,18 @@ def dispatch_batch(engine: Engine, namespace: str, now: datetime, limit: int) ->
                 )
         ids = queries.insert_runs(conn, runs)
         queries.delete_due_work(conn, consumed)
+        budgets.save(conn)
+        for run_id, run in zip(ids, runs, strict=True):
+            for entry in run["decisions"] if run_id is not None else ():
+                events.append(
+                    (
+                        "task.run.policy",
+                        {"run_id": str(run_id), "task_id": str(run["task_id"]), **entry},
+                    )
+                )
         queries.emit(conn, events)
         result.queued = [
-            QueuedRun(run_id, run["priority"], title)
+            QueuedRun(run_id, run["priority"], title, run["worker_pool"])
             for run_id, run, title in zip(ids, runs, titles, strict=True)
             if run_id is not None and run["status"] == RunStatus.QUEUED.value
         ]
@@ -189,7 +244,12 @@ def _decide(
         used = live.slots_used.get(row.concurrency_key, 0)
         if used >= row.concurrency_limit:
             return None
-        live.slots_used[row.concurrency_key] = used + 1
+    if live.budgets is not None and counts_as_run(row):
+        exceeded = live.budgets.take_run(row)
+        if exceeded is not None:
+            return RunStatus.SKIPPED, f"{BUDGET_EXCEEDED}: {exceeded}"
+    if row.concurrency_key:
+        live.slots_used[row.concurrency_key] = live.slots_used.get(row.concurrency_key, 0) + 1
     live.busy_tasks.add(row.task_id)
     if key is not None:
         live.dedupe_taken.setdefault(key, []).append(row.run_at)
@@ -213,6 +273,7 @@ def _run_row(
         "event": row.event,
         "reason": reason,
         "finished_at": now if status is RunStatus.SKIPPED else None,
+        "worker_pool": row.worker_pool,
     }
 
 
@@ -227,6 +288,15 @@ MAX_RUNS_PER_MESSAGE = 8
 def message_groups(runs: Sequence[QueuedRun]) -> list[list[QueuedRun]]:
     """How a dispatched batch is split into ``execute_run`` messages, in batch order."""
     size = max(1, min(MAX_RUNS_PER_MESSAGE, len(runs) // RUNS_PER_MESSAGE_EVERY))
+    if any(run.pool for run in runs):  # a message goes to one queue: one pool per group
+        groups: list[list[QueuedRun]] = []
+        for run in runs:
+            last = groups[-1] if groups else None
+            if last is not None and last[0].pool == run.pool and len(last) < size:
+                last.append(run)
+            else:
+                groups.append([run])
+        return groups
     return [list(runs[i : i + size]) for i in range(0, len(runs), size)]
 
 
@@ -238,18 +308,19 @@ def dispatch(
     *,
     batch_size: int,
     max_batches: int = 20,
+    window: int = 0,
 ) -> DispatchResult:
     """Dispatch until nothing is leasable (bounded), publishing each batch after its commit."""
     total = DispatchResult()
     for _ in range(max_batches):
-        batch = dispatch_batch(engine, namespace, clock(), batch_size)
+        batch = dispatch_batch(engine, namespace, clock(), batch_size, window=window)
         if batch.queued:
             published_at = clock()
             publish(batch.queued)
             with engine.begin() as conn:
                 queries.mark_published(conn, [q.id for q in batch.queued], published_at)
         total.add(batch)
-        if batch.leased < batch_size or batch.leased == batch.waiting:
+        if batch.held_back or batch.leased < batch_size or batch.leased == batch.waiting:
             break
     if total.leased:
         log.info(

@@ -65,6 +65,7 @@ from ordinaut.pipeline.executor import (
     Caps,
     DoneStep,
     GateCheck,
+    StepDropped,
     Suspended,
     Suspension,
     run_pipeline,
@@ -73,11 +74,13 @@ from ordinaut.pipeline.model import Pipeline
 from ordinaut.pipeline.validate import validate_payload
 from ordinaut.runs import shutdown, suspension
 from ordinaut.runs.lease import Lease, autocommit, reserve
+from ordinaut.runs.policies import RunPolicies, rate_limits_of
 from ordinaut.runs.receipts import Receipts, RunDb
 from ordinaut.runs.retry import next_attempt, plan_retry, retry_event, retry_policy
 from ordinaut.runs.scopes import check_tool_scopes
 from ordinaut.store import queries
 from ordinaut.tools import redact
+from ordinaut.tools.builtin import QUIET_HOURS
 from ordinaut.tools.guarded import policy_for
 from ordinaut.tools.registry import ToolRunner, tools_for_payload
 from ordinaut.tools.spec import ToolCall
@@ -145,7 +148,7 @@ def execute_run(
     message, waiting their turn: their reservation (see :func:`reserve`) is extended with this
     run's lease.
     """
-    engine = autocommit(engine)
+    base_engine, engine = engine, autocommit(engine)
     with contextlib.ExitStack() as stack:
         conn, claimed = _claim(stack, engine, run_id, owner, settings.lease_seconds)
         db = RunDb(engine, conn)
@@ -178,9 +181,11 @@ def execute_run(
         runner = ToolRunner(tools, sleep=sleep, clock=clock, egress=policy_for(settings))
         redactor = redact.redactor_for(runner.environ)
         receipts = Receipts(db, claimed, redactor)
+        rules = RunPolicies(base_engine, settings.namespace, claimed, db.connection)
         pipeline: Pipeline | None = None
         with Lease(engine, run_id, owner, settings.lease_seconds, reserved) as lease:
             try:
+                rules.limits = rate_limits_of(settings)
                 pipeline = validate_payload(claimed.payload, tools)
                 check_tool_scopes(conn, claimed.created_by, pipeline, tools)
             except OrdinautError as exc:
@@ -197,6 +202,7 @@ def execute_run(
                     receipts,
                     clock,
                     caps(settings),
+                    rules,
                 )
         result = _scrubbed(result, redactor)
         if result.suspension is not None:
@@ -268,6 +274,7 @@ def _run_pipeline(
     receipts: Receipts,
     clock: Callable[[], datetime],
     caps: Caps,
+    rules: RunPolicies,
 ) -> _Result:
     """Run the pipeline; every way it can end becomes a _Result."""
     prefix = f"{claimed.task_id}:{claimed.scheduled_for.isoformat()}"
@@ -292,6 +299,12 @@ def _run_pipeline(
                 extra={"run_id": str(claimed.id), "step_id": call.step_path},
             )
             return cached
+        if call.address == QUIET_HOURS:
+            return rules.quiet_answer(call.args, clock())
+        skipped = rules.skip_reason(call)
+        if skipped is not None:
+            raise StepDropped(skipped)
+        call = replace(call, args=rules.call_args(call))
         timeout = call.timeout_seconds
         if deadline is not None:
             remaining = (deadline - clock()).total_seconds()
@@ -306,6 +319,9 @@ def _run_pipeline(
                     f"run timed out (task timeout_seconds) in step {call.step_path!r}"
                 ) from None
             raise
+        finally:
+            rules.release(call)
+        rules.after_call(call, output, clock())
         return _storable(output, call.step_path)
 
     polled = [time.monotonic()]
@@ -329,11 +345,10 @@ def _run_pipeline(
     gates = suspension.gate_for(claimed, clock)
 
     def gate(check: GateCheck) -> Suspension | None:
-        stop = gates(check)
         # a step an earlier attempt already completed is served from its receipt: no gate
-        if stop is not None and lookup(check.idempotency_key)[0]:
+        if lookup(check.idempotency_key)[0]:
             return None
-        return stop
+        return gates(check) or rules.gate(check, clock())
 
     done: dict[str, DoneStep] = {}
     if claimed.suspended_at is not None:  # resumed: the steps before the stop stand

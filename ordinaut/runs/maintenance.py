@@ -113,7 +113,7 @@ def sweep(
     with engine.begin() as conn:
         stale = queries.take_stale_queued_runs(conn, **_stale(settings, now, backlog), limit=limit)
         if stale:
-            publish([QueuedRun(r.id, r.priority, r.title) for r in stale])
+            publish([QueuedRun(r.id, r.priority, r.title, r.worker_pool) for r in stale])
     if stale:
         log.warning(
             "re-sent %d queued runs without a message: %s",

@@ -129,8 +129,8 @@ def resume_due(
             resume.append((run.id, run.resume_action is ResumeAction.APPROVE))
         moved = queries.resume_runs(conn, resume)
         result.canceled = queries.expire_runs(conn, expire, now=now)
-        _audit_timeouts(conn, due, {r for r, _ in moved} | set(result.canceled))
-        result.queued = [QueuedRun(run_id, priority) for run_id, priority in moved]
+        _audit_timeouts(conn, due, {r for r, _, _ in moved} | set(result.canceled))
+        result.queued = [QueuedRun(run_id, priority, pool=pool) for run_id, priority, pool in moved]
     if result.queued:
         publish(result.queued)
         with engine.begin() as conn:

@@ -116,3 +116,26 @@ def once_per(rt: Runtime, name: str, seconds: int) -> bool:
     except Exception:
         log.debug("could not take the %s flag", name, exc_info=True)
         return False
+
+
+HELD_SECONDS = 30
+
+
+def hold(rt: Runtime, held_back: bool) -> None:
+    """Remember whether dispatch left due work for want of room in the queue window, so
+    workers ask for a dispatch pass as runs finish (the flag expires by itself)."""
+    try:
+        if held_back:
+            rt.redis.set(rt.key("dispatch", "held"), "1", ex=HELD_SECONDS)
+        else:
+            rt.redis.delete(rt.key("dispatch", "held"))
+    except Exception:
+        log.debug("could not record held-back dispatch", exc_info=True)
+
+
+def held(rt: Runtime) -> bool:
+    """True when the last dispatch pass left due work for want of room in the window."""
+    try:
+        return bool(rt.redis.exists(rt.key("dispatch", "held")))
+    except Exception:
+        return False

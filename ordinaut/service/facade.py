@@ -34,6 +34,7 @@ from ordinaut.service import (
     changes,
     context,
     events,
+    policies,
     run_ops,
     runs,
     schedule_ops,
@@ -48,14 +49,18 @@ from ordinaut.service.idempotency import replay_or_run
 from ordinaut.service.models import (
     AgentCreate,
     AgentLimitsPublic,
+    AgentPolicies,
     AgentPublic,
     ApprovalPublic,
+    BudgetsReport,
+    BudgetsRule,
     ChangePublic,
     CheckPublic,
     DeliveryPage,
     EventAccepted,
     EventIn,
     EventPage,
+    QuietHoursRule,
     RunNowAccepted,
     RunPublic,
     RunSummary,
@@ -99,6 +104,9 @@ OPERATIONS = (
     "preview_schedule",
     "list_tools",
     "agenda",
+    "set_quiet_hours",
+    "set_budgets",
+    "get_budgets",
 )
 
 
@@ -509,6 +517,26 @@ class Service:
     def delete_tool(self, p: Principal, address: str) -> None:
         with self._tx() as conn:
             tools.delete_tool(conn, p, address)
+
+    # --- policies ------------------------------------------------------------------------
+
+    def set_quiet_hours(
+        self, p: Principal, agent_id: uuid.UUID, body: QuietHoursRule
+    ) -> AgentPolicies:
+        with self._tx() as conn:
+            return policies.set_quiet_hours(
+                conn, p, agent_id, body, default_tz=self.runtime.settings.default_timezone
+            )
+
+    def set_budgets(self, p: Principal, agent_id: uuid.UUID, body: BudgetsRule) -> AgentPolicies:
+        with self._tx() as conn:
+            return policies.set_budgets(
+                conn, p, agent_id, body, default_tz=self.runtime.settings.default_timezone
+            )
+
+    def get_budgets(self, p: Principal) -> BudgetsReport:
+        with self._tx() as conn:
+            return policies.get_budgets(conn, p, now=self.clock())
 
     # --- agents and audit ----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ordinaut.vocabulary import (
     ChangeKind,
     ChangeStatus,
     MisfirePolicy,
+    OnQuiet,
     OverlapPolicy,
     ResumeAction,
     RunStatus,
@@ -41,6 +42,47 @@ CONDITION_DOC = (
     "expression judges its output; the pipeline runs only when the result turns from false "
     "to true (and not within cooldown_seconds of the last firing)."
 )
+
+WORKER_POOL = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+MAX_BUDGET = 10**12
+
+
+class QuietHoursRule(BaseModel):
+    """Quiet hours (README, "Quiet hours"): windows in which steps of some tool scopes wait."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tz: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="IANA zone of the windows (default: the task's, or the server's)",
+    )
+    windows: list[str] = Field(
+        min_length=1,
+        max_length=32,
+        description='Local "HH:MM-HH:MM" spans, optionally after weekday codes: '
+        '"22:00-08:00", "SA 00:00-24:00", "MO,TU 12:00-13:00"',
+    )
+    on_quiet: OnQuiet = OnQuiet.DEFER
+    scopes: list[str] = Field(
+        default_factory=lambda: ["notify"],
+        min_length=1,
+        max_length=32,
+        description="Tool scopes silenced",
+    )
+
+
+class BudgetsRule(BaseModel):
+    """Budgets (README, "Budgets"): caps per local day or month; omitted caps are unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tz: str | None = Field(default=None, min_length=1, max_length=64)
+    runs_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    tool_calls_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    llm_tokens_per_day: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
+    llm_tokens_per_month: StrictInt | None = Field(default=None, ge=0, le=MAX_BUDGET)
 
 
 class TaskCreate(BaseModel):
@@ -85,6 +127,17 @@ class TaskCreate(BaseModel):
         le=366 * 86400,
         description="Condition tasks: after firing, no new firing for this long.",
     )
+    quiet_hours: QuietHoursRule | None = Field(
+        default=None, description="Overrides the agent's quiet hours for this task"
+    )
+    budgets: BudgetsRule | None = Field(
+        default=None, description="This task's own caps (the agent's budget applies too)"
+    )
+    worker_pool: str | None = Field(
+        default=None,
+        pattern=WORKER_POOL,
+        description="Run on workers of the Celery queue <namespace>.runs.<worker_pool>",
+    )
     created_by: str | None = Field(
         default=None, description="Ignored: the owner is the agent whose token made the call."
     )
@@ -99,6 +152,9 @@ PATCH_NULLABLE = frozenset(
         "event_filter",
         "condition",
         "cooldown_seconds",
+        "quiet_hours",
+        "budgets",
+        "worker_pool",
     }
 )
 
@@ -120,8 +176,9 @@ class TaskUpdate(BaseModel):
     """The body of ``PATCH /tasks/{id}``: any subset of the mutable fields.
 
     Only ``schedule_expr``, ``dedupe_key``, ``concurrency_key``, ``timeout_seconds``,
-    ``event_filter``, ``condition`` and ``cooldown_seconds`` may be set to null; for the rest
-    an omitted field is unchanged and null is rejected.
+    ``event_filter``, ``condition``, ``cooldown_seconds``, ``quiet_hours``, ``budgets`` and
+    ``worker_pool`` may be set to null; for the rest an omitted field is unchanged and null
+    is rejected.
     """
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=_only_listed_nullable)
@@ -147,6 +204,9 @@ class TaskUpdate(BaseModel):
     event_sources: list[uuid.UUID] | None = Field(default=None, max_length=50)
     condition: dict[str, Any] | None = None
     cooldown_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400)
+    quiet_hours: QuietHoursRule | None = None
+    budgets: BudgetsRule | None = None
+    worker_pool: str | None = Field(default=None, pattern=WORKER_POOL)
 
     @field_validator(
         "title",
@@ -212,6 +272,9 @@ class TaskPublic(BaseModel):
     condition: dict[str, Any] | None = None
     cooldown_seconds: int | None = None
     next_check_at: datetime | None = None
+    quiet_hours: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None
+    worker_pool: str | None = None
     next_run_at: datetime | None
     next_run: TimePoint | None
     created_at: datetime
@@ -286,6 +349,12 @@ class RunPublic(RunSummary):
         "has every decision, with its comment).",
     )
     steps: list[StepPublic] | None = None
+    worker_pool: str | None = None
+    decisions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Policy decisions about this run, oldest first: what, at, why (quiet "
+        "hours, budgets, rate limits, worker pool)",
+    )
 
 
 class Decision(BaseModel):
@@ -517,3 +586,41 @@ class RunNowAccepted(BaseModel):
 
     task_id: uuid.UUID
     scheduled_for: datetime
+
+
+class BudgetUse(BaseModel):
+    """One cap and what its period has used so far."""
+
+    metric: str
+    cap: int
+    used: int
+    period: str
+
+
+class BudgetView(BaseModel):
+    """A budget rule (an agent's or a task's) with its usage now."""
+
+    subject: str = Field(description="agent or task")
+    id: uuid.UUID
+    title: str | None = None
+    tz: str
+    caps: list[BudgetUse]
+
+
+class BudgetsReport(BaseModel):
+    """``GET /budgets``: the caller's budgets and usage against each cap."""
+
+    agent_id: uuid.UUID
+    at: datetime
+    budgets: list[BudgetView]
+    truncated: bool = Field(
+        default=False, description="More tasks have budgets than are shown (the newest are)"
+    )
+
+
+class AgentPolicies(BaseModel):
+    """An agent's quiet hours and budget rules as stored (null: none)."""
+
+    agent_id: uuid.UUID
+    quiet_hours: dict[str, Any] | None = None
+    budgets: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ordinaut.errors import Conflict, NotFound
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
+from ordinaut.service import policies
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import RunNowAccepted, TaskPublic, TaskUpdate
@@ -79,6 +80,11 @@ def update_task(
             changes.get("condition", row.condition),
             changes.get("cooldown_seconds", row.cooldown_seconds),
         )
+    tz = changes.get("timezone", row.timezone)
+    if "quiet_hours" in changes:
+        changes["quiet_hours"] = policies.quiet_hours_json(body.quiet_hours, "quiet_hours", tz)
+    if "budgets" in changes:
+        changes["budgets"] = policies.budgets_json(body.budgets, "budgets", tz)
     if changes.keys() & _SCHEDULE_FIELDS or "jitter_seconds" in changes:
         kind = changes.get("schedule_kind", row.schedule_kind)
         expr = changes.get("schedule_expr", row.schedule_expr)

@@ -16,7 +16,7 @@ from ordinaut.pipeline.validate import validate_payload
 from ordinaut.policy import scopes
 from ordinaut.scheduling.planning import fire_time
 from ordinaut.scheduling.recurrence import ensure_not_past, parse_schedule
-from ordinaut.service import cursor
+from ordinaut.service import cursor, policies
 from ordinaut.service.audit import record
 from ordinaut.service.auth import Principal
 from ordinaut.service.models import CheckPublic, TaskCreate, TaskPublic, TimePoint
@@ -56,6 +56,8 @@ def create_task(
     values.update(
         id=task_id,
         timezone=tz,
+        quiet_hours=policies.quiet_hours_json(body.quiet_hours, "quiet_hours", tz),
+        budgets=policies.budgets_json(body.budgets, "budgets", tz),
         created_by=principal.agent_id,
         **schedule_columns(body.schedule_kind, task_id, occurrence, body.jitter_seconds),
         created_at=now,

@@ -68,6 +68,12 @@ class ToolCreate(BaseModel):
         description="every call of this tool waits for a person's approval (the run stops "
         "before the step in waiting_approval)",
     )
+    worker_pool: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$",
+        description="runs of tasks that use this tool go to the Celery queue "
+        "<namespace>.runs.<worker_pool> (unless the task names its own pool)",
+    )
 
 
 class ToolPublic(BaseModel):
@@ -87,6 +93,7 @@ class ToolPublic(BaseModel):
     cost_hints: dict[str, Any] | None = None
     auth: AuthIn | None = None
     requires_approval: bool = False
+    worker_pool: str | None = None
 
 
 class McpServerCreate(BaseModel):
@@ -130,6 +137,7 @@ def public(spec: ToolSpec) -> ToolPublic:
         cost_hints=dict(spec.cost_hints) if spec.cost_hints is not None else None,
         auth=AuthIn(header=auth.header, secret=auth.secret, prefix=auth.prefix) if auth else None,
         requires_approval=spec.requires_approval,
+        worker_pool=spec.worker_pool,
     )
 
 
@@ -220,6 +228,7 @@ def check_tool(conn: Connection, body: ToolCreate) -> ToolSpec:
         auth=_check_auth(body.auth, "auth"),
         cost_hints=body.cost_hints,
         requires_approval=body.requires_approval,
+        worker_pool=body.worker_pool,
     )
 
 

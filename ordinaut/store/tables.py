@@ -36,6 +36,7 @@ run_status = pg.ENUM(
     "canceled",
     "skipped",
     "waiting_approval",
+    "deferred",
     name="run_status",
     metadata=metadata,
 )
@@ -52,6 +53,9 @@ agent = sa.Table(
     sa.Column("webhook_secret", sa.Text, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # the agent's default quiet hours and its budget (ordinaut.policy); None: no rule
+    sa.Column("quiet_hours", pg.JSONB, nullable=True),
+    sa.Column("budgets", pg.JSONB, nullable=True),
     # what the agent may create without a person (ordinaut.policy.agent_limits); NULL: no limit
     sa.Column("limits", pg.JSONB, nullable=True),
 )
@@ -107,6 +111,11 @@ task = sa.Table(
     sa.Column("condition_state", sa.Boolean, nullable=True),
     sa.Column("condition_fired_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("next_check_at", sa.DateTime(timezone=True), nullable=True),
+    # policies (ordinaut.policy): quiet hours override the agent's; both budgets apply
+    sa.Column("quiet_hours", pg.JSONB, nullable=True),
+    sa.Column("budgets", pg.JSONB, nullable=True),
+    # runs go to the Celery queue <namespace>.runs.<worker_pool> (None: the common queue)
+    sa.Column("worker_pool", sa.Text, nullable=True),
     # the nominal next occurrence (schedule math continues from here) and when it fires
     # (occurrence + jitter, or a snoozed instant); beat scans next_run_at
     sa.Column("next_occurrence_at", sa.DateTime(timezone=True), nullable=True),
@@ -205,6 +214,9 @@ task_run = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("output", pg.JSONB, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+    sa.Column("worker_pool", sa.Text, nullable=True),
+    # policy decisions about this run, oldest first: {"what", "at", "why", ...}
+    sa.Column("decisions", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
     # suspension (see ordinaut.runs.suspension): the last time the run stopped before a step,
     # which step, its rendered arguments and why; at resume_at, resume_action happens
     sa.Column("suspended_at", sa.DateTime(timezone=True), nullable=True),
@@ -386,6 +398,50 @@ sa.Index(
     postgresql_where=sa.text("status = 'pending'"),
 )
 
+# --- policies (see ordinaut.policy) -----------------------------------------------------
+# usage against budgets: one counter (runs, tool_calls, llm_tokens) per subject (an agent or
+# a task) and period (a local day or month in the budget's zone)
+budget_usage = sa.Table(
+    "budget_usage",
+    metadata,
+    sa.Column("subject_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("counter", sa.Text, primary_key=True),
+    sa.Column("period", sa.Text, primary_key=True),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+# tool calls under shared rate limits: started_at for the per-minute window; held_until is
+# set while a call holds a concurrency slot (a crashed worker's slot frees itself then)
+rate_call = sa.Table(
+    "rate_call",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("run_id", pg.UUID(as_uuid=True), nullable=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("held_until", sa.DateTime(timezone=True), nullable=True),
+)
+sa.Index("ix_rate_call_key_started_at", rate_call.c.key, rate_call.c.started_at)
+
+# quiet hours "digest": the calls of one task's step deferred to the same end, merged; the
+# first run to get there leads (makes the one call), the others' arguments join ``items``
+digest_call = sa.Table(
+    "digest_call",
+    metadata,
+    sa.Column(
+        "task_id",
+        pg.UUID(as_uuid=True),
+        sa.ForeignKey("task.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("step_path", sa.Text, primary_key=True),
+    sa.Column("until", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("leader_run_id", pg.UUID(as_uuid=True), nullable=False),
+    sa.Column("items", pg.JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+sa.Index("ix_digest_call_leader_run_id", digest_call.c.leader_run_id)
 # a create or update of a task that crossed one of its agent's limits with on_exceed
 # "approve": kept here, not applied, until a person approves (then applied as if made then)
 pending_change = sa.Table(
@@ -476,6 +532,8 @@ tool = sa.Table(
     sa.Column("auth", pg.JSONB, nullable=True),
     # every call of this tool waits for a person's approval (see ordinaut.pipeline.gates)
     sa.Column("requires_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    # runs of tasks using this tool go to <namespace>.runs.<worker_pool> (ordinaut.policy)
+    sa.Column("worker_pool", sa.Text, nullable=True),
     sa.Column("created_by", pg.UUID(as_uuid=True), sa.ForeignKey("agent.id"), nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=NOW),

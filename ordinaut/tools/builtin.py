@@ -5,6 +5,9 @@
   injected so tests and the worker decide what waiting means.
 * ``pipeline.foreach``: a spec only, so catalogs and validation know its shape; the pipeline
   executor runs it (``call_builtin`` refuses it).
+* ``policy.quiet_hours``: a spec only; the worker answers it from the run's quiet hours
+  (``{"quiet": bool, "next_allowed": ISO 8601, "window"?: str}``), for pipelines that branch
+  themselves (``if: "!steps.q.quiet"``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ordinaut.tools.spec import ToolSpec, Transport
 ECHO = "builtin.echo"
 SLEEP = "builtin.sleep"
 FOREACH = "pipeline.foreach"
+QUIET_HOURS = "policy.quiet_hours"
 MAX_SLEEP_SECONDS = 3600.0
 
 _ECHO = ToolSpec(
@@ -68,8 +72,30 @@ _FOREACH = ToolSpec(
     description="Run the body steps once per item; the results are a list, one object per item.",
 )
 
+_QUIET_HOURS = ToolSpec(
+    address=QUIET_HOURS,
+    transport=Transport.BUILTIN,
+    input_schema={
+        "type": "object",
+        "properties": {"at": {"type": "string", "format": "date-time"}},
+        "additionalProperties": False,
+    },
+    output_schema={
+        "type": "object",
+        "required": ["quiet", "next_allowed"],
+        "properties": {
+            "quiet": {"type": "boolean"},
+            "next_allowed": {"type": "string", "format": "date-time"},
+            "window": {"type": "string"},
+        },
+    },
+    timeout_seconds=5.0,
+    description="Whether the run's quiet hours hold now (or at 'at'), and when silenced "
+    "steps may run: {quiet, next_allowed}.",
+)
+
 BUILTIN_TOOLS: Mapping[str, ToolSpec] = MappingProxyType(
-    {spec.address: spec for spec in (_ECHO, _SLEEP, _FOREACH)}
+    {spec.address: spec for spec in (_ECHO, _SLEEP, _FOREACH, _QUIET_HOURS)}
 )
 
 
@@ -92,4 +118,6 @@ def call_builtin(address: str, args: Mapping[str, Any], *, sleep: Callable[[floa
         return {"slept": seconds}
     if address == FOREACH:
         raise ToolError("pipeline.foreach is run by the pipeline executor, not called as a tool")
+    if address == QUIET_HOURS:
+        raise ToolError("policy.quiet_hours is answered by the worker from the run's rules")
     raise ToolError(f"no built-in tool {address!r}")

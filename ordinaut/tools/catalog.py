@@ -63,6 +63,7 @@ def spec_from_row(row: Row[Any], servers: Mapping[str, McpServer]) -> ToolSpec:
         auth=auth_from_json(row.auth),
         cost_hints=row.cost_hints,
         requires_approval=bool(row.requires_approval),
+        worker_pool=row.worker_pool,
     )
 
 
@@ -82,6 +83,7 @@ def tool_values(spec: ToolSpec) -> dict[str, Any]:
         "cost_hints": dict(spec.cost_hints) if spec.cost_hints is not None else None,
         "auth": auth_to_json(spec.auth),
         "requires_approval": spec.requires_approval,
+        "worker_pool": spec.worker_pool,
     }
 
 

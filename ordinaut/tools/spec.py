@@ -106,6 +106,7 @@ class ToolSpec:
     auth: Auth | None = None
     cost_hints: Mapping[str, Any] | None = None
     requires_approval: bool = False  # every call waits for a person (ordinaut.pipeline.gates)
+    worker_pool: str | None = None  # runs of tasks using it go to <namespace>.runs.<pool>
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,29 @@ CALLS: dict[tuple[str, str], Baselines] = {
     ("DELETE", "/agents/{agent_id}"): lambda w: [
         Call("DELETE", "/agents/{agent_id}", {"agent_id": w.agent})
     ],
+    ("PUT", "/agents/{agent_id}/quiet_hours"): lambda w: [
+        Call(
+            "PUT",
+            "/agents/{agent_id}/quiet_hours",
+            {"agent_id": w.agent},
+            body={"tz": "Europe/Chisinau", "windows": ["22:00-08:00", "SA 00:00-24:00"]},
+        ),
+        Call(
+            "PUT",
+            "/agents/{agent_id}/quiet_hours",
+            {"agent_id": w.agent},
+            body={"windows": ["MO,TU 12:00-13:00"], "on_quiet": "digest", "scopes": ["notify"]},
+        ),
+    ],
+    ("PUT", "/agents/{agent_id}/budgets"): lambda w: [
+        Call(
+            "PUT",
+            "/agents/{agent_id}/budgets",
+            {"agent_id": w.agent},
+            body={"tz": "UTC", "runs_per_day": 5, "llm_tokens_per_month": 1000},
+        )
+    ],
+    ("GET", "/budgets"): lambda w: [Call("GET", "/budgets")],
     ("GET", "/me"): lambda w: [Call("GET", "/me")],
     ("GET", "/audit"): lambda w: [
         Call("GET", "/audit", query={"subject_id": w.task, "limit": "5"})

@@ -90,6 +90,12 @@ def baselines(w: World) -> dict[str, list[dict[str, Any]]]:
             {"from": "2030-01-01T00:00:00Z", "to": "2030-01-08T00:00:00Z"},
             {"tz": "Asia/Tokyo", "limit": 3},
         ],
+        "set_quiet_hours": [
+            {"agent_id": w.agent, "tz": "Europe/Chisinau", "windows": ["22:00-08:00"]},
+            {"agent_id": w.agent, "windows": ["SA 00:00-24:00"], "on_quiet": "drop"},
+        ],
+        "set_budgets": [{"agent_id": w.agent, "tz": "UTC", "runs_per_day": 5}],
+        "get_budgets": [{}],
     }
 
 

@@ -28,7 +28,12 @@ SEND_SCHEMA: dict[str, Any] = {
 
 
 def test_builtin_catalog() -> None:
-    assert set(BUILTIN_TOOLS) == {"builtin.echo", "builtin.sleep", "pipeline.foreach"}
+    assert set(BUILTIN_TOOLS) == {
+        "builtin.echo",
+        "builtin.sleep",
+        "pipeline.foreach",
+        "policy.quiet_hours",
+    }
     for address, tool in BUILTIN_TOOLS.items():
         assert tool.address == address
         assert tool.transport is Transport.BUILTIN

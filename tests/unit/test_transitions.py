@@ -135,7 +135,9 @@ def test_declared_transitions_are_edges_of_the_state_machine(
 def test_the_guard_and_the_assignment_render_the_declared_states() -> None:
     assert transitions.CLAIM.guard("r.status") == "r.status = 'queued'"
     assert transitions.CLAIM.assign() == "status = 'running'"
-    assert transitions.CANCEL.guard() == "status IN ('queued', 'running', 'waiting_approval')"
+    assert transitions.CANCEL.guard() == (
+        "status IN ('deferred', 'queued', 'running', 'waiting_approval')"
+    )
     assert transitions.FINISH.assign() == "status = CAST(:target AS run_status)"
     assert transitions.FINISH.bind(RunStatus.FAILED) == {"target": "failed"}
     with pytest.raises(ValueError, match="finish: cannot move a run to queued"):

@@ -17,6 +17,9 @@ S = RunStatus
         (S.QUEUED, S.WAITING_APPROVAL),
         (S.WAITING_APPROVAL, S.QUEUED),
         (S.WAITING_APPROVAL, S.CANCELED),
+        (S.RUNNING, S.DEFERRED),  # a policy stops it before a step
+        (S.DEFERRED, S.QUEUED),  # its resume_at came
+        (S.DEFERRED, S.CANCELED),
         (S.RUNNING, S.SUCCEEDED),
         (S.RUNNING, S.FAILED),
         (S.RUNNING, S.CANCELED),
@@ -34,6 +37,7 @@ def test_allowed_moves(source: RunStatus, target: RunStatus) -> None:
         (S.RUNNING, S.QUEUED),  # never back: a retry is a new run row
         (S.RUNNING, S.RUNNING),  # a second claim of a running run changes nothing
         (S.WAITING_APPROVAL, S.RUNNING),
+        (S.DEFERRED, S.RUNNING),  # resumed runs are queued again first
     ],
 )
 def test_forbidden_moves(source: RunStatus, target: RunStatus) -> None:
@@ -46,7 +50,7 @@ def test_finished_states_are_final(status: RunStatus) -> None:
     assert status not in TRANSITIONS  # nothing leaves a final state
 
 
-@pytest.mark.parametrize("status", [S.QUEUED, S.RUNNING, S.WAITING_APPROVAL])
+@pytest.mark.parametrize("status", [S.QUEUED, S.RUNNING, S.WAITING_APPROVAL, S.DEFERRED])
 def test_live_states_are_not_finished(status: RunStatus) -> None:
     assert not status.finished
 
@@ -57,8 +61,8 @@ def test_live_states_are_not_finished(status: RunStatus) -> None:
         (S.RUNNING, (S.QUEUED,)),
         (S.SUCCEEDED, (S.RUNNING,)),
         (S.FAILED, (S.RUNNING,)),
-        (S.CANCELED, (S.QUEUED, S.RUNNING, S.WAITING_APPROVAL)),
-        (S.QUEUED, (S.WAITING_APPROVAL,)),
+        (S.CANCELED, (S.QUEUED, S.RUNNING, S.WAITING_APPROVAL, S.DEFERRED)),
+        (S.QUEUED, (S.WAITING_APPROVAL, S.DEFERRED)),
         (S.SKIPPED, ()),  # skipped runs are created that way, never reached
     ],
 )

@@ -17,11 +17,15 @@ from ordinaut.api.deps import Caller, IdempotencyKey, Svc
 from ordinaut.errors import Unavailable
 from ordinaut.service.models import (
     AgentCreate,
+    AgentPolicies,
     AgentPublic,
+    BudgetsReport,
+    BudgetsRule,
     DeliveryPage,
     EventAccepted,
     EventIn,
     EventPage,
+    QuietHoursRule,
     WebhookIn,
 )
 
@@ -169,6 +173,36 @@ def list_deliveries(
 def revoke_agent(agent_id: uuid.UUID, svc: Svc, caller: Caller) -> AgentPublic:
     """Revoke an agent (agents:admin); its tasks and history stay."""
     return svc.revoke_agent(caller, agent_id)
+
+
+@router.put(
+    "/agents/{agent_id}/quiet_hours",
+    response_model=AgentPolicies,
+    tags=["policies"],
+    operation_id="set_quiet_hours",
+)
+def set_quiet_hours(
+    agent_id: uuid.UUID, body: QuietHoursRule, svc: Svc, caller: Caller
+) -> AgentPolicies:
+    """An agent's default quiet hours (itself, or agents:admin); a task's own override it."""
+    return svc.set_quiet_hours(caller, agent_id, body)
+
+
+@router.put(
+    "/agents/{agent_id}/budgets",
+    response_model=AgentPolicies,
+    tags=["policies"],
+    operation_id="set_budgets",
+)
+def set_budgets(agent_id: uuid.UUID, body: BudgetsRule, svc: Svc, caller: Caller) -> AgentPolicies:
+    """An agent's budget: caps per local day or month over all its tasks (agents:admin)."""
+    return svc.set_budgets(caller, agent_id, body)
+
+
+@router.get("/budgets", response_model=BudgetsReport, tags=["policies"], operation_id="get_budgets")
+def get_budgets(svc: Svc, caller: Caller) -> BudgetsReport:
+    """The caller's budgets (its own and its tasks') with usage against each cap."""
+    return svc.get_budgets(caller)
 
 
 @router.get("/me", response_model=AgentPublic, tags=["agents"])

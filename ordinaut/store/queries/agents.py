@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,9 +30,12 @@ class Agent:
 
 
 def _agent(row: Row[Any]) -> Agent:
-    # the webhook secret stays in the database: only a delivery reads it (queries.webhooks)
-    fields = {k: v for k, v in row._mapping.items() if k != "webhook_secret"}
-    return Agent(**{**fields, "scopes": tuple(row.scopes)})
+    # the record's fields only: the row has more columns (quiet_hours, budgets:
+    # ordinaut.policy; the webhook secret, which only a delivery reads: queries.webhooks)
+    data = {
+        f.name: row._mapping[f.name] for f in dataclasses.fields(Agent) if f.name in row._mapping
+    }
+    return Agent(**{**data, "scopes": tuple(row.scopes)})
 
 
 def agent_by_token(conn: Connection, token_hash: str) -> Agent | None:

@@ -87,19 +87,16 @@ class LeasedWork:
     concurrency_limit: int
     overlap_policy: OverlapPolicy
     title: str = ""
+    created_by: uuid.UUID | None = None
+    worker_pool: str | None = None
+    turn: int = 1  # this row's place among its agent's due rows of the same priority
 
 
 # Rows that could become runs right now. The concurrency and overlap filters read a snapshot
 # taken before any lock, so they only keep hopeless rows out of the batch (no head-of-line
 # blocking behind a full key); dispatch decides again under advisory locks.
-_LEASE_DUE_WORK = sa.text(
-    f"""
-    SELECT d.id, d.task_id, d.run_at, d.not_before, d.trigger, d.attempt, d.priority, d.event,
-           d.created_at AS work_created_at,
-           t.status AS task_status, t.dedupe_key, t.dedupe_window_seconds,
-           t.concurrency_key, t.concurrency_limit, t.overlap_policy, t.title
-    FROM due_work d JOIN task t ON t.id = d.task_id
-    WHERE d.not_before <= :now AND t.status <> {literal(TaskStatus.PAUSED)}
+_DISPATCHABLE = f"""
+    d.not_before <= :now AND t.status <> {literal(TaskStatus.PAUSED)}
       AND (t.concurrency_key IS NULL
            OR (SELECT count(*) FROM task_run r
                WHERE r.concurrency_key = t.concurrency_key
@@ -109,7 +106,33 @@ _LEASE_DUE_WORK = sa.text(
                AND d.trigger <> {literal(Trigger.RETRY)})
            OR NOT EXISTS (SELECT 1 FROM task_run r
                           WHERE r.task_id = d.task_id AND {one_of("r.status", OPEN)}))
-    ORDER BY d.priority, d.not_before, d.id
+"""
+
+# the worker pool of a catalog tool the task's pipeline uses (any step, foreach bodies too)
+TOOL_POOL = """(SELECT min(tl.worker_pool) FROM tool tl
+    WHERE tl.worker_pool IS NOT NULL
+      AND tl.address IN (SELECT jsonb_path_query({task}.payload, '$.**.uses') #>> '{{}}'))"""
+
+# Fair sharing (ordinaut.policy.fair_share): within a priority, rows are taken round robin
+# between agents: each agent's rows are numbered in their own not_before order (``turn``)
+# and the batch takes every agent's first row, then every agent's second, and so on.
+_LEASE_DUE_WORK = sa.text(
+    f"""
+    WITH ranked AS (
+        SELECT d.id, row_number() OVER (PARTITION BY d.priority, t.created_by
+                                        ORDER BY d.not_before, d.id) AS turn
+        FROM due_work d JOIN task t ON t.id = d.task_id
+        WHERE {_DISPATCHABLE}
+    )
+    SELECT d.id, d.task_id, d.run_at, d.not_before, d.trigger, d.attempt, d.priority, d.event,
+           d.created_at AS work_created_at,
+           t.status AS task_status, t.dedupe_key, t.dedupe_window_seconds,
+           t.concurrency_key, t.concurrency_limit, t.overlap_policy, t.title,
+           t.created_by, coalesce(t.worker_pool, {TOOL_POOL.format(task="t")}) AS worker_pool,
+           k.turn
+    FROM ranked k JOIN due_work d ON d.id = k.id JOIN task t ON t.id = d.task_id
+    WHERE d.not_before <= :now
+    ORDER BY d.priority, k.turn, d.not_before, d.id
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
     """
@@ -117,7 +140,8 @@ _LEASE_DUE_WORK = sa.text(
 
 
 def lease_due_work(conn: Connection, now: datetime, limit: int) -> list[LeasedWork]:
-    """Lock the most urgent dispatchable due_work rows: priority 1 first, then not_before."""
+    """Lock the most urgent dispatchable due_work rows: priority 1 first, then round robin
+    between agents (each agent's rows in not_before order)."""
     rows = conn.execute(_LEASE_DUE_WORK, {"now": now, "limit": limit}).all()
     return [
         LeasedWork(

@@ -116,6 +116,7 @@ class StaleRun:
     id: uuid.UUID
     priority: int
     title: str = ""
+    worker_pool: str | None = None
 
 
 _REPUBLISH_STALE = sa.text(
@@ -129,7 +130,8 @@ _REPUBLISH_STALE = sa.text(
                  ORDER BY priority, created_at
                  LIMIT :limit
                  FOR UPDATE SKIP LOCKED)
-    RETURNING id, priority, (SELECT title FROM task WHERE task.id = task_run.task_id) AS title
+    RETURNING id, priority, worker_pool,
+              (SELECT title FROM task WHERE task.id = task_run.task_id) AS title
     """
 )
 
@@ -157,4 +159,4 @@ def take_stale_queued_runs(
             "limit": limit,
         },
     ).all()
-    return [StaleRun(r.id, r.priority, r.title) for r in rows]
+    return [StaleRun(r.id, r.priority, r.title, r.worker_pool) for r in rows]

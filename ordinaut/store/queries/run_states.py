@@ -59,8 +59,13 @@ class ClaimedRun:
     created_by: uuid.UUID
     # set when the run was suspended before a step earlier (it is being resumed)
     suspended_at: datetime | None = None
+    suspended_step: str | None = None
     approved_steps: tuple[str, ...] = ()
     pipeline_now: datetime | None = None
+    # policies (ordinaut.policy): quiet hours (the task's, else its agent's) and budgets
+    quiet_hours: dict[str, Any] | None = None
+    task_budgets: dict[str, Any] | None = None
+    agent_budgets: dict[str, Any] | None = None
 
 
 OWNER_REVOKED = "the agent that owns this task was revoked"
@@ -70,7 +75,7 @@ OWNER_REVOKED = "the agent that owns this task was revoked"
 _CLAIM_RUN = sa.text(
     f"""
     WITH owner AS (
-        SELECT a.revoked_at FROM agent AS a
+        SELECT a.revoked_at, a.quiet_hours, a.budgets FROM agent AS a
         WHERE a.id = (SELECT t.created_by FROM task_run AS r JOIN task AS t ON t.id = r.task_id
                       WHERE r.id = :run_id)
         FOR KEY SHARE
@@ -86,7 +91,9 @@ _CLAIM_RUN = sa.text(
                   r.started_at, r.priority, r.concurrency_key,
                   t.payload, t.max_retries, t.backoff_strategy, t.timeout_seconds,
                   t.overlap_policy, t.title, t.created_by, r.suspended_at, r.approved_steps,
-                  r.pipeline_now
+                  r.pipeline_now, r.suspended_step,
+                  coalesce(t.quiet_hours, (SELECT quiet_hours FROM owner)) AS quiet_hours,
+                  t.budgets AS task_budgets, (SELECT budgets FROM owner) AS agent_budgets
     ), refused AS (
         UPDATE task_run
         SET {REFUSE.assign()}, finished_at = now(), reason = '{OWNER_REVOKED}',

@@ -41,6 +41,8 @@ _RUN_FIELDS = frozenset(
         "event",
         "reason",
         "finished_at",
+        "worker_pool",
+        "decisions",
     }
 )
 
@@ -57,7 +59,7 @@ def insert_runs_sql(param: str) -> str:
     return f"""
     INSERT INTO task_run (id, task_id, status, trigger, scheduled_for, not_before,
                           work_created_at, attempt, priority, concurrency_key, dedupe_key,
-                          event, reason, finished_at)
+                          event, reason, finished_at, worker_pool, decisions)
     SELECT CAST(v->>'id' AS uuid), CAST(v->>'task_id' AS uuid),
            CAST(coalesce(v->>'status', {inserted(RunStatus.QUEUED)}) AS run_status),
            coalesce(v->>'trigger', {literal(Trigger.SCHEDULE)}),
@@ -65,7 +67,8 @@ def insert_runs_sql(param: str) -> str:
            CAST(v->>'not_before' AS timestamptz), CAST(v->>'work_created_at' AS timestamptz),
            coalesce(CAST(v->>'attempt' AS int), 1), coalesce(CAST(v->>'priority' AS int), 5),
            v->>'concurrency_key', v->>'dedupe_key', NULLIF(v->'event', 'null'), v->>'reason',
-           CAST(v->>'finished_at' AS timestamptz)
+           CAST(v->>'finished_at' AS timestamptz), v->>'worker_pool',
+           coalesce(NULLIF(v->'decisions', 'null'), '[]'::jsonb)
     FROM jsonb_array_elements(CAST(:{param} AS jsonb)) AS e(v)
     ON CONFLICT (task_id, scheduled_for, attempt) WHERE {ONE_RUN_PER_OCCURRENCE} DO NOTHING
     RETURNING id
@@ -209,6 +212,7 @@ _DEDUPE_HOLDERS = (
     RunStatus.RUNNING,
     RunStatus.SUCCEEDED,
     RunStatus.WAITING_APPROVAL,
+    RunStatus.DEFERRED,
 )
 _RECENT_DEDUPE_RUN = sa.text(
     f"""

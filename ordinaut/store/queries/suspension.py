@@ -210,7 +210,8 @@ _RESUME_RUNS = sa.text(
                                   ELSE r.approved_steps END
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, approve boolean)
         WHERE r.id = v.id AND {RESUME.guard("r.status")}
-        RETURNING r.id, r.task_id, r.attempt, r.priority, r.suspended_step, v.approve
+        RETURNING r.id, r.task_id, r.attempt, r.priority, r.suspended_step, v.approve,
+                  r.worker_pool
     ), events AS (
         INSERT INTO outbox (topic, payload)
         SELECT 'task.run.resumed',
@@ -218,20 +219,20 @@ _RESUME_RUNS = sa.text(
                                   'step', suspended_step, 'approved', approve)
         FROM resumed
     )
-    SELECT id, priority FROM resumed
+    SELECT id, priority, worker_pool FROM resumed
     """
 )
 
 
 def resume_runs(
     conn: Connection, runs: Sequence[tuple[uuid.UUID, bool]]
-) -> list[tuple[uuid.UUID, int]]:
+) -> list[tuple[uuid.UUID, int, str | None]]:
     """Suspended runs → queued (unpublished), each ``(id, approve)``: with ``approve`` its
     suspended step's approval counts as given. Returns (id, priority) of those moved."""
     if not runs:
         return []
     rows = jsonb.dumps([{"id": str(i), "approve": a} for i, a in runs])
-    return [(r.id, r.priority) for r in conn.execute(_RESUME_RUNS, {"rows": rows})]
+    return [(r.id, r.priority, r.worker_pool) for r in conn.execute(_RESUME_RUNS, {"rows": rows})]
 
 
 _EXPIRE_RUNS = sa.text(

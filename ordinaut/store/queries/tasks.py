@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from ordinaut.store.queries.due_work import TOOL_POOL
 from ordinaut.store.queries.jsonb import iso
 from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import task
@@ -37,13 +38,17 @@ class DueTask:
     dedupe_key: str | None
     dedupe_window_seconds: int
     title: str = ""
+    # a worker pool, or a runs_per_day budget (its own or its agent's): dispatch decides
+    dispatched: bool = False
 
     @property
     def runs_freely(self) -> bool:
         """True when no rule relates its runs to other runs (no concurrency key, dedupe
-        window or overlap guard): beat may then create its runs itself, without dispatch."""
+        window, overlap guard, runs budget or worker pool): beat may then create its runs
+        itself, without dispatch."""
         return (
-            self.concurrency_key is None
+            not self.dispatched
+            and self.concurrency_key is None
             and not (self.dedupe_key and self.dedupe_window_seconds > 0)
             and self.overlap_policy is OverlapPolicy.ALLOW
         )
@@ -56,7 +61,13 @@ _CLAIM_DUE_TASKS = sa.text(
     f"""
     SELECT id, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
            next_run_at, misfire_policy, jitter_seconds, priority, overlap_policy,
-           concurrency_key, dedupe_key, dedupe_window_seconds, title
+           concurrency_key, dedupe_key, dedupe_window_seconds, title,
+           (worker_pool IS NOT NULL OR budgets->'runs_per_day' IS NOT NULL
+            OR EXISTS (SELECT 1 FROM agent a
+                       WHERE a.id = task.created_by AND a.budgets->'runs_per_day' IS NOT NULL)
+            OR (EXISTS (SELECT 1 FROM tool WHERE worker_pool IS NOT NULL)
+                AND {TOOL_POOL.format(task="task")} IS NOT NULL))
+             AS dispatched
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
       AND next_run_at <= :now
@@ -91,6 +102,7 @@ def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask
             dedupe_key=r.dedupe_key,
             dedupe_window_seconds=r.dedupe_window_seconds,
             title=r.title,
+            dispatched=r.dispatched,
         )
         for r in rows
     ]
