@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import re
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -37,8 +38,9 @@ _NOT_ZONE_TREES = ("right/", "posix/")
 
 
 @cache
-def _zone_names() -> frozenset[str]:
-    """Canonical IANA zones and their links (backward names like US/Eastern), as installed."""
+def _zone_names(search_path: tuple[str, ...]) -> frozenset[str]:
+    """Canonical IANA zones and their links (backward names like US/Eastern), as installed
+    on ``search_path`` (``zoneinfo.TZPATH``; a new path, a new listing)."""
     return frozenset(available_timezones()) - _NOT_ZONES
 
 
@@ -60,7 +62,7 @@ def parse_timezone(name: str, *, field: str = "timezone") -> ZoneInfo:
             "posixrules, Factory and localtime are refused); give a name like Europe/Chisinau",
             field=field,
         )
-    if name not in _zone_names():
+    if name not in _zone_names(zoneinfo.TZPATH):
         raise ValidationError(
             f"unknown time zone {name!r} (names are case-sensitive, e.g. Europe/Chisinau)",
             field=field,

@@ -146,7 +146,8 @@ def test_the_approvals_inbox_approves_and_rejects_with_csrf(api: Api, engine: En
     assert carol.get(f"/runs/{first}").json()["status"] == "waiting_approval"
     done = carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": csrf})
     assert done.status_code == 303 and "Approved" in done.headers["location"]
-    assert carol.get(f"/runs/{first}").json()["status"] == "queued"
+    approved = carol.get(f"/runs/{first}").json()  # queued by the next dispatch pass
+    assert approved["status"] == "waiting_approval" and approved["resume_action"] == "approve"
     assert carol_ui.post(f"/ui/runs/{second}/reject", data={"csrf": csrf}).status_code == 303
     assert carol.get(f"/runs/{second}").json()["status"] == "canceled"
     assert "No run is waiting" in carol_ui.get("/ui/approvals").text

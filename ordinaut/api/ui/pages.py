@@ -28,7 +28,6 @@ from ordinaut.scheduling.describe import describe
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import SkipIn, SnoozeIn
-from ordinaut.vocabulary import RunStatus
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -313,12 +312,10 @@ def run_page(request: Request, svc: Svc, run_id: uuid.UUID) -> Response:
 @router.get("/approvals")
 def approvals_page(request: Request, svc: Svc) -> Response:
     def render(p: Principal, token: str) -> Response:
-        runs, _ = svc.list_runs(p, status=RunStatus.WAITING_APPROVAL.value, limit=100)
-        titles = {run.task_id: svc.get_task(p, run.task_id).title for run in runs}
+        # what waits for a person: not runs already decided (their resume is due)
+        waiting, _ = svc.list_approvals(p, limit=100)
         tz = svc.runtime.settings.default_timezone
-        return _page(
-            request, "approvals.html", token, nav="approvals", runs=runs, titles=titles, tz=tz
-        )
+        return _page(request, "approvals.html", token, nav="approvals", runs=waiting, tz=tz)
 
     return _guarded(svc, request, render)
 
