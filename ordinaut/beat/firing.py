@@ -66,6 +66,11 @@ class TickResult:
     wake: queries.Wake  # when beat must wake next, read after the batch's writes
 
 
+# more runs than this in one batch are a burst: they become due_work for dispatch (fair
+# between agents) instead of runs beat publishes itself (the steady-pace fast path)
+DIRECT_BURST = 100
+
+
 def fire_due_tasks(
     engine: Engine,
     now: datetime,
@@ -128,6 +133,12 @@ def fire_due_tasks(
             skipped.extend(_skipped_runs(row, plan, now))
             status = TaskStatus.COMPLETED if plan.completed else None
             updates.append(_update(row.id, plan.next_occurrence_at, plan.next_run_at, status))
+        if len(runs) > DIRECT_BURST:
+            # a burst goes through dispatch, which shares the runs queue between agents
+            # (README, "Fair sharing"): published here, it would sit ahead of every other
+            # agent's later work in the broker
+            work.extend(_as_work(run) for run in runs)
+            runs = []
         ids, written = queries.write_fired(
             conn, runs=runs, work=work, skipped=skipped, moves=updates, stamps=published
         )
@@ -140,6 +151,17 @@ def fire_due_tasks(
         if run_id is not None
     )
     return TickResult(len(rows), written, len(skipped), completed, paused, queued, wake)
+
+
+def _as_work(run: dict[str, Any]) -> dict[str, Any]:
+    """The due_work row of a run beat would have created itself."""
+    return {
+        "task_id": run["task_id"],
+        "run_at": run["scheduled_for"],
+        "not_before": run["not_before"],
+        "trigger": run["trigger"],
+        "priority": run["priority"],
+    }
 
 
 def _run(row: queries.DueTask, work: Work, now: datetime) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ordinaut.beat.firing import TickResult, fire_due_tasks
+from ordinaut.beat.firing import DIRECT_BURST, TickResult, fire_due_tasks
 from ordinaut.scheduling.jitter import jitter_delay
 from ordinaut.store import queries
 from ordinaut.store.tables import agent, due_work, outbox, task, task_run
@@ -131,6 +131,22 @@ def test_a_task_that_runs_freely_gets_its_run_from_beat_without_due_work(engine:
     with engine.connect() as conn:
         stamped = conn.execute(sa.select(task_run.c.published_at)).scalar_one()
     assert stamped == sent
+
+
+def test_a_burst_of_free_tasks_goes_through_dispatch_to_be_shared_fairly(
+    engine: Engine,
+) -> None:
+    """More free runs than DIRECT_BURST in one batch become due_work (dispatch shares the
+    runs queue between agents); a batch at or under it keeps beat's direct path."""
+    add_tasks(engine, *({"next_run_at": at("10:00")} for _ in range(DIRECT_BURST)))
+    steady = fire(engine)
+    assert (len(steady.queued), steady.due_work) == (DIRECT_BURST, 0)
+    add_tasks(engine, *({"next_run_at": at("10:01")} for _ in range(DIRECT_BURST + 1)))
+    burst = fire(engine, at("10:01"))
+    assert (burst.queued, burst.due_work) == ((), DIRECT_BURST + 1)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(due_work.c.run_at, due_work.c.trigger)).all()
+    assert set(rows) == {(at("10:01"), "schedule")}
 
 
 @pytest.mark.parametrize(
