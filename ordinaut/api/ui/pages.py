@@ -28,7 +28,7 @@ from ordinaut.scheduling.describe import describe
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import SkipIn, SnoozeIn
-from ordinaut.vocabulary import RunStatus
+from ordinaut.vocabulary import RunStatus, Scope, holds
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -59,7 +59,16 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
+def _local_iso(moment: str | None, tz: str) -> str:
+    """``_local`` for an ISO 8601 text (as policy decisions keep their ``at``)."""
+    try:
+        return _local(datetime.fromisoformat(moment), tz) if moment else "—"
+    except ValueError:
+        return str(moment)
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["local_iso"] = _local_iso
 templates.env.globals["duration"] = _duration
 
 
@@ -305,6 +314,7 @@ def run_page(request: Request, svc: Svc, run_id: uuid.UUID) -> Response:
             run=run,
             task=task,
             attempts=sorted(attempts, key=lambda r: r.attempt),
+            may_decide=holds(p.scopes, Scope.RUNS_APPROVE),
         )
 
     return _guarded(svc, request, render)
@@ -336,6 +346,7 @@ def run_action(
     run_id: uuid.UUID,
     action: str,
     csrf: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=20)] = "approvals",
 ) -> Response:
     who = _signed_in(svc, request)
     if who is None:
@@ -354,7 +365,8 @@ def run_action(
         return _page(request, "missing.html", token, status=404, message=exc.message)
     except OrdinautError as exc:
         notice = f"Not done: {exc.message}"
-    return RedirectResponse(f"/ui/approvals?notice={quote(notice)}", status_code=303)
+    page = f"/ui/runs/{run_id}" if back == "run" else "/ui/approvals"  # where the form was
+    return RedirectResponse(f"{page}?notice={quote(notice)}", status_code=303)
 
 
 @router.get("/activity")
