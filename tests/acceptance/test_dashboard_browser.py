@@ -152,9 +152,8 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     stack: Stack, browser: WebDriver
 ) -> None:
     def agent(name: str) -> str:
-        made = stack.api.post(
-            "/agents", json={"name": name, "scopes": ["tasks:read", "tasks:write", "runs:read"]}
-        )
+        scopes = ["tasks:read", "tasks:write", "runs:read", "events:publish"]
+        made = stack.api.post("/agents", json={"name": name, "scopes": scopes})
         assert made.status_code == 201, made.text
         return str(made.json()["token"])
 
@@ -223,6 +222,17 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
 
     browser.find_element(By.LINK_TEXT, "Activity").click()
     until(browser, lambda d: "Morning briefing" in text(d), 10, "the activity feed")
+    feed = browser.find_element(By.ID, "feed")
+    until(browser, lambda d: feed.get_attribute("data-live") == "open", 10, "the live feed")
+    sent = stack.api.post(
+        "/events",
+        json={"topic": "garden.watered", "payload": {"why": "the soil sensor said dry"}},
+        headers={"Authorization": f"Bearer {alice}"},
+    )
+    assert sent.status_code == 202, sent.text
+    until(browser, lambda d: "garden.watered" in feed.text, 15, "the event on the live feed")
+    assert "the soil sensor said dry" in feed.text
+    assert low_contrast(browser) == []
     shot(browser, "activity")
     browser.set_window_size(390, 844)  # a phone
     browser.get(f"{base}/ui/tasks/{task_id}")

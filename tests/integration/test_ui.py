@@ -4,22 +4,26 @@ see, and actions that change the task only through the service."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.config import Settings
 from ordinaut.runs.budgets import decision
 from ordinaut.store import queries
 from ordinaut.store.tables import task_run
 from tests.integration.conftest import Api
 from tests.integration.test_api_runs_agents import add_run
 from tests.integration.test_api_tasks import task_body
+from tests.integration.test_event_feed import push, sse_events
 
 OPEN: list[httpx.Client] = []
 QUIET = "quiet hours 22:00\u201308:00 Europe/Chisinau until 08:00"  # as policy.describe says
@@ -218,3 +222,33 @@ def test_the_run_page_shows_policy_decisions_and_the_approval_to_decide(
     assert erin.get(f"/runs/{run_id}").json()["resume_action"] == "approve"
     after = boss_ui.get(f"/ui/runs/{run_id}").text
     assert "Approved; it goes on" in after and f'id="approve-{run_id}"' not in after
+
+
+def test_the_activity_page_follows_the_event_stream_the_token_may_see(
+    api: Api, engine: Engine, settings: Settings
+) -> None:
+    scopes = ["tasks:read", "tasks:write", "runs:read", "events:publish"]
+    alice, bob = api.agent("alice", scopes), api.agent("bob", scopes)
+    alice_ui = signed_in(api, token_of(alice))
+    page = alice_ui.get("/ui/activity")
+    assert 'id="feed" data-stream="/ui/events/stream"' in page.text
+    assert '<noscript><meta http-equiv="refresh"' in page.text  # the no-script fallback
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    script = alice_ui.get("/ui/static/app.js").text
+    assert "new EventSource(" in script and "onmessage" in script
+    assert browser(api).get("/ui/events/stream").status_code == 401  # signed out
+
+    with alice_ui.stream("GET", "/ui/events/stream") as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        got: list[dict[str, Any]] = []
+        for item in sse_events(resp, 2):
+            if item.get("comment") == "connected":  # the stream's place is taken: publish
+                for who, n in ((alice, 1), (bob, 2), (alice, 3)):
+                    sent = who.post("/events", json={"topic": "ui.hello", "payload": {"n": n}})
+                    assert sent.status_code == 202
+                push(engine, settings)
+            elif "data" in item:
+                got.append(item)
+    assert [json.loads(e["data"])["payload"]["payload"]["n"] for e in got] == [1, 3]
+    assert all("event" not in e for e in got)  # unnamed: EventSource.onmessage gets them

@@ -3,8 +3,9 @@
 Every page authenticates the session token (:mod:`.session`) as the API authenticates a
 bearer token, and calls ``Service`` methods only, so a person sees and changes exactly what
 their agent token may. Actions are plain HTML forms (POST, CSRF field, then a redirect
-back with a notice), so the pages work without JavaScript; the activity page polls itself
-with a few lines of script. No route here is in the OpenAPI document.
+back with a notice), so the pages work without JavaScript; the activity page follows the
+event stream (``/ui/events/stream``, Server-Sent Events) with a few lines of script, and
+reloads itself without script. No route here is in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ordinaut.api.deps import Svc
+from ordinaut.api.event_stream import sse_response
 from ordinaut.api.ui import session
 from ordinaut.errors import AuthError, Forbidden, NotFound, OrdinautError, ValidationError
 from ordinaut.scheduling.describe import describe
@@ -38,7 +40,7 @@ SNOOZES = {"900": "15 minutes", "3600": "1 hour", "86400": "1 day"}
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -387,3 +389,23 @@ def activity_page(
         return _page(request, name, token, nav="activity", runs=runs, titles=titles, tz=tz)
 
     return _guarded(svc, request, render)
+
+
+def _session_principal(request: Request, svc: Svc) -> Principal | None:
+    """The signed-in person's agent (a dependency: runs in the thread pool), or None."""
+    who = _signed_in(svc, request)
+    return who[0] if who else None
+
+
+@router.get("/events/stream")
+async def events_stream(
+    request: Request,
+    svc: Svc,
+    who: Annotated[Principal | None, Depends(_session_principal)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=50)] = None,
+) -> Response:
+    """The live feed: ``GET /events/stream`` for the session's token (what it may see),
+    every entry as an unnamed SSE message (``EventSource.onmessage``)."""
+    if who is None:
+        return Response("Sign in first.", status_code=401, media_type="text/plain")
+    return sse_response(request, svc, who, after=last_event_id, topic=None, named=False)
