@@ -496,6 +496,7 @@ class Service:
                 task_id=task_id,
                 grace=timedelta(seconds=self.runtime.settings.misfire_grace_seconds),
                 cap=self.runtime.settings.misfire_cap,
+                chunk=self.runtime.settings.agenda_chunk,
             )
 
     def pipeline_schema(self) -> dict[str, Any]:
