@@ -145,7 +145,10 @@ def agenda(
                 break  # the task's later fires come later still
             if after is not None and key <= after:
                 continue
-            bisect.insort(best, (key, item))
+            at = bisect.bisect_left(best, (key,))
+            if at < len(best) and best[at][0] == key:
+                continue  # the same fire twice (a task given twice): shown once
+            best.insert(at, (key, item))
             if len(best) > want:
                 best.pop()
     return [item for _, item in best[:limit]], len(best) > limit

@@ -134,5 +134,20 @@ def test_the_agenda_reads_tasks_in_chunks_only_as_far_as_the_page_needs(api: Api
         assert whole.items[:3] == page.items
         rest = svc.agenda(admin, limit=10_000, cursor=page.next_cursor)
         assert page.items + rest.items == whole.items
+
+        # the chunks share one snapshot: a task snoozed (moved later) between two chunk
+        # reads is not read twice, at its old and its new place
+        first_task = whole.items[0].task_id
+        snoozed: list[int] = []
+
+        @sa.event.listens_for(svc.runtime.engine, "after_cursor_execute")
+        def snooze_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if "AS earliest" in statement and not snoozed:
+                moved = api.admin.post(f"/tasks/{first_task}/snooze", json={"seconds": 1800})
+                snoozed.append(moved.status_code)
+
+        again = svc.agenda(admin, limit=10_000)
+        assert snoozed == [200]
+        assert again.items == whole.items
     finally:
         svc.runtime.close()
