@@ -35,14 +35,21 @@
   }
   function show(entry) {
     var payload = entry.payload || {};
+    var external = String(entry.topic).indexOf("event.external.") === 0;
+    var body = external && payload.payload !== undefined ? payload.payload : payload;
     var item = document.createElement("li");
     item.className = "event";
     var at = new Date(entry.at);
     item.appendChild(text("time", isNaN(at) ? String(entry.at) : at.toLocaleTimeString()));
     item.appendChild(document.createTextNode(" "));
     item.appendChild(text("code", String(entry.topic), "topic"));
-    var said = payload.why || payload.status || payload.reason || payload.error || "";
-    if (said) { item.appendChild(text("span", " " + String(said))); }
+    var said = body && typeof body === "object"
+      ? body.why || body.status || body.reason || body.error || "" : "";
+    if (said) {
+      item.appendChild(text("span", " " + String(said)));
+    } else if (body !== null && body !== undefined && !payload.run_id) {
+      item.appendChild(text("span", " " + JSON.stringify(body).slice(0, 160), "muted"));
+    }
     if (payload.run_id) {
       var link = text("a", " run");
       link.href = "/ui/runs/" + encodeURIComponent(String(payload.run_id));
@@ -51,8 +58,6 @@
       var task = text("a", " task");
       task.href = "/ui/tasks/" + encodeURIComponent(String(payload.task_id));
       item.appendChild(task);
-    } else if (typeof payload === "object") {
-      item.appendChild(text("span", " " + JSON.stringify(payload).slice(0, 200), "muted"));
     }
     feed.insertBefore(item, feed.firstChild);
     while (feed.children.length > KEEP) { feed.removeChild(feed.lastChild); }
