@@ -50,12 +50,13 @@
     } else if (body !== null && body !== undefined && !payload.run_id) {
       item.appendChild(text("span", " " + JSON.stringify(body).slice(0, 160), "muted"));
     }
+    if (payload.run_id || payload.task_id) { item.appendChild(document.createTextNode(" ")); }
     if (payload.run_id) {
-      var link = text("a", " run");
+      var link = text("a", "run");
       link.href = "/ui/runs/" + encodeURIComponent(String(payload.run_id));
       item.appendChild(link);
     } else if (payload.task_id) {
-      var task = text("a", " task");
+      var task = text("a", "task");
       task.href = "/ui/tasks/" + encodeURIComponent(String(payload.task_id));
       item.appendChild(task);
     }
