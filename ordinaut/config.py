@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     beat_batch_size: int = Field(default=1000, ge=1, le=100_000)
     misfire_grace_seconds: int = Field(default=60, ge=0)
     misfire_cap: int = Field(default=100, ge=1, le=10_000)
+    # the agenda reads the caller's tasks this many rows a query, only as far as a page needs
+    agenda_chunk: int = Field(default=1000, ge=1, le=100_000)
     # execution
     lease_seconds: int = Field(default=60, ge=5, le=86_400)
     dispatch_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -16,15 +16,22 @@ It answers "what will run tomorrow?" with the numbers beat will use, not a secon
 
 Paused, canceled and completed tasks have no fires (the caller passes active tasks only).
 Items are ordered by (fire time, task id, occurrence); a cursor is that key of the last item
-of a page, and the next page continues strictly after it. The work for a page is one lazy
-iterator per task merged on a heap, each joining only when the merge reaches the earliest
-instant its task can fire, and the merge stops after ``limit + 1`` items: a page costs
-about (tasks it reaches + limit) * log(tasks) schedule steps, whatever the window holds.
-Tasks with the same schedule standing at the same point share its occurrences.
+of a page, and the next page continues strictly after it.
+
+A page is the ``limit + 1`` smallest fires after the cursor, kept in one sorted list: each
+task's fires come from a lazy iterator, read only while they would enter that list, and the
+task is then dropped. Tasks come in order of :func:`earliest` (the caller's query sorts
+them, in chunks): once the list is full and the next task's earliest instant is after its
+last item, no later task can enter and the reading stops. So a page holds at most
+``limit + 1`` fires and the schedules being read, however many tasks the caller has, and
+reads only the tasks it can reach (plus, from a later ``from`` or cursor, every task that
+fires before it, one at a time). Tasks with the same schedule standing at the same point
+share its occurrences.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import uuid
 from collections.abc import Iterable, Iterator
@@ -41,6 +48,7 @@ MAX_ITEMS = 10_000
 DEFAULT_GRACE = timedelta(seconds=60)  # beat's defaults (ORDINAUT_MISFIRE_GRACE_SECONDS, …)
 DEFAULT_CAP = 100
 _TICK = timedelta(microseconds=1)
+_SHARED = 1024  # schedules' shared occurrences kept at once (then forgotten and recomputed)
 
 Key = tuple[datetime, uuid.UUID, datetime]
 
@@ -87,6 +95,14 @@ def check_window(start: datetime, end: datetime) -> str | None:
     return None
 
 
+def earliest(task: AgendaTask) -> datetime:
+    """The earliest instant ``task`` can fire: a fire is its occurrence plus a delay (jitter,
+    a misfire's catch-up), and the first is the stored ``next_run_at`` — so no fire comes
+    before its stored next occurrence nor before its ``next_run_at`` when that comes first.
+    ``queries.agenda_tasks`` orders by the same expression."""
+    return min(task.next_run_at, task.next_occurrence_at or task.next_run_at)
+
+
 def agenda(
     tasks: Iterable[AgendaTask],
     start: datetime,
@@ -97,56 +113,66 @@ def agenda(
     after: Key | None = None,
     grace: timedelta = DEFAULT_GRACE,
     cap: int = DEFAULT_CAP,
+    ordered: bool = False,
 ) -> tuple[list[AgendaItem], bool]:
     """The first ``limit`` fires in ``[start, end)`` strictly after ``after``, in order, and
-    whether more follow. ``grace`` and ``cap`` are beat's misfire settings."""
+    whether more follow. ``grace`` and ``cap`` are beat's misfire settings.
+
+    ``tasks`` in any order (they are sorted first), or, with ``ordered``, ascending by
+    :func:`earliest` (ValueError otherwise): then they are read lazily, only until no later
+    task can reach the page, so they may come from a chunked query.
+    """
     lower = start if after is None else max(start, after[0])
+    if not ordered:
+        tasks = sorted(tasks, key=lambda one: (earliest(one), one.id))
+    want = limit + 1
+    # the smallest (key, fire) pairs seen, ascending, at most ``want`` (keys are unique)
+    best: list[tuple[Key, AgendaItem]] = []
     shared: dict[tuple[int, datetime], _Occurrences] = {}
-    due_now: list[Iterator[AgendaItem]] = []
-    ahead: list[AgendaTask] = []
-    for t in tasks:
-        if t.next_run_at > now:
-            ahead.append(t)
-            continue
-        fired, continued = _due(t, now, grace, cap)
-        due_now.append(iter([item for item in fired if lower <= item.at < end]))
-        if continued is not None:
-            ahead.append(continued)
-    tasks = ahead
-    # a task fires no earlier than its stored next occurrence (a fire is its occurrence plus
-    # a delay) nor than its next_run_at when that comes first: its stream joins the merge
-    # only once the merge reaches that bound, so a page touches the tasks it needs
-    waiting = sorted(
-        (
-            (max(lower, min(t.next_run_at, t.next_occurrence_at or t.next_run_at)), n, t)
-            for n, t in enumerate(tasks)
-        ),
-        key=lambda entry: (entry[0], entry[1]),
-    )
-    heap: list[tuple[Key, int, AgendaItem, Iterator[AgendaItem]]] = []
-    page: list[AgendaItem] = []
-    joined = 0
+    previous: datetime | None = None
+    for task in tasks:
+        first = earliest(task)
+        if previous is not None and first < previous:
+            raise ValueError("agenda tasks must come in order of their earliest fire")
+        previous = first
+        if len(best) == want and max(lower, first) > best[-1][0][0]:
+            break  # it, and every task after it, fires after the page's last item
+        if len(shared) > _SHARED:
+            shared.clear()
+        for item in _stream(task, lower, end, now, grace, cap, shared):
+            key = item.key
+            if len(best) == want and key >= best[-1][0]:
+                break  # the task's later fires come later still
+            if after is not None and key <= after:
+                continue
+            at = bisect.bisect_left(best, (key,))
+            if at < len(best) and best[at][0] == key:
+                continue  # the same fire twice (a task given twice): shown once
+            best.insert(at, (key, item))
+            if len(best) > want:
+                best.pop()
+    return [item for _, item in best[:limit]], len(best) > limit
 
-    def advance(stream: Iterator[AgendaItem], order: int) -> None:
-        following = next(stream, None)
-        if following is not None:
-            heapq.heappush(heap, (following.key, order, following, stream))
 
-    for n, stream in enumerate(due_now):
-        advance(stream, len(waiting) + n)
-    while len(page) <= limit:
-        if joined < len(waiting) and (not heap or waiting[joined][0] <= heap[0][0][0]):
-            _, order, task = waiting[joined]
-            joined += 1
-            advance(_fires(task, lower, end, shared), order)
-            continue
-        if not heap:
-            break
-        key, order, item, stream = heapq.heappop(heap)
-        advance(stream, order)
-        if after is None or key > after:
-            page.append(item)
-    return page[:limit], len(page) > limit
+def _stream(
+    task: AgendaTask,
+    lower: datetime,
+    end: datetime,
+    now: datetime,
+    grace: timedelta,
+    cap: int,
+    shared: dict[tuple[int, datetime], _Occurrences],
+) -> Iterator[AgendaItem]:
+    """The task's fires in ``[lower, end)``, ascending by key; for a task already due at
+    ``now``, what beat does at its next tick, then its schedule from there."""
+    if task.next_run_at > now:
+        return _fires(task, lower, end, shared)
+    fired, continued = _due(task, now, grace, cap)
+    due = [item for item in fired if lower <= item.at < end]
+    if continued is None:
+        return iter(due)
+    later = _fires(continued, lower, end, shared)
+    return heapq.merge(due, later, key=lambda item: item.key)
 
 
 def _due(
@@ -193,6 +219,7 @@ class _Occurrences:
     shares them (tasks with the same schedule usually stand at the same next occurrence)."""
 
     def __init__(self, schedule: Schedule, after: datetime) -> None:
+        self._schedule = schedule  # alive while cached: its id() keys the cache
         self._found = schedule.iter_after(after)
         self._seen: list[Occurrence] = []
 

@@ -1,13 +1,16 @@
 """The agenda operation: the caller's fires in a window, computed as beat computes them.
 
 The math is :mod:`ordinaut.scheduling.agenda` (pure); this reads the caller's active tasks
-(only their schedule columns), checks the window, tz, limit and cursor, and shapes the page.
+(only their schedule columns, ``chunk`` rows a query, in the order the merge takes them, and
+only as many chunks as the page needs), checks the window, tz, limit and cursor, and shapes
+the page. Memory per request: one chunk of rows and the page, whatever the task count.
 """
 
 from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +27,7 @@ from ordinaut.store import queries
 from ordinaut.vocabulary import MisfirePolicy, Scope
 
 DEFAULT_LIMIT = 500
+DEFAULT_CHUNK = 1000
 
 
 class AgendaItem(BaseModel):
@@ -65,6 +69,7 @@ def agenda(
     task_id: uuid.UUID | None = None,
     grace: timedelta = plan.DEFAULT_GRACE,
     cap: int = plan.DEFAULT_CAP,
+    chunk: int = DEFAULT_CHUNK,
 ) -> AgendaPage:
     """Every fire of the caller's active tasks in ``[start, end)`` (default: the next 24 h)."""
     principal.require(Scope.TASKS_READ)
@@ -82,15 +87,15 @@ def agenda(
     if why:
         raise ValidationError(why, field="to")
     key = decode_cursor(after) if after is not None else None
-    rows = queries.agenda_tasks(
+    tasks = _tasks(
         conn,
         created_by=None if principal.is_admin else principal.agent_id,
         before=end,
         task_id=task_id,
+        chunk=chunk,
     )
-    tasks = [_task(r) for r in rows]
     items, more = plan.agenda(
-        [t for t in tasks if t is not None],
+        tasks,
         start,
         end,
         now,
@@ -98,6 +103,7 @@ def agenda(
         after=key,
         grace=grace,
         cap=cap,
+        ordered=True,
     )
     return AgendaPage.model_validate(
         {
@@ -119,6 +125,30 @@ def agenda(
             "tz": zone.key,
         }
     )
+
+
+def _tasks(
+    conn: Connection,
+    *,
+    created_by: uuid.UUID | None,
+    before: datetime,
+    task_id: uuid.UUID | None,
+    chunk: int,
+) -> Iterator[plan.AgendaTask]:
+    """The active tasks in order of their earliest fire, read ``chunk`` rows at a time
+    (keyset paging), as the merge asks for them."""
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        rows = queries.agenda_tasks(
+            conn, created_by=created_by, before=before, limit=chunk, after=after, task_id=task_id
+        )
+        for row in rows:
+            task = _task(row)
+            if task is not None:
+                yield task
+        if len(rows) < chunk:
+            return
+        after = (rows[-1].earliest, rows[-1].id)
 
 
 def _task(row: Any) -> plan.AgendaTask | None:

@@ -139,10 +139,14 @@ class Service:
         self._failures = FailureThrottle(settings.auth_failures_per_minute, window=60.0)
 
     @contextmanager
-    def _tx(self) -> Iterator[Connection]:
-        """One transaction; PostgreSQL being unreachable is ``Unavailable`` (503), not a bug."""
+    def _tx(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """One transaction (``snapshot``: REPEATABLE READ, for several reads that must agree);
+        PostgreSQL being unreachable is ``Unavailable`` (503), not a bug."""
+        engine = self.runtime.engine
+        if snapshot:
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
         try:
-            with self.runtime.engine.begin() as conn:
+            with engine.begin() as conn:
                 yield conn
         except DATABASE_DOWN as exc:
             log.warning(
@@ -482,8 +486,9 @@ class Service:
         task_id: uuid.UUID | None = None,
     ) -> agenda.AgendaPage:
         """The caller's fires in ``[start, end)`` (default the next 24 h), in order; only
-        ``task_id``'s when given (the dashboard's task page)."""
-        with self._tx() as conn:
+        ``task_id``'s when given (the dashboard's task page). Its chunked reads of the tasks
+        share one snapshot, so a task beat moves meanwhile is read once."""
+        with self._tx(snapshot=True) as conn:
             return agenda.agenda(
                 conn,
                 p,
@@ -496,6 +501,7 @@ class Service:
                 task_id=task_id,
                 grace=timedelta(seconds=self.runtime.settings.misfire_grace_seconds),
                 cap=self.runtime.settings.misfire_cap,
+                chunk=self.runtime.settings.agenda_chunk,
             )
 
     def pipeline_schema(self) -> dict[str, Any]:

@@ -152,9 +152,8 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     stack: Stack, browser: WebDriver
 ) -> None:
     def agent(name: str) -> str:
-        made = stack.api.post(
-            "/agents", json={"name": name, "scopes": ["tasks:read", "tasks:write", "runs:read"]}
-        )
+        scopes = ["tasks:read", "tasks:write", "runs:read", "events:publish"]
+        made = stack.api.post("/agents", json={"name": name, "scopes": scopes})
         assert made.status_code == 201, made.text
         return str(made.json()["token"])
 
@@ -175,13 +174,16 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     created = stack.api.post("/tasks", json=body, headers={"Authorization": f"Bearer {alice}"})
     assert created.status_code == 201, created.text
     task_id = created.json()["id"]
+    others = []
     for title, kind, expr in (
         ("Water the plants", "cron", "0 7 * * *"),
         ("Weekly review", "rrule", "FREQ=WEEKLY;BYDAY=FR;BYHOUR=17;BYMINUTE=30"),
     ):
         other = {**body, "title": title, "schedule_kind": kind, "schedule_expr": expr}
+        other["budgets"] = {"tz": "UTC", "runs_per_day": 1}  # a second run today: skipped
         made = stack.api.post("/tasks", json=other, headers={"Authorization": f"Bearer {alice}"})
         assert made.status_code == 201, made.text
+        others.append(made.json()["id"])
 
     browser.get(f"{base}/ui/?days=7")
     assert "Morning briefing" in text(browser) and "Water the plants" in text(browser)
@@ -221,8 +223,37 @@ def test_a_person_follows_a_task_from_agenda_to_step_timeline(
     assert low_contrast(browser) == []
     shot(browser, "run")
 
+    # a second run today passes the task's budget: skipped, and its page says which policy
+    browser.get(f"{base}/ui/tasks/{others[0]}")
+    for _ in range(2):
+        browser.find_element(By.ID, "action-run_now").click()
+        until(browser, lambda d: "Queued a run for now." in text(d), 10, "the run-now notice")
+    until(
+        browser,
+        lambda d: "skipped" in d.find_element(By.ID, "task-runs").text,
+        30,
+        "the second run to be skipped by the budget",
+        reload=True,
+    )
+    browser.find_element(By.CSS_SELECTOR, "#task-runs tbody th a").click()  # newest first
+    until(browser, lambda d: "Policy decisions" in text(d), 10, "the skipped run's page")
+    assert "runs_per_day 1 of 1" in browser.find_element(By.ID, "decisions").text
+    assert low_contrast(browser) == []
+    shot(browser, "run-decisions")
+
     browser.find_element(By.LINK_TEXT, "Activity").click()
     until(browser, lambda d: "Morning briefing" in text(d), 10, "the activity feed")
+    feed = browser.find_element(By.ID, "feed")
+    until(browser, lambda d: feed.get_attribute("data-live") == "open", 10, "the live feed")
+    sent = stack.api.post(
+        "/events",
+        json={"topic": "garden.watered", "payload": {"why": "the soil sensor said dry"}},
+        headers={"Authorization": f"Bearer {alice}"},
+    )
+    assert sent.status_code == 202, sent.text
+    until(browser, lambda d: "garden.watered" in feed.text, 15, "the event on the live feed")
+    assert "the soil sensor said dry" in feed.text and '"admin"' not in feed.text
+    assert low_contrast(browser) == []
     shot(browser, "activity")
     browser.set_window_size(390, 844)  # a phone
     browser.get(f"{base}/ui/tasks/{task_id}")

@@ -7,10 +7,14 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from ordinaut.runtime import Runtime
 from ordinaut.scheduling.planning import schedule_of
+from ordinaut.service.facade import Service
 from tests.integration.conftest import Api
 from tests.integration.test_api_tasks import task_body
 
@@ -99,3 +103,51 @@ def test_the_cli_prints_the_agenda(api: Api) -> None:
     lines = out.strip().splitlines()
     assert lines[0].split()[:2] == ["LOCAL", "TITLE"]
     assert len(lines) == 1 + 24 and all("every hour" in line for line in lines[1:])
+
+
+def test_the_agenda_reads_tasks_in_chunks_only_as_far_as_the_page_needs(api: Api) -> None:
+    for minute in range(40):  # forty hourly tasks, one at each of forty minutes
+        hourly = {"schedule_kind": "cron", "schedule_expr": f"{minute} * * * *"}
+        body = task_body(title=f"m{minute}", **hourly)
+        assert api.admin.post("/tasks", json=body).status_code == 201
+    settings = api.settings.model_copy(update={"agenda_chunk": 4})
+    svc = Service(Runtime(settings), kick_dispatch=lambda: None)
+    reads: list[int] = []
+
+    @sa.event.listens_for(svc.runtime.engine, "after_cursor_execute")
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "AS earliest" in statement:
+            reads.append(cursor.rowcount)
+
+    try:
+        admin = svc.authenticate(api.admin.headers["Authorization"].removeprefix("Bearer "))
+        # a page of 3 needs 4 fires (the 4th says more follow): the first chunk of 4 tasks,
+        # and the next chunk to see that its first task fires after them
+        page = svc.agenda(admin, limit=3)
+        assert len(page.items) == 3 and page.next_cursor is not None
+        assert reads == [4, 4]
+        reads.clear()
+        whole = svc.agenda(admin, limit=10_000)  # every task: ten chunks, then an empty one
+        assert reads == [4] * 10 + [0]
+        assert [i.at for i in whole.items] == sorted(i.at for i in whole.items)
+        assert len(whole.items) == 40 * 24
+        assert whole.items[:3] == page.items
+        rest = svc.agenda(admin, limit=10_000, cursor=page.next_cursor)
+        assert page.items + rest.items == whole.items
+
+        # the chunks share one snapshot: a task snoozed (moved later) between two chunk
+        # reads is not read twice, at its old and its new place
+        first_task = whole.items[0].task_id
+        snoozed: list[int] = []
+
+        @sa.event.listens_for(svc.runtime.engine, "after_cursor_execute")
+        def snooze_once(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            if "AS earliest" in statement and not snoozed:
+                moved = api.admin.post(f"/tasks/{first_task}/snooze", json={"seconds": 1800})
+                snoozed.append(moved.status_code)
+
+        again = svc.agenda(admin, limit=10_000)
+        assert snoozed == [200]
+        assert again.items == whole.items
+    finally:
+        svc.runtime.close()

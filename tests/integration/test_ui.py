@@ -3,18 +3,30 @@ see, and actions that change the task only through the service."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ordinaut.config import Settings
+from ordinaut.runs.budgets import decision
+from ordinaut.store import queries
+from ordinaut.store.tables import task_run
 from tests.integration.conftest import Api
 from tests.integration.test_api_runs_agents import add_run
 from tests.integration.test_api_tasks import task_body
+from tests.integration.test_event_feed import push, sse_events
 
 OPEN: list[httpx.Client] = []
+QUIET = "quiet hours 22:00\u201308:00 Europe/Chisinau until 08:00"  # as policy.describe says
 
 
 @pytest.fixture(autouse=True)
@@ -146,8 +158,97 @@ def test_the_approvals_inbox_approves_and_rejects_with_csrf(api: Api, engine: En
     assert carol.get(f"/runs/{first}").json()["status"] == "waiting_approval"
     done = carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": csrf})
     assert done.status_code == 303 and "Approved" in done.headers["location"]
-    approved = carol.get(f"/runs/{first}").json()  # queued by the next dispatch pass
+    approved = carol.get(f"/runs/{first}").json()  # its resume is due: dispatch queues it
     assert approved["status"] == "waiting_approval" and approved["resume_action"] == "approve"
     assert carol_ui.post(f"/ui/runs/{second}/reject", data={"csrf": csrf}).status_code == 303
     assert carol.get(f"/runs/{second}").json()["status"] == "canceled"
-    assert "No run is waiting" in carol_ui.get("/ui/approvals").text
+    # the approved run stays listed until dispatch resumes it; deciding again says why not
+    assert carol_ui.get("/ui/approvals").text.count("Pay the rent") == 1
+    again = carol_ui.post(f"/ui/runs/{first}/approve", data={"csrf": csrf})
+    assert "Not%20done" in again.headers["location"]
+
+
+def test_the_run_page_shows_policy_decisions_and_the_approval_to_decide(
+    api: Api, engine: Engine
+) -> None:
+    erin = api.agent("erin", ["tasks:read", "tasks:write", "runs:read"])
+    task_id = erin.post("/tasks", json=task_body(title="Send the invoice")).json()["id"]
+    run_id = add_run(engine, task_id, "waiting_approval")
+    at = datetime(2026, 12, 2, 21, 30, tzinfo=UTC)  # 23:30 in Europe/Chisinau
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(task_run)
+            .where(task_run.c.id == run_id)
+            .values(
+                suspended_step="send",
+                suspended_input={"to": "billing@example.com", "amount": 1250},
+                suspend_reason="approval needed: payments",
+            )
+        )
+        queries.add_decision(
+            conn,
+            uuid.UUID(run_id),
+            decision(
+                "deferred",
+                "quiet_hours",
+                QUIET,
+                at,
+                step="send",
+            ),
+        )
+        queries.add_decision(
+            conn,
+            uuid.UUID(run_id),
+            decision("skipped", "budgets", "budget runs_per_day 50 of 50", at),
+        )
+    own = signed_in(api, token_of(erin)).get(f"/ui/runs/{run_id}")
+    assert own.status_code == 200
+    labelled(own.text)
+    page = html.unescape(own.text)
+    assert "Policy decisions" in page
+    assert QUIET in page
+    assert "budget runs_per_day 50 of 50" in page and "Wed 02 Dec 23:30:00" in page
+    assert page.index("deferred") < page.index("skipped")  # oldest first
+    assert "Waiting for approval" in page and "approval needed: payments" in page
+    assert '"to": "billing@example.com"' in page  # the rendered arguments
+    assert f"approve-{run_id}" not in page and "needs the runs:approve scope" in page
+
+    boss_ui = signed_in(api, token_of(api.admin))
+    boss = boss_ui.get(f"/ui/runs/{run_id}").text
+    assert f'id="approve-{run_id}"' in boss and f'id="reject-{run_id}"' in boss
+    done = boss_ui.post(f"/ui/runs/{run_id}/approve", data={"csrf": csrf_of(boss), "back": "run"})
+    assert done.status_code == 303
+    assert done.headers["location"].startswith(f"/ui/runs/{run_id}?notice=Approved")
+    assert erin.get(f"/runs/{run_id}").json()["resume_action"] == "approve"
+    after = boss_ui.get(f"/ui/runs/{run_id}").text
+    assert "Approved; it goes on" in after and f'id="approve-{run_id}"' not in after
+
+
+def test_the_activity_page_follows_the_event_stream_the_token_may_see(
+    api: Api, engine: Engine, settings: Settings
+) -> None:
+    scopes = ["tasks:read", "tasks:write", "runs:read", "events:publish"]
+    alice, bob = api.agent("alice", scopes), api.agent("bob", scopes)
+    alice_ui = signed_in(api, token_of(alice))
+    page = alice_ui.get("/ui/activity")
+    assert 'id="feed" data-stream="/ui/events/stream"' in page.text
+    assert '<noscript><meta http-equiv="refresh"' in page.text  # the no-script fallback
+    assert "connect-src 'self'" in page.headers["content-security-policy"]
+    script = alice_ui.get("/ui/static/app.js").text
+    assert "new EventSource(" in script and "onmessage" in script
+    assert browser(api).get("/ui/events/stream").status_code == 401  # signed out
+
+    with alice_ui.stream("GET", "/ui/events/stream") as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        got: list[dict[str, Any]] = []
+        for item in sse_events(resp, 2):
+            if item.get("comment") == "connected":  # the stream's place is taken: publish
+                for who, n in ((alice, 1), (bob, 2), (alice, 3)):
+                    sent = who.post("/events", json={"topic": "ui.hello", "payload": {"n": n}})
+                    assert sent.status_code == 202
+                push(engine, settings)
+            elif "data" in item:
+                got.append(item)
+    assert [json.loads(e["data"])["payload"]["payload"]["n"] for e in got] == [1, 3]
+    assert all("event" not in e for e in got)  # unnamed: EventSource.onmessage gets them

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from ordinaut.scheduling.agenda import AgendaTask, agenda, check_window
+from ordinaut.scheduling.agenda import AgendaTask, agenda, check_window, earliest
 from ordinaut.scheduling.planning import fire_time, plan_due_task, schedule_of
 from ordinaut.vocabulary import MisfirePolicy
 
@@ -232,3 +233,30 @@ def test_the_lazy_merge_gives_what_brute_force_gives(seed: int) -> None:
             break
         after = page[-1].key
     assert got == expected
+
+
+def test_tasks_in_earliest_order_are_read_only_as_far_as_the_page_reaches() -> None:
+    now = t("2026-03-02T00:00:00Z")
+    # 600 hourly tasks, ten at each minute of the hour, with jitter under a minute: a page
+    # of 10 reads the ten tasks at 00:01, the ten at 00:02 (one of them is the 11th fire,
+    # which says more follow; any of them could be it) and one at 00:03, which cannot enter
+    tasks = sorted(
+        (task(uuid.UUID(int=i + 1), f"{i % 60} * * * *", now, jitter=20) for i in range(600)),
+        key=lambda one: (earliest(one), one.id),
+    )
+    pulled = 0
+
+    def read() -> Iterator[AgendaTask]:
+        nonlocal pulled
+        for one in tasks:
+            pulled += 1
+            yield one
+
+    end = now + timedelta(days=1)
+    items, more = agenda(read(), now, end, now, limit=10, ordered=True)
+    assert more and pulled == 21, pulled
+    assert [i.key for i in items] == brute_force(tasks, now, end)[:10]
+    whole, _ = agenda(list(reversed(tasks)), now, end, now, limit=10)  # any order, unordered
+    assert [i.key for i in whole] == [i.key for i in items]
+    with pytest.raises(ValueError, match="earliest"):
+        agenda(reversed(tasks), now, end, now, limit=10, ordered=True)

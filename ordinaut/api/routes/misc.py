@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from ordinaut.api.deps import Caller, IdempotencyKey, Svc
-from ordinaut.errors import Unavailable
+from ordinaut.api.event_stream import sse_response
 from ordinaut.service.models import (
     AgentCreate,
     AgentPolicies,
@@ -28,8 +24,6 @@ from ordinaut.service.models import (
     QuietHoursRule,
     WebhookIn,
 )
-
-log = logging.getLogger("ordinaut.api")
 
 router = APIRouter()
 
@@ -78,44 +72,7 @@ async def stream_events(
     """Server-Sent Events of the stream the caller may see: ``id`` is the entry id (resume
     with ``Last-Event-ID`` or ``since``), ``event`` its topic, ``data`` the entry as JSON;
     a ``: heartbeat`` comment when nothing happened for a while."""
-    follower = svc.follow_events(caller, after=last_event_id or since, topic=topic)
-    settings = svc.runtime.settings
-    block_ms = int(settings.event_stream_heartbeat_seconds * 1000)
-    # streams wait in threads of their own, never in the pool the other routes run in, and
-    # there are at most max_event_streams of them (503 past it)
-    state = request.app.state
-    if getattr(state, "event_streams", None) is None:
-        state.event_streams = anyio.CapacityLimiter(settings.max_event_streams)
-        state.event_stream_threads = anyio.CapacityLimiter(settings.max_event_streams)
-    limiter: anyio.CapacityLimiter = state.event_streams
-    threads: anyio.CapacityLimiter = state.event_stream_threads
-    if limiter.borrowed_tokens >= limiter.total_tokens:
-        raise Unavailable(
-            f"{settings.max_event_streams} event streams are open on this server "
-            "(ORDINAUT_MAX_EVENT_STREAMS); retry later or poll GET /events",
-            retry_after=30,
-        )
-
-    async def lines() -> AsyncIterator[str]:
-        async with limiter:  # held from before the first byte until the stream ends
-            yield "retry: 2000\n: connected\n\n"
-            while not await request.is_disconnected():
-                try:
-                    items = await anyio.to_thread.run_sync(follower.next, block_ms, limiter=threads)
-                except Exception:  # Redis or the database went away: the client reconnects
-                    log.warning("event stream ended", exc_info=True)
-                    return
-                if not items:
-                    yield ": heartbeat\n\n"
-                for item in items:
-                    data = json.dumps(item, separators=(",", ":"), default=str)
-                    yield f"id: {item['id']}\nevent: {item['topic']}\ndata: {data}\n\n"
-
-    return StreamingResponse(
-        lines(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(request, svc, caller, after=last_event_id or since, topic=topic)
 
 
 @router.get("/schedules/preview", tags=["schedules"], operation_id="preview_schedule")

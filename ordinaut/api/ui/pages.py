@@ -3,8 +3,9 @@
 Every page authenticates the session token (:mod:`.session`) as the API authenticates a
 bearer token, and calls ``Service`` methods only, so a person sees and changes exactly what
 their agent token may. Actions are plain HTML forms (POST, CSRF field, then a redirect
-back with a notice), so the pages work without JavaScript; the activity page polls itself
-with a few lines of script. No route here is in the OpenAPI document.
+back with a notice), so the pages work without JavaScript; the activity page follows the
+event stream (``/ui/events/stream``, Server-Sent Events) with a few lines of script, and
+reloads itself without script. No route here is in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -17,17 +18,19 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ordinaut.api.deps import Svc
+from ordinaut.api.event_stream import sse_response
 from ordinaut.api.ui import session
 from ordinaut.errors import AuthError, Forbidden, NotFound, OrdinautError, ValidationError
 from ordinaut.scheduling.describe import describe
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import SkipIn, SnoozeIn
+from ordinaut.vocabulary import Scope, holds
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -37,7 +40,7 @@ SNOOZES = {"900": "15 minutes", "3600": "1 hour", "86400": "1 day"}
 HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -58,7 +61,16 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
+def _local_iso(moment: str | None, tz: str) -> str:
+    """``_local`` for an ISO 8601 text (as policy decisions keep their ``at``)."""
+    try:
+        return _local(datetime.fromisoformat(moment), tz) if moment else "—"
+    except ValueError:
+        return str(moment)
+
+
 templates.env.filters["local"] = _local
+templates.env.filters["local_iso"] = _local_iso
 templates.env.globals["duration"] = _duration
 
 
@@ -304,6 +316,7 @@ def run_page(request: Request, svc: Svc, run_id: uuid.UUID) -> Response:
             run=run,
             task=task,
             attempts=sorted(attempts, key=lambda r: r.attempt),
+            may_decide=holds(p.scopes, Scope.RUNS_APPROVE),
         )
 
     return _guarded(svc, request, render)
@@ -333,6 +346,7 @@ def run_action(
     run_id: uuid.UUID,
     action: str,
     csrf: Annotated[str, Form(max_length=200)] = "",
+    back: Annotated[str, Form(max_length=20)] = "approvals",
 ) -> Response:
     who = _signed_in(svc, request)
     if who is None:
@@ -351,7 +365,8 @@ def run_action(
         return _page(request, "missing.html", token, status=404, message=exc.message)
     except OrdinautError as exc:
         notice = f"Not done: {exc.message}"
-    return RedirectResponse(f"/ui/approvals?notice={quote(notice)}", status_code=303)
+    page = f"/ui/runs/{run_id}" if back == "run" else "/ui/approvals"  # where the form was
+    return RedirectResponse(f"{page}?notice={quote(notice)}", status_code=303)
 
 
 @router.get("/activity")
@@ -372,3 +387,23 @@ def activity_page(
         return _page(request, name, token, nav="activity", runs=runs, titles=titles, tz=tz)
 
     return _guarded(svc, request, render)
+
+
+def _session_principal(request: Request, svc: Svc) -> Principal | None:
+    """The signed-in person's agent (a dependency: runs in the thread pool), or None."""
+    who = _signed_in(svc, request)
+    return who[0] if who else None
+
+
+@router.get("/events/stream")
+async def events_stream(
+    request: Request,
+    svc: Svc,
+    who: Annotated[Principal | None, Depends(_session_principal)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=50)] = None,
+) -> Response:
+    """The live feed: ``GET /events/stream`` for the session's token (what it may see),
+    every entry as an unnamed SSE message (``EventSource.onmessage``)."""
+    if who is None:
+        return Response("Sign in first.", status_code=401, media_type="text/plain")
+    return sse_response(request, svc, who, after=last_event_id, topic=None, named=False)

@@ -238,14 +238,19 @@ def count_active_tasks(
     return int(conn.execute(query).scalar_one())
 
 
+_EARLIEST = "LEAST(next_run_at, COALESCE(next_occurrence_at, next_run_at))"
 _AGENDA_TASKS = sa.text(
     f"""
     SELECT id, title, schedule_kind, schedule_expr, timezone, created_at, next_occurrence_at,
-           next_run_at, jitter_seconds, misfire_policy
+           next_run_at, jitter_seconds, misfire_policy, {_EARLIEST} AS earliest
     FROM task
     WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL
       AND next_run_at < :before AND (CAST(:owner AS uuid) IS NULL OR created_by = :owner)
       AND (CAST(:task AS uuid) IS NULL OR id = :task)
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR ({_EARLIEST}, id) > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY earliest, id
+    LIMIT :limit
     """
 )
 
@@ -255,9 +260,21 @@ def agenda_tasks(
     *,
     created_by: uuid.UUID | None,
     before: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None = None,
     task_id: uuid.UUID | None = None,
 ) -> Sequence[Row[Any]]:
-    """Active tasks (of ``created_by``, or everyone's; only ``task_id`` if given) that fire
-    before ``before``: the schedule columns the agenda needs, not the payload."""
-    params = {"owner": created_by, "before": before, "task": task_id}
+    """Up to ``limit`` active tasks (of ``created_by``, or everyone's; only ``task_id`` if
+    given) that fire before ``before``, in order of ``earliest`` (the first instant each can
+    fire: the smaller of next_run_at and next_occurrence_at) then id, strictly after the
+    ``(earliest, id)`` of ``after``: the schedule columns the agenda needs, not the payload."""
+    after_at, after_id = after if after is not None else (None, None)
+    params = {
+        "owner": created_by,
+        "before": before,
+        "task": task_id,
+        "after_at": after_at,
+        "after_id": after_id,
+        "limit": limit,
+    }
     return conn.execute(_AGENDA_TASKS, params).all()
