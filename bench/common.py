@@ -61,6 +61,18 @@ class Proc:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the whole process group (a worker's pool included)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group: a crash, as far as Ordinaut can tell."""
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+        self._log.close()
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
@@ -96,6 +108,7 @@ class Bench:
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.log_dir = Path(tempfile.mkdtemp(prefix="ordinaut-bench-"))
         self.procs: list[Proc] = []
+        self.extra_env: dict[str, str] = {}  # more settings for the processes, by variable
 
     # --- processes ----------------------------------------------------------------------
 
@@ -110,6 +123,7 @@ class Bench:
             ORDINAUT_DISPATCH_BATCH_SIZE=str(s.dispatch_batch_size),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def celery(self, name: str, *args: str, app: str = "ordinaut") -> Proc:
@@ -128,8 +142,16 @@ class Bench:
         args += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
         return self.celery(name, *args, app=app)
 
-    def start_beat(self) -> Proc:
-        return self.celery("beat", "beat", "--loglevel", "WARNING", "--pidfile=")
+    def start_beat(self, name: str = "beat") -> Proc:
+        return self.celery(name, "beat", "--loglevel", "WARNING", "--pidfile=")
+
+    def start_api(self, port: int, name: str = "api") -> Proc:
+        """The HTTP API (uvicorn, one process) on 127.0.0.1:``port``."""
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "ordinaut.api.app:app_from_env"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        proc = Proc(name, argv, self.env(), self.log_dir)
+        self.procs.append(proc)
+        return proc
 
     def wait_workers(self, count: int, timeout: float = 60.0) -> None:
         """Wait until ``count`` Ordinaut workers have reported ready."""
