@@ -57,12 +57,14 @@ class Proc:
         self.proc = subprocess.Popen(
             argv, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, process_group=0
         )
+        self._terminated = False
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def signal(self, sig: signal.Signals) -> None:
         """Send ``sig`` to the whole process group (a worker's pool included)."""
+        self._terminated = self._terminated or sig == signal.SIGTERM
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, sig)
 
@@ -75,8 +77,8 @@ class Proc:
 
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+            if not self._terminated:
+                self.signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
         with contextlib.suppress(ProcessLookupError):
@@ -163,9 +165,13 @@ class Bench:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
 
-    def stop_processes(self) -> None:
+    def stop_processes(self, timeout: float = 20.0) -> None:
+        """SIGTERM every process at once, then wait for each (SIGKILL after ``timeout``)."""
+        for proc in self.procs:
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for proc in reversed(self.procs):
-            proc.stop()
+            proc.stop(max(0.1, deadline - time.monotonic()))
         self.procs.clear()
 
     # --- data ---------------------------------------------------------------------------

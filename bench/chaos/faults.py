@@ -35,7 +35,7 @@ ONCE_ONLY = frozenset({"restart_postgres"})
 LENGTH = {  # seconds the fault lasts (down time, pause, second beat's life), bounds
     "kill_runs_worker": (0.0, 2.0),
     "kill_control": (0.5, 3.0),
-    "kill_beat": (1.0, 8.0),
+    "kill_beat": (4.0, 20.0),  # beyond the soak's 10 s misfire grace at times
     "second_beat": (10.0, 40.0),
     "restart_redis": (1.0, 4.0),
     "pause_redis": (2.0, 6.0),

@@ -275,6 +275,12 @@ def _settled(soak: Soak, tasks: list[audit.Created], end: datetime) -> bool:
 
 def run(options: Options, say: Any = print) -> Outcome:
     """Run one soak and audit it; the stack is gone when this returns."""
+    clock0 = time.monotonic()
+    print_ = say
+
+    def say(line: str) -> None:
+        print_(f"[{time.monotonic() - clock0:6.1f}s] {line}")
+
     soak = Soak(options)
     records: list[audit.FaultRecord] = []
     load_start = load_average()
@@ -358,6 +364,7 @@ def run(options: Options, say: Any = print) -> Outcome:
         audit.outbox(report, engine, reader.seen, reader.duplicates)
         audit.recovery(report, records)
         report.info.pop("_runs")
+        say("audited")
         return Outcome(report, options, records, (t0, end), (load_start, load_end), bench.log_dir)
     finally:
         soak.close()
