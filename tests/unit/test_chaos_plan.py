@@ -38,7 +38,7 @@ def test_the_fault_schedule_is_seeded_bounded_and_has_every_kind() -> None:
     assert plan != faults.schedule(8, 5.0, 590.0)
     assert {f.kind for f in plan} == set(faults.PER_TEN_MINUTES)
     assert sum(f.kind == "restart_postgres" for f in plan) == 1
-    assert all(5.0 <= f.at and f.at + f.length <= 590.0 + 40 for f in plan)
+    assert all(f.at >= 5.0 and f.at + f.length <= 590.0 + 40 for f in plan)
     starts = [f.at for f in plan]
     assert starts == sorted(starts)
     short = faults.schedule(7, 4.5, 35.0)
