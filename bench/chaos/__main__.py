@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores",
         flush=True,
     )
-    outcome = run(options, say=lambda line: print(line, flush=True))
+    outcome = run(options, print_=lambda line: print(line, flush=True))
     print(render(outcome))
     return 0 if outcome.report.clean else 1
 

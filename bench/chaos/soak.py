@@ -18,6 +18,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -273,10 +274,9 @@ def _settled(soak: Soak, tasks: list[audit.Created], end: datetime) -> bool:
     return report.buckets["unfinished"] == 0 and report.buckets["lost"] == 0 and not unpublished
 
 
-def run(options: Options, say: Any = print) -> Outcome:
+def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
     """Run one soak and audit it; the stack is gone when this returns."""
     clock0 = time.monotonic()
-    print_ = say
 
     def say(line: str) -> None:
         print_(f"[{time.monotonic() - clock0:6.1f}s] {line}")
