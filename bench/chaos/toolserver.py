@@ -58,7 +58,7 @@ class ToolServer:
         self.max_active: dict[str, int] = {}
         self._lock = threading.Lock()
         self._random = random.Random(seed)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Quiet(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -116,6 +116,13 @@ class ToolServer:
             log("new")
         hang = self.faults.hang if draw < self.faults.error + self.faults.timeout else 0.0
         return 200, answer, hang
+
+
+class _Quiet(ThreadingHTTPServer):
+    """A killed worker resets its kept-alive connection: expected here, not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def _handler(server: ToolServer) -> type[BaseHTTPRequestHandler]:
