@@ -10,7 +10,8 @@ attempt and every ``skipped`` record) and ``due_work``. Each occurrence ends in 
   occurrences after it (the cap on records per tick);
 - **failed** — every attempt failed and no retry is pending (retries exhausted): recorded,
   not lost;
-- **unfinished** — still waiting (due_work, or an open run) when the drain gave up;
+- **unfinished** — still waiting when the drain gave up: beat has not fired it yet (the
+  task's ``next_occurrence_at`` is not past it), due_work, or an open run;
 - **lost** — no run, no skipped record, no due work: nothing anywhere says it was due.
 
 Must-be-0 figures: lost, unfinished, an occurrence succeeded twice, a run for an instant the
@@ -109,11 +110,24 @@ def _due_work(engine: Engine, end: datetime) -> set[tuple[str, datetime]]:
         return {(r[0], r[1]) for r in rows}
 
 
+def _owed(engine: Engine) -> dict[str, datetime]:
+    """Per active task, the occurrence beat has not fired yet (it still owes it and later)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id::text, next_occurrence_at FROM task "
+                "WHERE status = 'active' AND next_occurrence_at IS NOT NULL"
+            )
+        )
+        return {r[0]: r[1] for r in rows}
+
+
 def classify(engine: Engine, tasks: Iterable[Created], end: datetime, grace: timedelta) -> Report:
     """Bucket every expected occurrence of ``tasks`` due by ``end``; the run-level checks."""
     report = Report()
     runs = _runs(engine, end)
     waiting = _due_work(engine, end)
+    owed = _owed(engine)
     by_occ: dict[tuple[str, datetime], list[Any]] = defaultdict(list)
     for run in runs:
         by_occ[(run.task_id, run.scheduled_for)].append(run)
@@ -137,7 +151,11 @@ def classify(engine: Engine, tasks: Iterable[Created], end: datetime, grace: tim
                 report.skip_reasons[reason.split(":")[0]] += 1
                 more = _MORE.search(reason)
                 covered = int(more.group(1)) if more else 0
-            elif (made.id, occ) in waiting or any(s in OPEN for s in statuses):
+            elif (
+                (made.id, occ) in waiting
+                or any(s in OPEN for s in statuses)
+                or (made.id in owed and owed[made.id] <= occ)
+            ):
                 bucket = "unfinished"
                 report.example("unfinished", f"task {made.id} occurrence {occ} {statuses}")
             elif found:

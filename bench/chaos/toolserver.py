@@ -43,7 +43,7 @@ class Faults:
 
     error: float = 0.05
     timeout: float = 0.01
-    pause: tuple[float, float] = (0.02, 0.12)  # seconds an ok call takes
+    pause: tuple[float, float] = (0.005, 0.04)  # seconds an ok call takes
     hang: float = 3.0  # seconds a "timeout" answer waits (the tool's timeout is shorter)
 
 
