@@ -129,8 +129,10 @@ def classify(engine: Engine, tasks: Iterable[Created], end: datetime, grace: tim
     waiting = _due_work(engine, end)
     owed = _owed(engine)
     by_occ: dict[tuple[str, datetime], list[Any]] = defaultdict(list)
+    occs_of: dict[str, set[datetime]] = defaultdict(set)
     for run in runs:
         by_occ[(run.task_id, run.scheduled_for)].append(run)
+        occs_of[run.task_id].add(run.scheduled_for)
     unexpected = twice = policy = 0
     for made in tasks:
         occs = workload.expected(made.spec.kind, made.spec.expr, made.created_at, end)
@@ -169,10 +171,9 @@ def classify(engine: Engine, tasks: Iterable[Created], end: datetime, grace: tim
                 report.example("lost", f"task {made.id} ({made.spec.kind}) occurrence {occ}")
             report.buckets[bucket] += 1
             policy += _policy_faults(made, occ, found, grace, report)
-        for (task_id, occ), found in by_occ.items():
-            if task_id == made.id and occ not in wanted:
-                unexpected += len(found)
-                report.example("unexpected", f"task {made.id} ran for {occ}")
+        for occ in occs_of[made.id] - wanted:
+            unexpected += len(by_occ[(made.id, occ)])
+            report.example("unexpected", f"task {made.id} ran for {occ}")
     report.must_be_zero.update(
         {
             "lost occurrences": report.buckets["lost"],
