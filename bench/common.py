@@ -40,6 +40,7 @@ from ordinaut.store.engine import make_engine
 NOOP_COUNTER = "bench:noop:count"
 NOOP_FIRST = "bench:noop:first"
 NOOP_LAST = "bench:noop:last"
+STAMPS = "bench:stamps"  # start times of plain Celery beat's every-N-seconds entry
 
 
 def _admin_conninfo(db_url: str) -> str:
@@ -362,7 +363,12 @@ def _plain_app() -> Any:
     app = Celery("bench", set_as_current=False)
     config = celery_config(settings)
     config.pop("beat_schedule")
-    config["task_routes"] = {"bench.noop": {"queue": f"{settings.namespace}.runs"}}
+    config.pop("beat_scheduler", None)  # Celery's own scheduler, not Ordinaut's
+    queue = f"{settings.namespace}.runs"
+    config["task_routes"] = {"bench.noop": {"queue": queue}, "bench.stamp": {"queue": queue}}
+    if os.environ.get("BENCH_STAMP_EVERY"):  # plain Celery beat: one entry every N seconds
+        every = float(os.environ["BENCH_STAMP_EVERY"])
+        config["beat_schedule"] = {"stamp": {"task": "bench.stamp", "schedule": every}}
     app.conf.update(config)
     client = redis.Redis.from_url(settings.redis_url)
     counter = f"{settings.namespace}:{NOOP_COUNTER}"
@@ -375,6 +381,12 @@ def _plain_app() -> Any:
             client.set(first, repr(time.time()))
         if n == total:
             client.set(last, repr(time.time()))
+
+    stamps = f"{settings.namespace}:{STAMPS}"
+
+    @app.task(name="bench.stamp", ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def stamp() -> None:
+        client.rpush(stamps, repr(time.time()))
 
     return app
 
