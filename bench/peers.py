@@ -24,9 +24,11 @@ import redis
 from bench.common import _admin_conninfo, load_average
 
 
-def _drain(conninfo: str, out: Any) -> None:
+def _drain(conninfo: str, go: Any, out: Any) -> None:
     done = 0
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        go.wait()  # connected and imported: the clock starts for everyone at once
+        first = time.time()
         while True:
             row = conn.execute(
                 "DELETE FROM job WHERE id = (SELECT id FROM job ORDER BY id "
@@ -35,7 +37,7 @@ def _drain(conninfo: str, out: Any) -> None:
             if row is None:
                 break
             done += 1
-    out.put((done, time.time()))
+    out.put((done, first, time.time()))
 
 
 def skip_locked(database_url: str, jobs: int, workers: int = 2) -> dict[str, Any]:
@@ -49,19 +51,20 @@ def skip_locked(database_url: str, jobs: int, workers: int = 2) -> dict[str, Any
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("CREATE TABLE job (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY)")
             conn.execute("INSERT INTO job SELECT FROM generate_series(1, %s)", (jobs,))
-        out: Any = multiprocessing.get_context("spawn").Queue()
-        procs = [
-            multiprocessing.get_context("spawn").Process(target=_drain, args=(conninfo, out))
-            for _ in range(workers)
-        ]
-        start = time.time()
+        spawn = multiprocessing.get_context("spawn")
+        out: Any = spawn.Queue()
+        go: Any = spawn.Event()
+        procs = [spawn.Process(target=_drain, args=(conninfo, go, out)) for _ in range(workers)]
         for p in procs:
             p.start()
+        time.sleep(3)  # let them start and connect
+        go.set()
         results = [out.get(timeout=600) for _ in procs]
         for p in procs:
             p.join(10)
-        end = max(t for _, t in results)
-        done = sum(n for n, _ in results)
+        start = min(t for _, t, _ in results)
+        end = max(t for _, _, t in results)
+        done = sum(n for n, _, _ in results)
         return {"jobs": done, "seconds": end - start, "jobs_per_s": done / (end - start)}
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     out += machine(db, rd)
     fig: dict[str, float] = {}
+    where: list[str] = []  # where the time goes
     rows: list[tuple[str, str, str]] = []  # (figure, value, command)
     n, rate, secs = args.runs, args.rate, args.seconds
     if "ordinaut" in parts:
@@ -214,6 +215,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"python -m bench.throughput --only b --rate {rate:g} --seconds {secs:g}",
             )
         )
+        for hop in ("beat_to_due_work", "due_work_to_publish", "publish_to_start"):
+            p50 = statistics.median(r[hop]["p50"] for r in b)
+            p99 = statistics.median(r[hop]["p99"] for r in b)
+            rows.append(
+                (
+                    f"… of which {hop.replace('_', ' ')}, p50 / p99",
+                    f"{p50:.1f} / {p99:.1f} ms",
+                    "same",
+                )
+            )
+        where.append(f"- Ordinaut steady, CPU ms per run by process: {b[-1]['cpu_split']}")
     if "celery" in parts:
         c = repeat(args.repeat, lambda: throughput.ceiling(db, rd, n), "plain Celery")
         fig["celery_burn"] = median_of(c, "tasks_per_s")
@@ -281,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, top, bottom, target in ratios:
         if top in fig and bottom in fig:
             out.append(f"| {label} | {ratio(fig[top], fig[bottom])} | {target} |")
+    if where:
+        out += ["", "Where the time goes:", "", *where]
     for part, argv in (
         ("scale", ["-m", "bench.scale", "--tasks", "20000", "--burst", "5000"]),
         ("api", ["bench/api_latency.py", "--requests", "500"]),
