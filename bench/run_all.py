@@ -3,7 +3,10 @@
 ``python -m bench.run_all [--out BENCHMARKS.md] [--repeat 3] [--runs 5000] [--rate 50]
 [--seconds 30] [--chaos-minutes 1] [--skip PART]`` on the servers in ``DATABASE_URL`` /
 ``REDIS_URL`` (each part makes its own database and Redis namespace; the chaos soak starts
-its own servers). Parts, each repeated ``--repeat`` times, the median reported:
+its own servers); the median of ``--repeat`` rounds is reported.
+
+Repeats are rounds: each round measures every system once, so the shared machine's load
+changes hit all of them alike. Parts:
 
 - ``ordinaut``: burn-down of ``--runs`` one-step runs; steady lag at ``--rate`` runs/s
   (:mod:`bench.throughput` (a) and (b));
@@ -55,15 +58,13 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(float(r[key]) for r in runs)
 
 
-def repeat(times: int, part: Callable[[], dict[str, Any]], label: str) -> list[dict[str, Any]]:
-    out = []
-    for i in range(times):
-        started = time.monotonic()
-        result = part()
-        result["load"] = load_average()
-        out.append(result)
-        print(f"  {label} {i + 1}/{times}: {result} ({time.monotonic() - started:.0f} s)")
-    return out
+def once(part: Callable[[], dict[str, Any]], label: str) -> dict[str, Any]:
+    """One measurement, with the load average after it; printed as it comes."""
+    started = time.monotonic()
+    result = part()
+    result["load"] = load_average()
+    print(f"  {label}: {result} ({time.monotonic() - started:.0f} s)", flush=True)
+    return result
 
 
 def celery_beat_lag(database_url: str, redis_url: str, seconds: float) -> dict[str, Any]:
@@ -195,8 +196,24 @@ def main(argv: list[str] | None = None) -> int:
     where: list[str] = []  # where the time goes
     rows: list[tuple[str, str, str]] = []  # (figure, value, command)
     n, rate, secs = args.runs, args.rate, args.seconds
+    measures: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+        "ordinaut burn-down": ("ordinaut", lambda: throughput.burn_down(db, rd, n)),
+        "ordinaut steady": ("ordinaut", lambda: throughput.steady(db, rd, rate, secs)),
+        "plain Celery": ("celery", lambda: throughput.ceiling(db, rd, n)),
+        "Celery beat": ("celery", lambda: celery_beat_lag(db, rd, secs)),
+        "procrastinate": ("procrastinate", lambda: procrastinate(db, n, rate, secs)),
+        "SKIP LOCKED": ("peers", lambda: peers.skip_locked(db, n)),
+        "XADD": ("peers", lambda: peers.xadd(rd, 50_000)),
+    }
+    # repeats outermost: each round measures every system once, so a change in the shared
+    # machine's load hits all of them alike and the ratios stay fair
+    results: dict[str, list[dict[str, Any]]] = {k: [] for k, (p, _) in measures.items()}
+    for i in range(args.repeat):
+        for label, (part, measure) in measures.items():
+            if part in parts:
+                results[label].append(once(measure, f"{label} {i + 1}/{args.repeat}"))
     if "ordinaut" in parts:
-        a = repeat(args.repeat, lambda: throughput.burn_down(db, rd, n), "ordinaut burn-down")
+        a = results["ordinaut burn-down"]
         fig["ordinaut_burn"] = median_of(a, "runs_per_s")
         rows.append(
             (
@@ -205,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"python -m bench.throughput --only a --runs {n}",
             )
         )
-        b = repeat(args.repeat, lambda: throughput.steady(db, rd, rate, secs), "ordinaut steady")
+        b = results["ordinaut steady"]
         fig["ordinaut_p50"] = statistics.median(r["total"]["p50"] for r in b)
         fig["ordinaut_p99"] = statistics.median(r["total"]["p99"] for r in b)
         rows.append(
@@ -227,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         where.append(f"- Ordinaut steady, CPU ms per run by process: {b[-1]['cpu_split']}")
     if "celery" in parts:
-        c = repeat(args.repeat, lambda: throughput.ceiling(db, rd, n), "plain Celery")
+        c = results["plain Celery"]
         fig["celery_burn"] = median_of(c, "tasks_per_s")
         rows.append(
             (
@@ -236,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"python -m bench.throughput --only c --runs {n}",
             )
         )
-        bl = repeat(args.repeat, lambda: celery_beat_lag(db, rd, secs), "Celery beat")
+        bl = results["Celery beat"]
         fig["beat_p50"], fig["beat_p99"] = median_of(bl, "p50_ms"), median_of(bl, "p99_ms")
         rows.append(
             (
@@ -246,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if "procrastinate" in parts:
-        pr = repeat(args.repeat, lambda: procrastinate(db, n, rate, secs), "procrastinate")
+        pr = results["procrastinate"]
         fig["pro_burn"] = median_of(pr, "burn_down_per_s")
         fig["pro_p50"], fig["pro_p99"] = median_of(pr, "lag_p50_ms"), median_of(pr, "lag_p99_ms")
         rows.append(
@@ -265,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     if "peers" in parts:
-        sl = repeat(args.repeat, lambda: peers.skip_locked(db, n), "SKIP LOCKED")
-        xa = repeat(args.repeat, lambda: peers.xadd(rd, 50_000), "XADD")
+        sl = results["SKIP LOCKED"]
+        xa = results["XADD"]
         fig["skip_locked"], fig["xadd"] = (
             median_of(sl, "jobs_per_s"),
             median_of(xa, "entries_per_s"),
