@@ -19,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seeds the workload and the faults")
     parser.add_argument("--tasks", type=int, default=None, help="default 200 per minute, ≤ 2000")
     parser.add_argument("--drain", type=float, default=120.0, help="seconds to wait at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep logs and server folders")
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep logs, servers (kept anyway if not clean)",
+    )
     args = parser.parse_args(argv)
     tasks = args.tasks if args.tasks is not None else min(2000, max(100, int(200 * args.minutes)))
     options = Options(args.minutes, args.seed, tasks, args.drain, args.keep_logs)

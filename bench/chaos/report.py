@@ -40,5 +40,6 @@ def render(outcome: Outcome) -> str:
         lines += ["", "Examples:"]
         for name, found in r.examples.items():
             lines += [f"- {name}: {text}" for text in found]
-    lines += ["", f"Result: {'CLEAN' if r.clean else 'NOT CLEAN'} (logs: {outcome.log_dir})"]
+    kept = "" if r.clean and not o.keep_logs else f" (logs kept: {outcome.log_dir})"
+    lines += ["", f"Result: {'CLEAN' if r.clean else 'NOT CLEAN'}{kept}"]
     return "\n".join(lines)

@@ -131,6 +131,7 @@ class Soak:
         self.beat2: Proc | None = None
         self.control: Proc | None = None
         self.rng = random.Random(options.seed)
+        self.keep = True  # logs and server folders stay unless the soak ended clean
 
     # --- the stack ------------------------------------------------------------------
 
@@ -180,8 +181,10 @@ class Soak:
                 if server.pid is not None:
                     os.kill(server.pid, signal.SIGCONT)
                 server.stop(timeout=10)
-        if not self.options.keep_logs:
+        if not self.keep:
             shutil.rmtree(self.root, ignore_errors=True)
+            if self.bench is not None:
+                shutil.rmtree(self.bench.log_dir, ignore_errors=True)
 
     # --- faults: begin returns the action that ends the fault ------------------------
 
@@ -364,6 +367,7 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
         audit.outbox(report, engine, reader.seen, reader.duplicates)
         audit.recovery(report, records)
         report.info.pop("_runs")
+        soak.keep = options.keep_logs or not report.clean
         say("audited")
         return Outcome(report, options, records, (t0, end), (load_start, load_end), bench.log_dir)
     finally:
