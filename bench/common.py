@@ -40,6 +40,7 @@ from ordinaut.store.engine import make_engine
 NOOP_COUNTER = "bench:noop:count"
 NOOP_FIRST = "bench:noop:first"
 NOOP_LAST = "bench:noop:last"
+STAMPS = "bench:stamps"  # start times of plain Celery beat's every-N-seconds entry
 
 
 def _admin_conninfo(db_url: str) -> str:
@@ -57,14 +58,28 @@ class Proc:
         self.proc = subprocess.Popen(
             argv, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, process_group=0
         )
+        self._terminated = False
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the whole process group (a worker's pool included)."""
+        self._terminated = self._terminated or sig == signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group: a crash, as far as Ordinaut can tell."""
+        self.signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+        self._log.close()
+
     def stop(self, timeout: float = 20.0) -> None:
         if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+            if not self._terminated:
+                self.signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout)
         with contextlib.suppress(ProcessLookupError):
@@ -96,6 +111,7 @@ class Bench:
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.log_dir = Path(tempfile.mkdtemp(prefix="ordinaut-bench-"))
         self.procs: list[Proc] = []
+        self.extra_env: dict[str, str] = {}  # more settings for the processes, by variable
 
     # --- processes ----------------------------------------------------------------------
 
@@ -111,6 +127,7 @@ class Bench:
             ORDINAUT_DISPATCH_QUEUE_WINDOW=str(s.dispatch_queue_window),
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def celery(self, name: str, *args: str, app: str = "ordinaut") -> Proc:
@@ -129,8 +146,16 @@ class Bench:
         args += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
         return self.celery(name, *args, app=app)
 
-    def start_beat(self) -> Proc:
-        return self.celery("beat", "beat", "--loglevel", "WARNING", "--pidfile=")
+    def start_beat(self, name: str = "beat") -> Proc:
+        return self.celery(name, "beat", "--loglevel", "WARNING", "--pidfile=")
+
+    def start_api(self, port: int, name: str = "api") -> Proc:
+        """The HTTP API (uvicorn, one process) on 127.0.0.1:``port``."""
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "ordinaut.api.app:app_from_env"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        proc = Proc(name, argv, self.env(), self.log_dir)
+        self.procs.append(proc)
+        return proc
 
     def wait_workers(self, count: int, timeout: float = 60.0) -> None:
         """Wait until ``count`` Ordinaut workers have reported ready."""
@@ -142,9 +167,13 @@ class Bench:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited; see {proc.log_path}")
 
-    def stop_processes(self) -> None:
+    def stop_processes(self, timeout: float = 20.0) -> None:
+        """SIGTERM every process at once, then wait for each (SIGKILL after ``timeout``)."""
+        for proc in self.procs:
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for proc in reversed(self.procs):
-            proc.stop()
+            proc.stop(max(0.1, deadline - time.monotonic()))
         self.procs.clear()
 
     # --- data ---------------------------------------------------------------------------
@@ -335,7 +364,12 @@ def _plain_app() -> Any:
     app = Celery("bench", set_as_current=False)
     config = celery_config(settings)
     config.pop("beat_schedule")
-    config["task_routes"] = {"bench.noop": {"queue": f"{settings.namespace}.runs"}}
+    config.pop("beat_scheduler", None)  # Celery's own scheduler, not Ordinaut's
+    queue = f"{settings.namespace}.runs"
+    config["task_routes"] = {"bench.noop": {"queue": queue}, "bench.stamp": {"queue": queue}}
+    if os.environ.get("BENCH_STAMP_EVERY"):  # plain Celery beat: one entry every N seconds
+        every = float(os.environ["BENCH_STAMP_EVERY"])
+        config["beat_schedule"] = {"stamp": {"task": "bench.stamp", "schedule": every}}
     app.conf.update(config)
     client = redis.Redis.from_url(settings.redis_url)
     counter = f"{settings.namespace}:{NOOP_COUNTER}"
@@ -348,6 +382,12 @@ def _plain_app() -> Any:
             client.set(first, repr(time.time()))
         if n == total:
             client.set(last, repr(time.time()))
+
+    stamps = f"{settings.namespace}:{STAMPS}"
+
+    @app.task(name="bench.stamp", ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]
+    def stamp() -> None:
+        client.rpush(stamps, repr(time.time()))
 
     return app
 

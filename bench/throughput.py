@@ -210,6 +210,7 @@ def ceiling(database_url: str, redis_url: str, tasks: int) -> dict[str, Any]:
         os.environ.update(bench.env())
         from bench import common
 
+        common._app = None  # built from the environment: this bench's namespace, not the last one's
         app = common.app
         bench.start_worker("plain", "runs", app="bench.common")
         app.send_task("bench.noop", args=[1], queue=f"{ns}.runs")
