@@ -271,6 +271,20 @@ DONE = {
 }
 
 
+def _form_sender(svc: Service, request: Request, csrf: str) -> tuple[Principal, str] | Response:
+    """Who posted a form (principal and token), or the answer when nobody may: the sign-in
+    page for no session, 403 for a missing or stale CSRF token."""
+    who = _signed_in(svc, request)
+    if who is None:
+        return _to_login()
+    _, token = who
+    if not session.csrf_ok(token, csrf):
+        return _page(
+            request, "missing.html", token, status=403, message="The form expired; reload."
+        )
+    return who
+
+
 @router.post("/tasks/{task_id}/{action}")
 def task_action(
     request: Request,
@@ -280,15 +294,11 @@ def task_action(
     csrf: Annotated[str, Form(max_length=200)] = "",
     seconds: Annotated[str, Form(max_length=10)] = "3600",
 ) -> Response:
-    who = _signed_in(svc, request)
-    if who is None:
-        return _to_login()
-    principal, token = who
+    checked = _form_sender(svc, request, csrf)
+    if isinstance(checked, Response):
+        return checked
+    principal, token = checked
     back = f"/ui/tasks/{task_id}"
-    if not session.csrf_ok(token, csrf):
-        return _page(
-            request, "missing.html", token, status=403, message="The form expired; reload."
-        )
     if action not in ACTIONS or (action == "snooze" and seconds not in SNOOZES):
         return _page(request, "missing.html", token, status=404, message="No such action.")
     try:
@@ -348,19 +358,19 @@ def run_action(
     csrf: Annotated[str, Form(max_length=200)] = "",
     back: Annotated[str, Form(max_length=20)] = "approvals",
 ) -> Response:
-    who = _signed_in(svc, request)
-    if who is None:
-        return _to_login()
-    principal, token = who
-    if not session.csrf_ok(token, csrf):
-        return _page(
-            request, "missing.html", token, status=403, message="The form expired; reload."
-        )
+    checked = _form_sender(svc, request, csrf)
+    if isinstance(checked, Response):
+        return checked
+    principal, token = checked
     if action not in RUN_ACTIONS:
         return _page(request, "missing.html", token, status=404, message="No such action.")
     try:
         RUN_ACTIONS[action](svc, principal, run_id)
-        notice = "Approved: it runs now." if action == "approve" else "Rejected."
+        notice = (
+            "Approved: it resumes at the next dispatch pass."
+            if action == "approve"
+            else "Rejected."
+        )
     except NotFound as exc:
         return _page(request, "missing.html", token, status=404, message=exc.message)
     except OrdinautError as exc:
