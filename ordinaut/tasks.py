@@ -169,9 +169,8 @@ def execute_run(self: Any, run_id: str, *more: str) -> str:
         )
         wake_dispatch = wake_dispatch or outcome.wake_dispatch
         statuses.append(outcome.status)
-    if wake_dispatch or wake.held(rt):
-        wake.request_dispatch(self.app, rt)
-    wake.request_relay_soon(self.app, rt)  # the runs' events (started, ended) to the stream
+    # the runs' events (started, ended) to the stream, and dispatch if work waits for it
+    wake.after_runs(self.app, rt, wake_dispatch=wake_dispatch)
     return ",".join(statuses)
 
 

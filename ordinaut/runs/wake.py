@@ -5,7 +5,7 @@ and ``ordinaut.trigger``.
 pending; the task clears the flag before it starts its work (:func:`clear`), so work that
 arrives later is always picked up by this pass or by the one it triggers. A burst of
 ``run_now`` calls, beat batches and finished runs therefore costs one message, not one each.
-Runs workers ask for the relay after the events their runs wrote (:func:`request_relay_soon`),
+Runs workers ask for the relay after the events their runs wrote (:func:`after_runs`),
 half a second later, so that one pass carries the events of many runs.
 The periodic maintenance pass (a beat entry) is the backstop for a lost wake-up.
 
@@ -70,13 +70,30 @@ def request(
     return True
 
 
-def request_relay_soon(sender: Any, rt: Runtime) -> None:
-    """Best effort: have the events just written relayed within :data:`RELAY_DELAY`; the
-    periodic maintenance relays them anyway if this is lost."""
+def after_runs(sender: Any, rt: Runtime, *, wake_dispatch: bool) -> None:
+    """What a runs worker asks for once a message's runs are done, in one Redis round trip:
+    the relay :data:`RELAY_DELAY` later (their events), and a dispatch pass when
+    ``wake_dispatch`` (a run left work for dispatch) or when dispatch left work for want of
+    room in the queue window (:func:`hold`).
+
+    Best effort, like both requests: the periodic maintenance covers a lost one.
+    """
+    relay_flag = flag(rt, RELAY_TASK)
     try:
-        request(sender, rt, RELAY_TASK, countdown=RELAY_DELAY)
+        pipe = rt.redis.pipeline(transaction=False)
+        pipe.set(relay_flag, "1", nx=True, ex=FLAG_SECONDS)
+        pipe.exists(rt.key("dispatch", "held"))
+        send_relay, is_held = pipe.execute()
+    except Exception:  # Redis trouble: try both sends, which will say so or succeed anyway
+        log.debug("wake-up flags unavailable", exc_info=True)
+        send_relay, is_held = True, False
+    try:
+        if send_relay:
+            sender.send_task(RELAY_TASK, queue=rt.settings.control_queue, countdown=RELAY_DELAY)
+        if wake_dispatch or is_held:
+            request_dispatch(sender, rt)
     except Exception:
-        log.debug("could not request the relay", exc_info=True)
+        log.debug("could not request the relay or dispatch", exc_info=True)
 
 
 def request_dispatch(sender: Any, rt: Runtime, *, producer: Any = None) -> bool:
@@ -131,11 +148,3 @@ def hold(rt: Runtime, held_back: bool) -> None:
             rt.redis.delete(rt.key("dispatch", "held"))
     except Exception:
         log.debug("could not record held-back dispatch", exc_info=True)
-
-
-def held(rt: Runtime) -> bool:
-    """True when the last dispatch pass left due work for want of room in the window."""
-    try:
-        return bool(rt.redis.exists(rt.key("dispatch", "held")))
-    except Exception:
-        return False
