@@ -71,6 +71,8 @@ class Report:
 
     buckets: Counter[str] = field(default_factory=Counter)
     skip_reasons: Counter[str] = field(default_factory=Counter)
+    event_buckets: Counter[str] = field(default_factory=Counter)  # see bench.chaos.event_audit
+    event_skip_reasons: Counter[str] = field(default_factory=Counter)
     must_be_zero: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)

@@ -13,7 +13,7 @@ def render(outcome: Outcome) -> str:
     t0, end = outcome.window
     lines = [
         f"Command: `python -m bench.chaos --minutes {o.minutes:g} --seed {o.seed} "
-        f"--tasks {o.tasks}`",
+        f"--tasks {o.tasks} --event-tasks {o.event_tasks} --event-rate {o.event_rate:g}`",
         f"Window {t0:%Y-%m-%d %H:%M:%S} → {end:%H:%M:%S} UTC; {outcome.load[0]} at start, "
         f"{outcome.load[1]} at the window's end.",
         "",
@@ -24,6 +24,16 @@ def render(outcome: Outcome) -> str:
     for bucket in ("succeeded", "skipped", "failed", "unfinished", "lost"):
         lines.append(f"| {bucket} | {r.buckets[bucket]} |")
     for reason, n in sorted(r.skip_reasons.items()):
+        lines.append(f"| skipped: {reason} | {n} |")
+    lines += [
+        "",
+        "| event fires (accepted event, task it matches) | count |",
+        "|---|---|",
+        f"| expected | {sum(r.event_buckets.values())} |",
+    ]
+    for bucket in ("succeeded", "skipped", "failed", "unfinished", "lost"):
+        lines.append(f"| {bucket} | {r.event_buckets[bucket]} |")
+    for reason, n in sorted(r.event_skip_reasons.items()):
         lines.append(f"| skipped: {reason} | {n} |")
     lines += ["", "| must be 0 | count |", "|---|---|"]
     for name, n in r.must_be_zero.items():

@@ -4,7 +4,9 @@ Everything runs on loopback on servers the soak starts itself (an embedded Postg
 embedded Redis on spare ports, in a temporary folder); the machine's own servers are never
 touched. The Ordinaut processes are the ones a deployment runs: the API (uvicorn), beat, the
 control worker (``-c 1``) and three runs workers (``-c 2``), started by
-:class:`bench.common.Bench`.
+:class:`bench.common.Bench`. Beside the faults, two threads run through the window: a
+:class:`StreamReader` reading the event stream as a consumer would, and the
+:class:`~bench.chaos.events.Publisher` feeding the event tasks through ``POST /events``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import httpx
 import redis
 import sqlalchemy as sa
 
-from bench.chaos import audit, faults, workload
+from bench.chaos import audit, event_audit, events, faults, workload
 from bench.chaos.toolserver import ToolServer
 from bench.common import Bench, Proc, load_average
 from ordinaut.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -43,13 +45,16 @@ RUNS_WORKERS = 3
 
 @dataclass(frozen=True)
 class Options:
-    """What to run: the window's length, the seed, the number of tasks, the drain limit."""
+    """What to run: the window's length, the seed, the number of tasks, the drain limit, the
+    number of event tasks and the events published per second."""
 
     minutes: float = 10.0
     seed: int = 1
     tasks: int = 2000
     drain_seconds: float = 120.0
     keep_logs: bool = False
+    event_tasks: int = 24
+    event_rate: float = 2.0
 
 
 @dataclass
@@ -267,14 +272,45 @@ def _make_tasks(
         return list(pool.map(one, enumerate(specs)))
 
 
-def _settled(soak: Soak, tasks: list[audit.Created], end: datetime) -> bool:
+def _make_event_tasks(
+    client: httpx.Client, specs: list[events.EventTaskSpec]
+) -> list[event_audit.CreatedEventTask]:
+    made = [_create(client, spec.body(i)) for i, spec in enumerate(specs)]
+    return [
+        event_audit.CreatedEventTask(m["id"], spec, datetime.fromisoformat(m["created_at"]))
+        for m, spec in zip(made, specs, strict=True)
+    ]
+
+
+def _publisher(soak: Soak, rate: float) -> events.Publisher:
+    client = httpx.Client(
+        base_url=f"http://127.0.0.1:{soak.api_port}",
+        headers={"Authorization": f"Bearer {soak.token}"},
+        timeout=5,
+    )
+    return events.Publisher(client, rate, soak.options.seed)
+
+
+def _settled(
+    soak: Soak,
+    tasks: list[audit.Created],
+    event_tasks: list[event_audit.CreatedEventTask],
+    published: list[events.Published],
+    end: datetime,
+) -> bool:
     assert soak.bench is not None
-    report = audit.classify(soak.bench.engine, tasks, end, timedelta(seconds=GRACE_SECONDS))
-    with soak.bench.engine.connect() as conn:
+    engine = soak.bench.engine
+    report = audit.classify(engine, tasks, end, timedelta(seconds=GRACE_SECONDS))
+    with engine.connect() as conn:
         unpublished = conn.execute(
             sa.text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         ).scalar_one()
-    return report.buckets["unfinished"] == 0 and report.buckets["lost"] == 0 and not unpublished
+    return (
+        report.buckets["unfinished"] == 0
+        and report.buckets["lost"] == 0
+        and not unpublished
+        and event_audit.settled(engine, event_tasks, published)
+    )
 
 
 def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
@@ -286,6 +322,7 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
 
     soak = Soak(options)
     records: list[audit.FaultRecord] = []
+    publisher: events.Publisher | None = None
     load_start = load_average()
     try:
         bench = soak.start()
@@ -307,6 +344,7 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
                 workload.Mix(mix.cron, mix.secondly, 0), rng, datetime.now(UTC), datetime.now(UTC)
             )
             tasks = _make_tasks(client, recurring, 0)
+            event_tasks = _make_event_tasks(client, events.plan(options.event_tasks, rng))
             t0 = datetime.now(UTC)
             end = t0 + timedelta(seconds=length)
             once = workload.plan(
@@ -316,7 +354,11 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
                 end - timedelta(seconds=3),
             )
             tasks += _make_tasks(client, once, len(recurring))
-        say(f"{len(tasks)} tasks ({mix}); window {t0:%H:%M:%S} → {end:%H:%M:%S} UTC")
+        publisher = _publisher(soak, options.event_rate).start()
+        say(
+            f"{len(tasks)} tasks ({mix}), {len(event_tasks)} event tasks fed "
+            f"{options.event_rate:g} events/s; window {t0:%H:%M:%S} → {end:%H:%M:%S} UTC"
+        )
         disagree = sum(
             1
             for m in tasks
@@ -346,10 +388,17 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
         remaining = (end - datetime.now(UTC)).total_seconds()
         if remaining > 0:
             time.sleep(remaining)
+        publisher.stop()
+        published = list(publisher.accepted)
         load_end = load_average()
-        say(f"window over [{load_end}]; draining (at most {options.drain_seconds:.0f} s)")
+        say(
+            f"window over [{load_end}]; {len(published)} events accepted; "
+            f"draining (at most {options.drain_seconds:.0f} s)"
+        )
         deadline = time.monotonic() + options.drain_seconds
-        while not _settled(soak, tasks, end) and time.monotonic() < deadline:
+        while (
+            not _settled(soak, tasks, event_tasks, published, end) and time.monotonic() < deadline
+        ):
             time.sleep(2)
         bench.stop_processes()
         # events written while the processes shut down (runs finishing) are relayed by the
@@ -365,10 +414,18 @@ def run(options: Options, print_: Callable[[str], None] = print) -> Outcome:
         audit.concurrency(report, tasks, dict(soak.tools.max_active))
         audit.side_effects(report, engine, list(soak.tools.calls), end)
         audit.outbox(report, engine, reader.seen, reader.duplicates)
+        event_audit.classify(report, engine, event_tasks, published)
+        report.info["events given up (never answered 202: not expected)"] = publisher.given_up
+        report.info["event publish retries (same Idempotency-Key)"] = publisher.retried
+        if publisher.refused:
+            report.info["event publishes refused (4xx)"] = publisher.refused
         audit.recovery(report, records)
         report.info.pop("_runs")
         soak.keep = options.keep_logs or not report.clean
         say("audited")
         return Outcome(report, options, records, (t0, end), (load_start, load_end), bench.log_dir)
     finally:
+        if publisher is not None:
+            publisher.stop()
+            publisher.client.close()
         soak.close()

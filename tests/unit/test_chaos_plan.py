@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bench.chaos import faults, workload
+from bench.chaos import events, faults, workload
+from ordinaut.events import trigger
+from ordinaut.scheduling import topics
+from ordinaut.store import queries
+from ordinaut.vocabulary import TaskStatus
 
 T0 = datetime(2026, 12, 2, 11, 59, 58, 500_000, tzinfo=UTC)
 
@@ -53,3 +58,42 @@ def test_the_task_mix_shares_concurrency_keys_and_rotates_misfire_policies() -> 
     assert len(keys) > len(set(keys))  # shared
     body = specs[0].body(0)
     assert [step["id"] for step in body["payload"]["pipeline"]] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "topic", "fires"),
+    [
+        ("mail.created", "mail.created", True),
+        ("mail.*", "mail.created", True),
+        ("mail.*", "mail.created.urgent", False),
+        ("mail.#", "mail", True),
+        ("mail.#", "mail.created.urgent", True),
+        ("*.created", "chat.created", True),
+        ("mail", "mail.created", False),
+        ("#", "chat.deleted.urgent", True),
+        ("mail.*.urgent", "mail.deleted.urgent", True),
+    ],
+)
+def test_the_audits_topic_rule(pattern: str, topic: str, fires: bool) -> None:
+    assert events.topic_matches(pattern, topic) is fires
+    assert topics.matches(pattern, topic) is fires
+
+
+def test_the_audits_fire_rule_agrees_with_ordinauts_on_every_drawn_event() -> None:
+    rng = random.Random(3)
+    specs = events.plan(40, rng)
+    assert {s.pattern.split(".")[0] for s in specs} >= {"#", "*", "elsewhere"}
+    hits = 0
+    for n in range(300):
+        topic, payload = events.draw(rng, f"e{n}")
+        event = trigger.Event(n, uuid.uuid4(), topic, payload, uuid.uuid4(), True, T0)
+        for spec in specs:
+            theirs = queries.EventTask(
+                uuid.uuid4(), uuid.uuid4(), spec.pattern, spec.event_filter, TaskStatus.ACTIVE, 5
+            )
+            ours = events.fires(spec, topic, payload)
+            assert ours is trigger.fires(theirs, event), (spec, topic, payload)
+            hits += ours
+    assert 0.02 < hits / (300 * 40) < 0.3  # filters and patterns keep part of the events out
+    body = specs[0].body(0)
+    assert body["payload"]["pipeline"][0]["with"]["occurrence"] == "${event.id}"
