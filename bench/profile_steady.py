@@ -1,7 +1,7 @@
 """Where the CPU of a steady run goes: py-spy samples of every Ordinaut process under load.
 
 Starts the stack of :mod:`bench.throughput` (beat, control worker, runs worker) on its own
-database and namespace, offers ``--rate`` one-step runs a second, and records each process
+database and namespace, offers ``--rate`` one-step runs a second (or ``--burst`` runs due at one instant), and records each process
 (the runs worker's pool processes included) with ``py-spy record`` for ``--seconds``
 seconds. Idle samples (a thread waiting on a socket or a lock) are left out, so the counts
 are CPU. Prints, per process, the CPU spent and the functions that spent most of it
@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 from bench.common import Bench, load_average, wait_for
-from bench.throughput import ECHO, _ordinaut
+from bench.throughput import ECHO, _finished, _ordinaut
 
 
 def _record(pids: dict[int, str], seconds: float, out: Path) -> dict[int, Path]:
@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="offered runs/s")
     parser.add_argument("--seconds", type=float, default=20.0, help="recording length")
     parser.add_argument("--top", type=int, default=30, help="functions shown per process")
+    parser.add_argument(
+        "--burst", type=int, default=0, help="instead: this many runs due at one instant"
+    )
     parser.add_argument("database_url", nargs="?")
     args = parser.parse_args(argv)
     import os
@@ -84,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args.database_url or os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
     try:
         _ordinaut(bench)
-        count = int(args.rate * (args.seconds + 15))
+        count = args.burst or int(args.rate * (args.seconds + 15))
         first = datetime.now(UTC) + timedelta(seconds=5)
-        bench.insert_once_tasks(first, count, 1.0 / args.rate, ECHO)
-        wait_for(lambda: datetime.now(UTC) >= first + timedelta(seconds=3), 20, bench)
+        bench.insert_once_tasks(first, count, 0.0 if args.burst else 1.0 / args.rate, ECHO)
+        lead = 0 if args.burst else 3  # a burst is recorded from its due instant
+        wait_for(lambda: datetime.now(UTC) >= first + timedelta(seconds=lead), 20, bench)
         pids: dict[int, str] = {}
         for proc in bench.procs:
             top = psutil.Process(proc.proc.pid)
@@ -98,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             files = _record(pids, args.seconds, Path(tmp))
             meter.stop()
-            runs = args.rate * args.seconds
-            print(f"# {args.rate:g} runs/s, {args.seconds:g} s; {load_average()}")
+            runs = _finished(bench) if args.burst else args.rate * args.seconds
+            what = f"burst of {args.burst}" if args.burst else f"{args.rate:g} runs/s"
+            print(f"# {what}, {args.seconds:g} s, {runs:g} runs; {load_average()}")
             print(f"# CPU ms per run by process: {meter.split(runs)}")
             for pid, name in pids.items():
                 total, rows, own = _summary(files[pid], args.top)
