@@ -1,11 +1,12 @@
 """Where the CPU of a steady run goes: py-spy samples of every Ordinaut process under load.
 
 Starts the stack of :mod:`bench.throughput` (beat, control worker, runs worker) on its own
-database and namespace, offers ``--rate`` one-step runs a second (or ``--burst`` runs due at one instant), and records each process
-(the runs worker's pool processes included) with ``py-spy record`` for ``--seconds``
-seconds. Idle samples (a thread waiting on a socket or a lock) are left out, so the counts
-are CPU. Prints, per process, the CPU spent and the functions that spent most of it
-(inclusive), as a share of that process's samples.
+database and namespace, offers ``--rate`` one-step runs a second (or ``--burst`` runs due at
+one instant), and records each process (the runs worker's pool processes included) with
+``py-spy record`` for ``--seconds`` seconds. Prints, per process, the CPU it spent (psutil)
+and the functions its samples fell in (inclusive, then own), as shares of its samples.
+Idle samples (a thread asleep on a socket or a lock) are left out, but psycopg's wait for
+PostgreSQL's answer counts as active: database round trips show with their wall time.
 
 Needs py-spy (``pip install py-spy``; not a dependency of Ordinaut) and, to attach, the
 right to ptrace the processes (root, or ``kernel.yama.ptrace_scope = 0``).
@@ -43,9 +44,7 @@ def _record(pids: dict[int, str], seconds: float, out: Path) -> dict[int, Path]:
     return files
 
 
-def _summary(
-    path: Path, top: int
-) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
+def _summary(path: Path, top: int) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
     """(samples, [(function, inclusive samples)], [(function, own samples)]) of one py-spy
     raw (collapsed) file; frames in more than 90 % of the samples (the process's main loop)
     are left out of the inclusive list."""

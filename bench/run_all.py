@@ -1,25 +1,34 @@
 """One benchmark report: every bench in ``bench/`` and the peers, side by side, as Markdown.
 
 ``python -m bench.run_all [--out BENCHMARKS.md] [--repeat 3] [--runs 5000] [--rate 50]
-[--seconds 30] [--chaos-minutes 1] [--skip PART]`` on the servers in ``DATABASE_URL`` /
+[--seconds 20] [--chaos-minutes 1] [--skip PART]`` on the servers in ``DATABASE_URL`` /
 ``REDIS_URL`` (each part makes its own database and Redis namespace; the chaos soak starts
 its own servers); the median of ``--repeat`` rounds is reported.
 
 Repeats are rounds: each round measures every system once, so the shared machine's load
 changes hit all of them alike. Parts:
 
-- ``ordinaut``: burn-down of ``--runs`` one-step runs; steady lag at ``--rate`` runs/s
-  (:mod:`bench.throughput` (a) and (b));
+- ``ordinaut``: burn-down of ``--runs`` one-step runs; steady lag at ``--rate`` runs/s, on
+  a quiet machine and beside a CPU hog; the idle stack — each with CPU and commits per run
+  (:mod:`bench.throughput` (a), (b), (h), (d)), against the figures recorded before issue 18
+  (``bench/results/before-issue-18.json``);
 - ``celery``: plain Celery on the same broker, queue and worker settings — ``--runs`` no-op
-  tasks (:mod:`bench.throughput` (c)) and its beat's own lateness for an every-second entry
+  tasks (:mod:`bench.throughput` (c)), its CPU per task at ``--rate`` tasks/s ((e): the
+  floor under every Ordinaut run) and its beat's own lateness for an every-second entry
   (each start after the previous one plus a second; beat does not say when it meant to fire);
 - ``procrastinate``: ``--runs`` no-op jobs burn-down and ``schedule_at`` lag at ``--rate``
   jobs/s, in a virtualenv this script creates (``~/.cache/ordinaut-bench``), so procrastinate
   is no dependency of Ordinaut (:mod:`bench.procrastinate_peer`);
 - ``peers``: a bare ``SELECT … FOR UPDATE SKIP LOCKED`` loop (dispatch ceiling) and raw
   pipelined XADD (event ceiling) (:mod:`bench.peers`);
-- ``scale`` and ``api``: :mod:`bench.scale` and :mod:`bench.api_latency`, quoted as printed;
-- ``chaos``: a ``--chaos-minutes`` soak (:mod:`bench.chaos`).
+- ``scale``, ``api``, ``agenda``, ``metrics``, ``events``, ``fairness``, ``recurrence``: the
+  other benches of ``bench/`` at sizes that fit the budget, quoted as printed with their
+  commands;
+- ``chaos``: a ``--chaos-minutes`` soak (:mod:`bench.chaos`), and the last 10-minute soak's
+  report as recorded in ``bench/results/chaos-10min.txt`` (it takes 12 minutes: run it with
+  ``python -m bench.chaos --minutes 10 --seed 1 > bench/results/chaos-10min.txt``).
+
+The whole report takes about 20 minutes on 2 cores with the defaults.
 
 The report goes to ``--out`` (rewritten whole): machine, date, load averages, each figure with
 its command, medians, ratios against the targets.
@@ -49,7 +58,19 @@ import redis
 from bench import peers, throughput
 from bench.common import STAMPS, Bench, _admin_conninfo, load_average, percentile
 
-PARTS = ("ordinaut", "celery", "procrastinate", "peers", "scale", "api", "chaos")
+QUOTED = (
+    ("scale", ["-m", "bench.scale", "--tasks", "20000", "--burst", "5000"]),
+    ("api", ["-m", "bench.api_latency", "--requests", "500"]),
+    ("agenda", ["-m", "bench.agenda", "--tasks", "2000"]),
+    ("metrics", ["-m", "bench.metrics_scrape", "--runs", "50000"]),
+    ("events", ["-m", "bench.events", "--outbox", "10000", "--seconds", "10"]),
+    ("fairness", ["-m", "bench.fairness", "--backlog", "1000"]),
+    ("recurrence", ["-m", "bench.recurrence_cost"]),
+)
+PARTS = ("ordinaut", "celery", "procrastinate", "peers", *(p for p, _ in QUOTED), "chaos")
+RESULTS = Path(__file__).with_name("results")
+BEFORE_18 = RESULTS / "before-issue-18.json"
+CHAOS_10 = RESULTS / "chaos-10min.txt"
 VENV = Path.home() / ".cache" / "ordinaut-bench" / "procrastinate"
 PROCRASTINATE = "procrastinate>=3,<4"
 
@@ -161,6 +182,116 @@ def machine(database_url: str, redis_url: str) -> list[str]:
     ]
 
 
+IDLE_SECONDS = 10.0  # the idle stack: lifetimes 10 s apart (bench.throughput (d))
+
+
+def efficiency(results: dict[str, list[dict[str, Any]]], rate: float, secs: float) -> list[str]:
+    """Issue 18's table: CPU and commits per run, idle cost, lag quiet and with a CPU hog,
+    the burst — now (medians) against the figures recorded before that work."""
+    before = json.loads(BEFORE_18.read_text()) if BEFORE_18.exists() else {}
+    a, b = results["ordinaut burn-down"], results["ordinaut steady"]
+    h, d = results["ordinaut steady + hog"], results["ordinaut idle"]
+    floor = results.get("plain Celery floor") or []
+
+    def med(runs: list[dict[str, Any]], *path: str) -> float:
+        return throughput._median(runs, *path)
+
+    def was(key: str, fmt: str = "{:.2f}") -> str:
+        return fmt.format(before[key]) if key in before else "—"
+
+    rows = [
+        (
+            "(d) idle: CPU per second, nothing due",
+            was("idle_cpu_ms_per_s", "{:.1f} ms/s"),
+            f"{med(d, 'cpu_ms_per_s'):.1f} ms/s",
+            "≤ 5",
+        ),
+        (
+            "(d) idle: commits per second",
+            was("idle_commits_per_s", "{:.2f} /s"),
+            f"{med(d, 'commits_per_s'):.2f} /s",
+            "≤ 2",
+        ),
+        (
+            f"(b) steady {rate:g} runs/s: CPU per run",
+            was("steady_cpu_ms_per_run", "{:.2f} ms"),
+            f"{med(b, 'cpu_ms_per_run'):.2f} ms",
+            "≤ 5",
+        ),
+        (
+            "(b) steady: commits per run",
+            was("steady_commits_per_run"),
+            f"{med(b, 'commits_per_run'):.2f}",
+            "≤ 4",
+        ),
+        (
+            "(b) steady: lag due → started p50 / p99",
+            f"{was('steady_p50_ms', '{:.1f}')} / {was('steady_p99_ms', '{:.1f}')} ms",
+            f"{med(b, 'total', 'p50'):.1f} / {med(b, 'total', 'p99'):.1f} ms",
+            "≤ 20 / ≤ 100",
+        ),
+        (
+            "(h) steady + a CPU hog: lag p50 / p99",
+            f"{was('hog_p50_ms', '{:.1f}')} / {was('hog_p99_ms', '{:,.0f}')} ms",
+            f"{med(h, 'total', 'p50'):.1f} / {med(h, 'total', 'p99'):.1f} ms",
+            "≤ 20 / ≤ 100",
+        ),
+        (
+            "(h) steady + hog: CPU / commits per run",
+            f"{was('hog_cpu_ms_per_run')} ms / {was('hog_commits_per_run')}",
+            f"{med(h, 'cpu_ms_per_run'):.2f} ms / {med(h, 'commits_per_run'):.2f}",
+            "",
+        ),
+        (
+            "(a) burst: runs due at once",
+            was("burst_runs_per_s", "{:.0f} runs/s"),
+            f"{med(a, 'runs_per_s'):.0f} runs/s",
+            "keep",
+        ),
+        (
+            "(a) burst: CPU / commits per run",
+            f"{was('burst_cpu_ms_per_run')} ms / {was('burst_commits_per_run')}",
+            f"{med(a, 'cpu_ms_per_run'):.2f} ms / {med(a, 'commits_per_run'):.2f}",
+            "",
+        ),
+    ]
+    if floor:
+        rows.append(
+            (
+                f"(e) plain Celery alone at {rate:g} tasks/s: CPU per no-op task",
+                "",
+                f"{med(floor, 'cpu_ms_per_task'):.2f} ms (worker "
+                f"{med(floor, 'worker_cpu_ms_per_task'):.2f}, publishing "
+                f"{med(floor, 'publish_cpu_ms_per_task'):.2f})",
+                "the floor",
+            )
+        )
+    loads = "; ".join(r["load"] for r in (*b, *h))
+    lines = [
+        "",
+        "## Efficiency at a steady pace (issue 18): before and now",
+        "",
+        f"Before: commit `{before.get('commit', '?')}`, {before.get('measured', '?')}, "
+        f"{before.get('load', '?')} (`{before.get('command', '?')}`; recorded in "
+        f"`bench/results/{BEFORE_18.name}`). Now: the medians of this run's rounds "
+        f"(`python -m bench.throughput --rate {rate:g} --seconds {secs:g} --idle-seconds "
+        f"{IDLE_SECONDS:g} --repeat 3`); steady loads at the end of each: {loads}. CPU sums "
+        "beat, both workers (pool processes included) and the PostgreSQL backends of the "
+        "bench database; commits are `xact_commit` read after every process exited.",
+        "",
+        "| measure | before | now | target |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {m} | {x} | {y} | {t} |" for m, x, y, t in rows]
+    lines += [
+        "",
+        "Where the CPU of a steady run goes, by process (ms per run, last round): "
+        f"{b[-1]['cpu_split']}; with the hog: {h[-1]['cpu_split']}. By function: "
+        "`python -m bench.profile_steady` (py-spy).",
+    ]
+    return lines
+
+
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
 
@@ -171,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--runs", type=int, default=5000, help="burn-down size, every system")
     parser.add_argument("--rate", type=float, default=50.0, help="steady rate, runs or jobs/s")
-    parser.add_argument("--seconds", type=float, default=30.0, help="steady measurement length")
+    parser.add_argument("--seconds", type=float, default=20.0, help="steady measurement length")
     parser.add_argument("--chaos-minutes", type=float, default=1.0)
     parser.add_argument("--skip", choices=PARTS, action="append", default=[])
     args = parser.parse_args(argv)
@@ -188,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         + "".join(f" --skip {s}" for s in args.skip)
         + f" --repeat {args.repeat} --runs {args.runs} --rate {args.rate:g} "
         f"--seconds {args.seconds:g} --chaos-minutes {args.chaos_minutes:g}` with "
-        "`DATABASE_URL` and `REDIS_URL` set; every figure is the median of the repeats.",
+        "`DATABASE_URL` and `REDIS_URL` set; every figure is the median of the repeats. "
+        "This file is rewritten whole by that command; earlier measurements and their notes "
+        "are in [docs/benchmark-history.md](docs/benchmark-history.md).",
         "",
     ]
     out += machine(db, rd)
@@ -199,7 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     measures: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "ordinaut burn-down": ("ordinaut", lambda: throughput.burn_down(db, rd, n)),
         "ordinaut steady": ("ordinaut", lambda: throughput.steady(db, rd, rate, secs)),
+        "ordinaut steady + hog": (
+            "ordinaut",
+            lambda: throughput.steady(db, rd, rate, secs, hog=True),
+        ),
+        "ordinaut idle": ("ordinaut", lambda: throughput.idle(db, rd, IDLE_SECONDS)),
         "plain Celery": ("celery", lambda: throughput.ceiling(db, rd, n)),
+        "plain Celery floor": ("celery", lambda: throughput.celery_floor(db, rd, rate, secs)),
         "Celery beat": ("celery", lambda: celery_beat_lag(db, rd, secs)),
         "procrastinate": ("procrastinate", lambda: procrastinate(db, n, rate, secs)),
         "SKIP LOCKED": ("peers", lambda: peers.skip_locked(db, n)),
@@ -243,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
         where.append(f"- Ordinaut steady, CPU ms per run by process: {b[-1]['cpu_split']}")
+        where.append(f"- Ordinaut burn-down, CPU ms per run by process: {a[-1]['cpu_split']}")
     if "celery" in parts:
         c = results["plain Celery"]
         fig["celery_burn"] = median_of(c, "tasks_per_s")
@@ -312,22 +452,36 @@ def main(argv: list[str] | None = None) -> int:
             out.append(f"| {label} | {ratio(fig[top], fig[bottom])} | {target} |")
     if where:
         out += ["", "Where the time goes:", "", *where]
-    for part, argv in (
-        ("scale", ["-m", "bench.scale", "--tasks", "20000", "--burst", "5000"]),
-        ("api", ["bench/api_latency.py", "--requests", "500"]),
-    ):
-        if part in parts:
-            print(f"  {part} …")
-            out += ["", f"## `python {' '.join(argv)}`", "", "```", quoted(argv), "```"]
+    if "ordinaut" in parts:
+        out += efficiency(results, rate, secs)
     if "chaos" in parts:
         print("  chaos …")
         m = args.chaos_minutes
         out += [
             "",
-            f"## `python -m bench.chaos --minutes {m:g} --seed 1`",
+            f"## Chaos soak: `python -m bench.chaos --minutes {m:g} --seed 1`",
             "",
+            "```",
             quoted(["-m", "bench.chaos", "--minutes", f"{m:g}", "--seed", "1"], timeout=1800),
+            "```",
         ]
+        if CHAOS_10.exists():
+            out += [
+                "",
+                "## Chaos soak, 10 minutes: `python -m bench.chaos --minutes 10 --seed 1`",
+                "",
+                "Recorded separately (it takes 12 minutes), as printed, in "
+                f"`bench/results/{CHAOS_10.name}` (written "
+                f"{datetime.fromtimestamp(CHAOS_10.stat().st_mtime, UTC):%Y-%m-%d %H:%M} UTC):",
+                "",
+                "```",
+                CHAOS_10.read_text().strip(),
+                "```",
+            ]
+    for part, argv in QUOTED:
+        if part in parts:
+            print(f"  {part} …", flush=True)
+            out += ["", f"## `python {' '.join(argv)}`", "", "```", quoted(argv), "```"]
     out += [
         "",
         f"Finished in {(time.monotonic() - began) / 60:.1f} min; {load_average()} at the end.",

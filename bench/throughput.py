@@ -15,6 +15,10 @@ runs worker at Celery's default concurrency (one process per core):
 (c) ceiling: N plain Celery no-op tasks (``bench.noop``: one Redis INCR) through the same
     broker, queue and worker settings; tasks/s from first start to last finish.
 (d) idle: CPU and commits per second of the whole stack with nothing due.
+(e) floor: plain Celery at the steady pace of (b) — ``bench.noop`` tasks (one Redis INCR)
+    published at R/s by this process, run by a worker with the runs worker's settings; CPU
+    per task of the worker (pool included) and of the publishing calls. What Celery's own
+    messaging costs per message, under every Ordinaut run.
 
 Cost per run, for (a), (b) and (h): **CPU** is the user + system time of beat, both workers
 (pool processes included) and the PostgreSQL backends of the bench database over the
@@ -226,6 +230,47 @@ def ceiling(database_url: str, redis_url: str, tasks: int) -> dict[str, Any]:
         bench.close()
 
 
+def celery_floor(database_url: str, redis_url: str, rate: float, seconds: float) -> dict[str, Any]:
+    """(e): CPU per plain Celery no-op task at ``rate`` tasks/s (worker + publisher)."""
+    bench = Bench(database_url, redis_url)
+    ns = bench.settings.namespace
+    counter, first_key, last_key = (f"{ns}:{k}" for k in (NOOP_COUNTER, NOOP_FIRST, NOOP_LAST))
+    count = int(rate * seconds)
+    try:
+        os.environ.update(bench.env())
+        from bench import common
+
+        common._app = None  # built from the environment: this bench's namespace
+        app = common.app
+        bench.start_worker("plain", "runs", app="bench.common")
+        app.send_task("bench.noop", args=[1], queue=f"{ns}.runs")
+        wait_for(lambda: bench.redis.get(last_key), 60, bench)
+        bench.redis.delete(counter, first_key, last_key)
+        meter = bench.cpu().start()
+        publishing = 0.0
+        with app.producer_or_acquire() as producer:
+            started = time.monotonic()
+            for i in range(count):
+                pause = started + i / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                before = time.process_time()
+                app.send_task("bench.noop", args=[count], queue=f"{ns}.runs", producer=producer)
+                publishing += time.process_time() - before
+        wait_for(lambda: bench.redis.get(last_key), 60, bench, interval=0.1)
+        worker = meter.stop()
+        return {
+            "tasks": count,
+            "rate": rate,
+            "worker_cpu_ms_per_task": worker * 1000 / count,
+            "publish_cpu_ms_per_task": publishing * 1000 / count,
+            "cpu_ms_per_task": (worker + publishing) * 1000 / count,
+            "load": load_average(),
+        }
+    finally:
+        bench.close()
+
+
 def _median(runs: list[dict[str, Any]], *path: str) -> float:
     values = []
     for run in runs:
@@ -258,16 +303,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each part (median)")
     parser.add_argument(
         "--only",
-        choices=("a", "b", "h", "c", "d"),
+        choices=("a", "b", "h", "c", "d", "e"),
         action="append",
-        help="a burn-down, b steady, h steady with a CPU hog, c plain Celery, d idle",
+        help="a burn-down, b steady, h steady with a CPU hog, c plain Celery, d idle, "
+        "e plain Celery's CPU per task at the steady pace",
     )
     args = parser.parse_args(argv)
     database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
     if not database_url or not redis_url:
         print("set DATABASE_URL and REDIS_URL (servers to create a bench database on)")
         return 2
-    parts = set(args.only or ("a", "b", "h", "c", "d"))
+    parts = set(args.only or ("a", "b", "h", "c", "d", "e"))
     print(f"# bench/throughput on {os.cpu_count()} cores, python {sys.version.split()[0]}")
     print(f"# {load_average()} at start; each part {args.repeat}x, the median last")
     medians: dict[str, float] = {}
@@ -328,6 +374,17 @@ def main(argv: list[str] | None = None) -> int:
             f"(d) median: {_median(runs, 'cpu_ms_per_s'):.1f} ms CPU/s, "
             f"{_median(runs, 'commits_per_s'):.2f} commits/s"
         )
+    if "e" in parts:
+        runs = []
+        for _ in range(args.repeat):
+            e = celery_floor(database_url, redis_url, args.rate, args.seconds)
+            runs.append(e)
+            print(
+                f"(e) plain Celery at {e['rate']:g} tasks/s: {e['cpu_ms_per_task']:.2f} ms CPU "
+                f"per task (worker {e['worker_cpu_ms_per_task']:.2f}, publishing "
+                f"{e['publish_cpu_ms_per_task']:.2f})  [{e['load']}]"
+            )
+        print(f"(e) median: {_median(runs, 'cpu_ms_per_task'):.2f} ms CPU per task")
     flags = "".join(f" --only {p}" for p in sorted(args.only or ()))
     print(
         "reproduce: DATABASE_URL=postgresql://USER@HOST:PORT/postgres REDIS_URL=redis://HOST:PORT/0"
