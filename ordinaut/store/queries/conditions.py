@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from ordinaut.store.queries.jsonb import iso
+from ordinaut.store.queries.jsonb import among, iso
 from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import condition_check
 from ordinaut.vocabulary import ScheduleKind, TaskStatus, Trigger
@@ -68,10 +68,10 @@ def claim_due_checks(conn: Connection, now: datetime, limit: int) -> list[DueChe
 
 
 _ADVANCE = sa.text(
-    """
+    f"""
     UPDATE task AS t SET next_check_at = v.next_check_at, updated_at = now()
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, next_check_at timestamptz)
-    WHERE t.id = v.id
+    WHERE t.id = v.id AND {among("t.id", "rows")}
     """
 )
 

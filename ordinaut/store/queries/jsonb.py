@@ -22,6 +22,19 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def among(column: str, param: str, key: str = "id", cast: str = "uuid") -> str:
+    """SQL: ``column`` is one of the ``key`` values of the JSON batch ``:param``.
+
+    Added beside a join with ``jsonb_to_recordset(:param)``: PostgreSQL estimates a JSON
+    batch at 100 rows whatever its size, and on a table of a few thousand rows the planner
+    then hashes the batch and scans the whole table (0.4 ms at 3,000 runs, growing with the
+    table) where an index lookup of the batch's few ids costs 0.03 ms.
+    """
+    batch = f"jsonb_array_elements(CAST(:{param} AS jsonb)) AS x"
+    ids = f"SELECT CAST(x->>'{key}' AS {cast}) FROM {batch}"
+    return f"{column} = ANY(ARRAY({ids}))"
+
+
 def iso(value: datetime | None) -> str | None:
     """``value`` in ISO 8601 (None stays None), as a batch row field."""
     return None if value is None else value.isoformat()

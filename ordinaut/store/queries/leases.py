@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ordinaut.store.queries.jsonb import among
 from ordinaut.store.queries.render import literal
 from ordinaut.vocabulary import RunStatus
 
@@ -90,7 +91,7 @@ def stamp_published_sql(param: str) -> str:
     return f"""
     UPDATE task_run AS r SET published_at = v.at
     FROM jsonb_to_recordset(CAST(:{param} AS jsonb)) AS v(id uuid, at timestamptz)
-    WHERE r.id = v.id AND r.published_at IS NULL
+    WHERE r.id = v.id AND r.published_at IS NULL AND {among("r.id", param)}
     RETURNING r.id
     """
 

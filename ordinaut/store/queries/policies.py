@@ -101,11 +101,12 @@ UsageKey = tuple[uuid.UUID, str, str]
 
 
 _USAGE = sa.text(
-    """
+    f"""
     SELECT u.subject_id, u.counter, u.period, u.used
     FROM budget_usage u
     JOIN jsonb_to_recordset(CAST(:keys AS jsonb)) AS k(subject_id uuid, counter text, period text)
       ON u.subject_id = k.subject_id AND u.counter = k.counter AND u.period = k.period
+    WHERE {jsonb.among("u.subject_id", "keys", key="subject_id")}
     """
 )
 

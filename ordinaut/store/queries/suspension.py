@@ -209,7 +209,7 @@ _RESUME_RUNS = sa.text(
                                   THEN array_append(r.approved_steps, r.suspended_step)
                                   ELSE r.approved_steps END
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, approve boolean)
-        WHERE r.id = v.id AND {RESUME.guard("r.status")}
+        WHERE r.id = v.id AND {jsonb.among("r.id", "rows")} AND {RESUME.guard("r.status")}
         RETURNING r.id, r.task_id, r.attempt, r.priority, r.suspended_step, v.approve,
                   r.worker_pool
     ), events AS (
@@ -242,7 +242,7 @@ _EXPIRE_RUNS = sa.text(
         SET {EXPIRE.assign()}, finished_at = :now, reason = v.reason, resume_at = NULL,
             leased_until = NULL
         FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(id uuid, reason text)
-        WHERE r.id = v.id AND {EXPIRE.guard("r.status")}
+        WHERE r.id = v.id AND {jsonb.among("r.id", "rows")} AND {EXPIRE.guard("r.status")}
         RETURNING r.id, r.task_id, r.attempt, v.reason
     ), events AS (
         INSERT INTO outbox (topic, payload)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from ordinaut.store.queries.due_work import TOOL_POOL
-from ordinaut.store.queries.jsonb import iso
+from ordinaut.store.queries.jsonb import among, iso
 from ordinaut.store.queries.render import literal
 from ordinaut.store.tables import task
 from ordinaut.vocabulary import MisfirePolicy, OverlapPolicy, ScheduleKind, TaskStatus
@@ -118,7 +118,7 @@ def advance_tasks_sql(param: str) -> str:
             updated_at = now()
         FROM jsonb_to_recordset(CAST(:{param} AS jsonb))
              AS v(id uuid, next_occurrence_at timestamptz, next_run_at timestamptz, status text)
-        WHERE t.id = v.id
+        WHERE t.id = v.id AND {among("t.id", param)}
         RETURNING t.id, v.status
     """
 
