@@ -22,9 +22,7 @@ from bench.chaos.soak import Options, run
 
 @pytest.mark.timeout(300)
 def test_a_short_soak_under_every_fault_loses_and_doubles_nothing() -> None:
-    outcome = run(
-        Options(minutes=1.0, seed=17, tasks=120, drain_seconds=60), print_=lambda _: None
-    )
+    outcome = run(Options(minutes=1.0, seed=17, tasks=120, drain_seconds=60), print_=lambda _: None)
     report = outcome.report
     assert report.clean, render(outcome)
     # the faults really happened, and so did the work, the retries and the side effects

@@ -14,9 +14,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from ordinaut.clock import utcnow
 from ordinaut.config import Settings
@@ -449,3 +450,25 @@ def test_sweeper_resends_runs_whose_reservation_ran_out(engine: Engine, settings
     assert (row.status, row.lease_owner, row.leased_until) == ("queued", None, None)
     assert run_row(engine, held).lease_owner == "dead:1"  # still within its reservation
     assert execute(engine, settings, orphan).status == "succeeded"  # anyone may claim it
+
+
+def test_a_claim_on_a_connection_the_server_dropped_is_made_again_on_a_fresh_one(
+    engine: Engine, settings: Settings
+) -> None:
+    # the claim runs on the driver's cursor (store/queries/driver.py): a dropped connection
+    # must still come back as SQLAlchemy's "connection invalidated" error, which the claim
+    # answers by trying once more on a fresh connection
+    run_id = queue_run(engine, pipeline(ECHO))
+    with engine.connect() as conn:  # pooled connections, used a moment ago: not pinged
+        database = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+    admin = make_url(settings.database_url).set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as kill:
+        ended = kill.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+    assert ended is not None and ended[0] >= 1
+    outcome = execute(engine, settings, run_id)
+    assert outcome.status == "succeeded"
+    assert run_row(engine, run_id).status == "succeeded"

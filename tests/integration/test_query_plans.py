@@ -72,9 +72,7 @@ def test_a_json_batch_is_joined_by_index_not_by_scanning_the_table(
 ) -> None:
     statement, tables = STATEMENTS[name]
     # JSON batches empty (the plan does not depend on them), any other value NULL
-    params = {
-        key: "[]" if key in JSON_BATCHES else None for key in statement.compile().params
-    }
+    params = {key: "[]" if key in JSON_BATCHES else None for key in statement.compile().params}
     with big_tables.connect() as conn:
         plan = "\n".join(
             row[0] for row in conn.execute(sa.text(f"EXPLAIN {statement.text}"), params)

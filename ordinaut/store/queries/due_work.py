@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ordinaut.store.queries import driver
 from ordinaut.store.queries.jsonb import iso
 from ordinaut.store.queries.render import literal, one_of
 from ordinaut.store.queries.runs import OPEN
@@ -201,5 +202,5 @@ def next_wake(conn: Connection, now: datetime, *, since: datetime | None) -> Wak
 
     ``since`` None asks whether any due_work is dispatchable at all.
     """
-    row = conn.execute(_NEXT_WAKE, {"now": now, "since": since}).one()
+    row = driver.first(conn, _NEXT_WAKE, {"now": now, "since": since})
     return Wake(row[0], row[1], bool(row[2]), bool(row[3]))

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ordinaut.store.queries import driver
 from ordinaut.store.queries.due_work import due_work_batch, insert_due_work_sql
 from ordinaut.store.queries.leases import stamp_published_sql, stamps_batch
 from ordinaut.store.queries.runs import (
@@ -58,7 +59,8 @@ def write_fired(
     run: another beat won the race) and the number of due_work rows added.
     """
     ids, runs_param = runs_batch(runs)
-    row = conn.execute(
+    row = driver.first(
+        conn,
         _WRITE_FIRED,
         {
             "stamps": stamps_batch(stamps),
@@ -67,6 +69,6 @@ def write_fired(
             "skipped": skipped_batch(skipped),
             "moves": advance_batch(moves),
         },
-    ).one()
+    )
     made = set(row.made)
     return [run_id if run_id in made else None for run_id in ids], int(row.work)

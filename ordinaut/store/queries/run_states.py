@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ordinaut.store.queries import jsonb
+from ordinaut.store.queries import driver, jsonb
 from ordinaut.store.queries.render import literal
 from ordinaut.store.queries.steps import RECEIPTS_FROM_JSON, receipts_json
 from ordinaut.store.queries.transitions import (
@@ -129,14 +129,14 @@ def claim_run(
     when its task's owner is revoked: then the run is refused (queued → canceled, with the
     reason and a ``task.run.canceled`` event), before any step.
     """
-    row = conn.execute(
-        _CLAIM_RUN, {"run_id": run_id, "owner": owner, "lease_seconds": lease_seconds}
-    ).first()
+    row = driver.first(
+        conn, _CLAIM_RUN, {"run_id": run_id, "owner": owner, "lease_seconds": lease_seconds}
+    )
     if row is None:
         return None
     return ClaimedRun(
         **{
-            **row._mapping,
+            **row._asdict(),
             "backoff_strategy": BackoffStrategy(row.backoff_strategy),
             "overlap_policy": OverlapPolicy(row.overlap_policy),
             "approved_steps": tuple(row.approved_steps or ()),
@@ -191,7 +191,8 @@ def finish_run(
     written yet) are recorded either way: they describe work that happened, and a retry
     must find them.
     """
-    row = conn.execute(
+    row = driver.first(
+        conn,
         _FINISH_RUN,
         {
             "run_id": run_id,
@@ -204,7 +205,7 @@ def finish_run(
             "steps": receipts_json(steps),
             "retry": jsonb.dumps([retry] if retry is not None else []),
         },
-    ).first()
+    )
     return row is not None
 
 

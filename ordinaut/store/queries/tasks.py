@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from ordinaut.store.queries import driver
 from ordinaut.store.queries.due_work import TOOL_POOL
 from ordinaut.store.queries.jsonb import among, iso
 from ordinaut.store.queries.render import literal
@@ -84,7 +85,7 @@ def claim_due_tasks(conn: Connection, now: datetime, limit: int) -> list[DueTask
     Rows another transaction holds are skipped, not waited for; a row changed and committed
     since this statement's snapshot is re-checked against its new ``next_run_at``.
     """
-    rows = conn.execute(_CLAIM_DUE_TASKS, {"now": now, "limit": limit}).all()
+    rows = driver.rows(conn, _CLAIM_DUE_TASKS, {"now": now, "limit": limit})
     return [
         DueTask(
             id=r.id,
