@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import shutil
 import subprocess
 import sys
@@ -79,11 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--burst", type=int, default=0, help="instead: this many runs due at one instant"
     )
-    parser.add_argument("database_url", nargs="?")
     args = parser.parse_args(argv)
-    import os
-
-    bench = Bench(args.database_url or os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if not database_url or not redis_url:
+        print("set DATABASE_URL and REDIS_URL (servers to create a bench database on)")
+        return 2
+    bench = Bench(database_url, redis_url)
     try:
         _ordinaut(bench)
         count = args.burst or int(args.rate * (args.seconds + 15))

@@ -24,6 +24,8 @@ changes hit all of them alike. Parts:
 - ``scale``, ``api``, ``agenda``, ``metrics``, ``events``, ``fairness``, ``recurrence``: the
   other benches of ``bench/`` at sizes that fit the budget, quoted as printed with their
   commands;
+- ``profile``: where the time of a steady and of a burst run goes, by process and function
+  (:mod:`bench.profile_steady`, py-spy: ``pip install -e '.[bench]'``; skipped without it);
 - ``chaos``: a ``--chaos-minutes`` soak (:mod:`bench.chaos`), and the last 10-minute soak's
   report as recorded in ``bench/results/chaos-10min.txt`` (it takes 12 minutes: run it with
   ``python -m bench.chaos --minutes 10 --seed 1 > bench/results/chaos-10min.txt``).
@@ -41,6 +43,7 @@ import itertools
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +70,20 @@ QUOTED = (
     ("fairness", ["-m", "bench.fairness", "--backlog", "1000"]),
     ("recurrence", ["-m", "bench.recurrence_cost"]),
 )
-PARTS = ("ordinaut", "celery", "procrastinate", "peers", *(p for p, _ in QUOTED), "chaos")
+# where the time goes, by function (py-spy: ``pip install -e '.[bench]'``)
+PROFILES = (
+    ["-m", "bench.profile_steady", "--rate", "50", "--seconds", "15", "--top", "14"],
+    ["-m", "bench.profile_steady", "--burst", "5000", "--seconds", "8", "--top", "14"],
+)
+PARTS = (
+    "ordinaut",
+    "celery",
+    "procrastinate",
+    "peers",
+    "profile",
+    *(p for p, _ in QUOTED),
+    "chaos",
+)
 RESULTS = Path(__file__).with_name("results")
 BEFORE_18 = RESULTS / "before-issue-18.json"
 CHAOS_10 = RESULTS / "chaos-10min.txt"
@@ -180,6 +196,27 @@ def machine(database_url: str, redis_url: str) -> list[str]:
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {load_average()} at the start "
         "(the machine is shared: ratios measured in the same run count, absolute figures move).",
     ]
+
+
+def profiles() -> list[str]:
+    """py-spy samples of every process, steady and in a burst, as printed (folded)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    lines = ["", "## Where the time goes, by function (`bench.profile_steady`)", ""]
+    if not Path(spy).exists():
+        return [*lines, "py-spy is not installed (`pip install -e '.[bench]'`): skipped."]
+    for argv in PROFILES:
+        print(f"  {' '.join(argv[1:3])} …", flush=True)
+        lines += [
+            "<details>",
+            f"<summary><code>python {' '.join(argv)}</code></summary>",
+            "",
+            "```",
+            quoted(argv),
+            "```",
+            "</details>",
+            "",
+        ]
+    return lines
 
 
 IDLE_SECONDS = 10.0  # the idle stack: lifetimes 10 s apart (bench.throughput (d))
@@ -454,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         out += ["", "Where the time goes:", "", *where]
     if "ordinaut" in parts:
         out += efficiency(results, rate, secs)
+    if "profile" in parts:
+        out += profiles()
     if "chaos" in parts:
         print("  chaos …")
         m = args.chaos_minutes
