@@ -213,6 +213,9 @@ class DatabaseScheduler(beat.Scheduler):  # type: ignore[misc]
             del self._published[: len(stamps)]  # committed with the batch
             if result.queued:  # first thing after the commit: every due run pays this wait
                 self._publish(result.queued)
+            if result.due_work and result.claimed == settings.beat_batch_size:
+                # a burst: dispatch starts on this batch while beat writes the next ones
+                self.send(wake.DISPATCH_TASK)
             if result.claimed:
                 log.info(
                     "fired %d due tasks: %d runs, %d due_work, %d skipped, %d completed, %d paused",

@@ -70,11 +70,18 @@ def request(
     return True
 
 
+# while dispatch holds work back for want of room in the queue window, finished runs ask for
+# a refill pass this much later: a pass per message (60 a second in a burst, each counting the
+# queue to find no room yet) cost more than the dispatching itself; the window refills once
+# half of it is free, which takes longer than this at any rate a worker reaches
+HELD_REFILL_DELAY = 0.2
+
+
 def after_runs(sender: Any, rt: Runtime, *, wake_dispatch: bool) -> None:
     """What a runs worker asks for once a message's runs are done, in one Redis round trip:
-    the relay :data:`RELAY_DELAY` later (their events), and a dispatch pass when
-    ``wake_dispatch`` (a run left work for dispatch) or when dispatch left work for want of
-    room in the queue window (:func:`hold`).
+    the relay :data:`RELAY_DELAY` later (their events), and a dispatch pass: now when
+    ``wake_dispatch`` (a run left work for dispatch), :data:`HELD_REFILL_DELAY` later when
+    dispatch left work for want of room in the queue window (:func:`hold`).
 
     Best effort, like both requests: the periodic maintenance covers a lost one.
     """
@@ -90,8 +97,10 @@ def after_runs(sender: Any, rt: Runtime, *, wake_dispatch: bool) -> None:
     try:
         if send_relay:
             sender.send_task(RELAY_TASK, queue=rt.settings.control_queue, countdown=RELAY_DELAY)
-        if wake_dispatch or is_held:
+        if wake_dispatch:
             request_dispatch(sender, rt)
+        elif is_held:  # a backlog waits for room: one refill pass per HELD_REFILL_DELAY
+            request(sender, rt, DISPATCH_TASK, countdown=HELD_REFILL_DELAY)
     except Exception:
         log.debug("could not request the relay or dispatch", exc_info=True)
 

@@ -1,17 +1,19 @@
-"""Change notices (migration 0007, ordinaut.store.notices): beat's reason to look at the
-database. A change to tasks or due work is noticed; no change, a rolled-back change, a
-statement that changes no row and a silent connection's (beat's own) changes are not; a
-lost connection says "maybe" and listens again."""
+"""Change notices (migrations 0007 and 0013, ordinaut.store.notices): beat's reason to look at
+the database. A change to tasks or due work, or a run given a time to resume, is noticed; no
+change, a rolled-back change, a statement that changes no row, any other update of a run and
+a silent connection's (beat's own) changes are not; a lost connection says "maybe" and listens
+again."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ordinaut.config import Settings
+from ordinaut.store import queries
 from ordinaut.store.engine import make_engine
 from ordinaut.store.notices import ChangeNotices
 from ordinaut.store.tables import task
@@ -82,5 +84,42 @@ def test_a_lost_listener_says_maybe_and_listens_again(engine: Engine) -> None:
         with engine.begin() as conn:
             make_task(conn)
         assert noticed(notices)
+    finally:
+        notices.close()
+
+
+def test_a_run_given_a_time_to_resume_is_noticed_and_wakes_beat_then(engine: Engine) -> None:
+    # a deferred run (rate limit, quiet hours, approval timeout) resumes in a dispatch pass:
+    # beat must hear that it has a resume time and wake for it, as for due work
+    notices = settled(ChangeNotices(engine))
+    try:
+        with engine.begin() as conn:
+            task_id = make_task(conn)
+            run_id = conn.execute(
+                sa.text(
+                    "INSERT INTO task_run (task_id, status, scheduled_for) "
+                    "VALUES (:t, 'queued', now()) RETURNING id"
+                ),
+                {"t": task_id},
+            ).scalar_one()
+        assert noticed(notices)  # the task
+        assert not noticed(notices, within=0.3)
+        with engine.begin() as conn:  # any other update of a run says nothing
+            conn.execute(sa.text("UPDATE task_run SET priority = 3 WHERE id = :r"), {"r": run_id})
+        assert not noticed(notices, within=0.5)
+        resume_at = datetime.now(UTC) + timedelta(seconds=30)
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE task_run SET status = 'deferred', resume_at = :at WHERE id = :r"),
+                {"at": resume_at, "r": run_id},
+            )
+        assert noticed(notices)
+        with engine.connect() as conn:
+            now = datetime.now(UTC)
+            wake = queries.next_wake(conn, now, since=now)
+            assert wake.next_work_at == resume_at and not wake.became_due
+            later = resume_at + timedelta(seconds=1)
+            assert queries.next_wake(conn, later, since=now).became_due  # it came: dispatch
+            assert not queries.next_wake(conn, later, since=later).became_due  # told once
     finally:
         notices.close()

@@ -174,14 +174,21 @@ def delete_task_due_work(conn: Connection, task_id: uuid.UUID) -> None:
     conn.execute(_DELETE_TASK_DUE_WORK, {"task_id": task_id})
 
 
+# suspended runs with a time to resume (or expire) count as due work: the dispatch pass
+# resumes them (ordinaut.runs.suspension), so beat wakes for their resume_at too
 _NEXT_WAKE = sa.text(
     f"""
     SELECT (SELECT min(next_run_at) FROM task
              WHERE status = {literal(TaskStatus.ACTIVE)} AND next_run_at IS NOT NULL),
-           (SELECT min(not_before) FROM due_work WHERE not_before > :now),
+           least((SELECT min(not_before) FROM due_work WHERE not_before > :now),
+                 (SELECT min(resume_at) FROM task_run
+                  WHERE resume_at IS NOT NULL AND resume_at > :now)),
            EXISTS (SELECT 1 FROM due_work
                    WHERE not_before <= :now AND (CAST(:since AS timestamptz) IS NULL
-                                                 OR not_before > :since)),
+                                                 OR not_before > :since))
+           OR EXISTS (SELECT 1 FROM task_run
+                      WHERE resume_at IS NOT NULL AND resume_at <= :now
+                        AND (CAST(:since AS timestamptz) IS NULL OR resume_at > :since)),
            EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)
     """
 )
@@ -192,13 +199,14 @@ class Wake:
     """What beat needs to know to sleep exactly as long as it may."""
 
     next_task_at: datetime | None  # earliest next_run_at of an active task
-    next_work_at: datetime | None  # earliest not_before still in the future
-    became_due: bool  # some due_work's not_before fell in (since, now]
+    next_work_at: datetime | None  # earliest not_before or resume_at still in the future
+    became_due: bool  # some due_work's not_before or run's resume_at fell in (since, now]
     unrelayed: bool = False  # outbox rows wait for the relay
 
 
 def next_wake(conn: Connection, now: datetime, *, since: datetime | None) -> Wake:
-    """When beat must wake next, and whether due_work became dispatchable after ``since``.
+    """When beat must wake next, and whether due_work (or a suspended run's resume) became
+    dispatchable after ``since``.
 
     ``since`` None asks whether any due_work is dispatchable at all.
     """
