@@ -14,6 +14,9 @@ from fastapi import FastAPI
 
 from ordinaut.api.app import create_api
 from ordinaut.config import Settings
+from ordinaut.runtime import Runtime
+from ordinaut.service.auth import Principal
+from ordinaut.service.facade import Service
 from tests.support import bootstrap_admin, free_port, wait_for
 
 
@@ -67,3 +70,14 @@ def api(settings: Settings) -> Iterator[Api]:
         finally:
             for client in clients:
                 client.close()
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[tuple[Service, Principal]]:
+    """The service as the bootstrap admin (no dispatch kicks: no worker here)."""
+    token = bootstrap_admin(settings)
+    svc = Service(Runtime(settings), kick_dispatch=lambda: None)
+    try:
+        yield svc, svc.authenticate(token)
+    finally:
+        svc.runtime.close()

@@ -6,26 +6,21 @@ not match, and a run carrying another payload than published."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bench.chaos import event_audit, events
 from bench.chaos.audit import Report
 from ordinaut.clock import utcnow
-from ordinaut.config import Settings
 from ordinaut.events import trigger
-from ordinaut.runtime import Runtime
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import EventIn, TaskCreate
 from ordinaut.store import queries
 from ordinaut.vocabulary import ScheduleKind
-from tests.support import bootstrap_admin
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {}}]}
 SPECS = [
@@ -33,16 +28,6 @@ SPECS = [
     events.EventTaskSpec("mail.#", "priority == 'high'"),
     events.EventTaskSpec("chat.*", None),
 ]
-
-
-@pytest.fixture
-def service(settings: Settings) -> Iterator[tuple[Service, Principal]]:
-    token = bootstrap_admin(settings)
-    svc = Service(Runtime(settings), kick_dispatch=lambda: None)
-    try:
-        yield svc, svc.authenticate(token)
-    finally:
-        svc.runtime.close()
 
 
 def audit(

@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,24 +26,13 @@ from ordinaut.embedded import EmbeddedRedis
 from ordinaut.events import trigger
 from ordinaut.events.relay import relay, stream_key
 from ordinaut.runs import dispatch as dispatching
-from ordinaut.runtime import Runtime
 from ordinaut.service.auth import Principal
 from ordinaut.service.facade import Service
 from ordinaut.service.models import EventIn, TaskCreate
 from ordinaut.vocabulary import OverlapPolicy, ScheduleKind
-from tests.support import bootstrap_admin, settings_env
+from tests.support import settings_env
 
 ECHO = {"pipeline": [{"id": "e", "uses": "builtin.echo", "with": {"n": "${event.payload.n}"}}]}
-
-
-@pytest.fixture
-def service(settings: Settings) -> Iterator[tuple[Service, Principal]]:
-    token = bootstrap_admin(settings)
-    svc = Service(Runtime(settings), kick_dispatch=lambda: None)
-    try:
-        yield svc, svc.authenticate(token)
-    finally:
-        svc.runtime.close()
 
 
 def event_tasks(svc: Service, p: Principal, *patterns: str) -> list[str]:
