@@ -222,7 +222,9 @@ def profiles() -> list[str]:
 IDLE_SECONDS = 10.0  # the idle stack: lifetimes 10 s apart (bench.throughput (d))
 
 
-def efficiency(results: dict[str, list[dict[str, Any]]], rate: float, secs: float) -> list[str]:
+def efficiency(
+    results: dict[str, list[dict[str, Any]]], rate: float, secs: float, repeat: int
+) -> list[str]:
     """Issue 18's table: CPU and commits per run, idle cost, lag quiet and with a CPU hog,
     the burst — now (medians) against the figures recorded before that work."""
     before = json.loads(BEFORE_18.read_text()) if BEFORE_18.exists() else {}
@@ -312,7 +314,7 @@ def efficiency(results: dict[str, list[dict[str, Any]]], rate: float, secs: floa
         f"{before.get('load', '?')} (`{before.get('command', '?')}`; recorded in "
         f"`bench/results/{BEFORE_18.name}`). Now: the medians of this run's rounds "
         f"(`python -m bench.throughput --rate {rate:g} --seconds {secs:g} --idle-seconds "
-        f"{IDLE_SECONDS:g} --repeat 3`); steady loads at the end of each: {loads}. CPU sums "
+        f"{IDLE_SECONDS:g} --repeat {repeat}`); steady loads at the end of each: {loads}. CPU sums "
         "beat, both workers (pool processes included) and the PostgreSQL backends of the "
         "bench database; commits are `xact_commit` read after every process exited.",
         "",
@@ -490,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     if where:
         out += ["", "Where the time goes:", "", *where]
     if "ordinaut" in parts:
-        out += efficiency(results, rate, secs)
+        out += efficiency(results, rate, secs, args.repeat)
     if "profile" in parts:
         out += profiles()
     if "chaos" in parts:

@@ -106,6 +106,7 @@ def burn_down(database_url: str, redis_url: str, runs: int) -> dict[str, Any]:
             "runs_per_s": runs / seconds,
             "first_start_lag_ms": float(lag) * 1000,
             "cpu_ms_per_run": cpu * 1000 / runs,
+            "cpu_split": meter.split(runs),
             "commits_per_run": (after - before) / runs,
             "load": load,
         }
