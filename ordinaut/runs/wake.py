@@ -94,15 +94,18 @@ def after_runs(sender: Any, rt: Runtime, *, wake_dispatch: bool) -> None:
     except Exception:  # Redis trouble: try both sends, which will say so or succeed anyway
         log.debug("wake-up flags unavailable", exc_info=True)
         send_relay, is_held = True, False
-    try:
-        if send_relay:
+    if send_relay:
+        try:
             sender.send_task(RELAY_TASK, queue=rt.settings.control_queue, countdown=RELAY_DELAY)
+        except Exception:
+            log.debug("could not request the relay", exc_info=True)
+    try:
         if wake_dispatch:
             request_dispatch(sender, rt)
         elif is_held:  # a backlog waits for room: one refill pass per HELD_REFILL_DELAY
             request(sender, rt, DISPATCH_TASK, countdown=HELD_REFILL_DELAY)
     except Exception:
-        log.debug("could not request the relay or dispatch", exc_info=True)
+        log.debug("could not request dispatch", exc_info=True)
 
 
 def request_dispatch(sender: Any, rt: Runtime, *, producer: Any = None) -> bool:
