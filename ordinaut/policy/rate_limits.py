@@ -144,9 +144,14 @@ def decide(
     rule: RateLimit, started: Sequence[datetime], in_flight: int, now: datetime
 ) -> Wait | None:
     """May a call start at ``now``? ``started``: starts under this rule's key within the last
-    minute (any order); ``in_flight``: calls holding a concurrency slot. None means go."""
+    minute (any order); ``in_flight``: calls holding a concurrency slot. None means go.
+
+    A start stamped after ``now`` counts too: it is a call another worker recorded while this
+    one waited for the rule's lock, its clock read a moment later than ours (four calls of a
+    3/min rule went out when such starts were left out).
+    """
     if rule.per_minute is not None:
-        recent = sorted(t for t in started if now - WINDOW < t <= now)
+        recent = sorted(t for t in started if now - WINDOW < t)
         if len(recent) >= rule.per_minute:
             until = recent[len(recent) - rule.per_minute] + WINDOW
             return Wait(
