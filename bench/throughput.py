@@ -206,21 +206,29 @@ def idle(database_url: str, redis_url: str, seconds: float) -> dict[str, Any]:
     }
 
 
+def _plain_worker(bench: Bench) -> tuple[Any, tuple[str, str]]:
+    """A plain Celery worker on the bench's runs queue, warmed by one no-op task; its app
+    (built for this bench's namespace) and the Redis keys of the first and last no-op's time."""
+    ns = bench.settings.namespace
+    counter, first_key, last_key = (f"{ns}:{k}" for k in (NOOP_COUNTER, NOOP_FIRST, NOOP_LAST))
+    os.environ.update(bench.env())
+    from bench import common
+
+    common._app = None  # built from the environment: this bench's namespace, not the last one's
+    app = common.app
+    bench.start_worker("plain", "runs", app="bench.common")
+    app.send_task("bench.noop", args=[1], queue=f"{ns}.runs")
+    wait_for(lambda: bench.redis.get(last_key), 60, bench)
+    bench.redis.delete(counter, first_key, last_key)
+    return app, (first_key, last_key)
+
+
 def ceiling(database_url: str, redis_url: str, tasks: int) -> dict[str, Any]:
     """(c): plain Celery no-op tasks/s on the same broker and worker settings."""
     bench = Bench(database_url, redis_url)
     ns = bench.settings.namespace
-    counter, first_key, last_key = (f"{ns}:{k}" for k in (NOOP_COUNTER, NOOP_FIRST, NOOP_LAST))
     try:
-        os.environ.update(bench.env())
-        from bench import common
-
-        common._app = None  # built from the environment: this bench's namespace, not the last one's
-        app = common.app
-        bench.start_worker("plain", "runs", app="bench.common")
-        app.send_task("bench.noop", args=[1], queue=f"{ns}.runs")
-        wait_for(lambda: bench.redis.get(last_key), 60, bench)
-        bench.redis.delete(counter, first_key, last_key)
+        app, (first_key, last_key) = _plain_worker(bench)
         with app.producer_or_acquire() as producer:
             for _ in range(tasks):
                 app.send_task("bench.noop", args=[tasks], queue=f"{ns}.runs", producer=producer)
@@ -235,18 +243,9 @@ def celery_floor(database_url: str, redis_url: str, rate: float, seconds: float)
     """(e): CPU per plain Celery no-op task at ``rate`` tasks/s (worker + publisher)."""
     bench = Bench(database_url, redis_url)
     ns = bench.settings.namespace
-    counter, first_key, last_key = (f"{ns}:{k}" for k in (NOOP_COUNTER, NOOP_FIRST, NOOP_LAST))
     count = int(rate * seconds)
     try:
-        os.environ.update(bench.env())
-        from bench import common
-
-        common._app = None  # built from the environment: this bench's namespace
-        app = common.app
-        bench.start_worker("plain", "runs", app="bench.common")
-        app.send_task("bench.noop", args=[1], queue=f"{ns}.runs")
-        wait_for(lambda: bench.redis.get(last_key), 60, bench)
-        bench.redis.delete(counter, first_key, last_key)
+        app, (_, last_key) = _plain_worker(bench)
         meter = bench.cpu().start()
         publishing = 0.0
         with app.producer_or_acquire() as producer:
